@@ -1,0 +1,1 @@
+"""Agents, installed as ``metarl.agents``; built-ins are registered by name in ``metarl.registry``."""

@@ -1,0 +1,1 @@
+"""Non-meta and classic baselines."""

@@ -1,0 +1,1 @@
+"""Experiment presets, installed as ``metarl.experiments``: one file per experiment."""

@@ -1,0 +1,37 @@
+"""metarl: meta-reinforcement learning on task distributions.
+
+Public API (see ARCHITECTURE.md section 3)::
+
+    metarl.list_families(), metarl.make_family(name, **kw), metarl.register_family(name)
+    metarl.ParamSpec, metarl.ParamSpace, metarl.Task, metarl.TaskFamily, metarl.TrialWrapper
+    metarl.list_agents(), metarl.make_agent(name, family, **config)
+    metarl.train(...), metarl.evaluate(...)
+"""
+from __future__ import annotations
+
+from metarl.registry import (list_agents, list_families, make_agent, make_family, register_agent,
+                             register_family)
+from metarl.rollout.trial import TrialWrapper
+from metarl.tasks import ParamSpace, ParamSpec, Task, TaskFamily
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "train": "metarl.training.api:train",
+    "RunResult": "metarl.training.api:RunResult",
+    "evaluate": "metarl.evaluation.evaluator:evaluate",
+    "EvalReport": "metarl.evaluation.report:EvalReport",
+}
+
+__all__ = ["list_families", "make_family", "register_family", "list_agents", "make_agent", "register_agent",
+           "ParamSpec", "ParamSpace", "Task", "TaskFamily", "TrialWrapper", *_LAZY]
+
+
+def __getattr__(name: str):
+    # Heavy pieces (torch, tensorboard) load only when used.
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name].split(":")
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'metarl' has no attribute {name!r}")

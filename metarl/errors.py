@@ -1,0 +1,65 @@
+"""User-facing errors: one line that names the bad value and what is accepted."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class MetaRLError(ValueError):
+    """Base class for configuration and input errors raised by metarl."""
+
+
+class ConfigError(MetaRLError):
+    """A bad configuration key or value."""
+
+
+class UnknownNameError(MetaRLError, KeyError):
+    """An unknown family, agent or experiment name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+def check_choice(what: str, value: object, choices: Iterable[object]) -> None:
+    """Raise ConfigError unless ``value`` is one of ``choices``."""
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(f"{what}={value!r} is not valid; choose one of {choices}")
+
+
+def check_int(what: str, value: object, *, low: int | None = None, high: int | None = None) -> int:
+    """Raise ConfigError unless ``value`` is an int within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            import numpy as np
+
+            if isinstance(value, np.integer):
+                value = int(value)
+            else:
+                raise TypeError
+        except TypeError:
+            raise ConfigError(f"{what} must be an integer, got {value!r}") from None
+    if low is not None and value < low:
+        raise ConfigError(f"{what}={value} is too small; it must be >= {low}")
+    if high is not None and value > high:
+        raise ConfigError(f"{what}={value} is too large; it must be <= {high}")
+    return value
+
+
+def check_float(what: str, value: object, *, low: float | None = None, high: float | None = None,
+                low_open: bool = False) -> float:
+    """Raise ConfigError unless ``value`` is a finite real number within the bounds."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)  # numpy scalars
+        except (TypeError, ValueError):
+            raise ConfigError(f"{what} must be a number, got {value!r}") from None
+    value = float(value)
+    if not math.isfinite(value):
+        raise ConfigError(f"{what} must be finite, got {value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ConfigError(f"{what}={value} is out of range; it must be {'>' if low_open else '>='} {low}")
+    if high is not None and value > high:
+        raise ConfigError(f"{what}={value} is out of range; it must be <= {high}")
+    return value

@@ -1,0 +1,82 @@
+"""The Agent interface every meta-learner and baseline implements.
+
+An agent acts on batches of *trial observations* (see ``metarl.rollout.trial`` for the
+layout) and carries a per-trial memory ``state`` (a GRU hidden state for RL², counts
+for a bandit baseline, adapted parameters for MAML). Memory is created fresh with
+``init_state(B)`` at the start of every trial; it is never reset inside a trial.
+
+    state = agent.init_state(B)
+    actions, state = agent.act(obs [B, D] np.ndarray, state, deterministic=False)
+        -> actions: np.ndarray [B] (Discrete, int64) or [B, act_dim] (Box, float32)
+
+Trainable agents also implement ``update(batch) -> dict[str, float]``,
+``save(path)`` / ``load(path)`` and ``state_dict()``/``load_state_dict()`` for checkpoints.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from metarl.rollout.trial import TrialLayout
+
+
+class Agent:
+    """Base class. ``family`` is the TaskFamily the agent acts in."""
+
+    #: whether ``update`` learns anything (baselines set False)
+    trainable: bool = False
+    name: str = ""
+
+    def __init__(self, family) -> None:
+        self.family = family
+        obs_space, act_space = family_spaces(family)
+        self.layout = TrialLayout(obs_space, act_space)
+        self.observation_space, self.action_space = obs_space, act_space
+
+    def init_state(self, batch: int) -> Any:
+        """Fresh memory for ``batch`` trials."""
+        return None
+
+    def act(self, obs: np.ndarray, state: Any, deterministic: bool = False) -> tuple[np.ndarray, Any]:
+        raise NotImplementedError
+
+    def adapt(self, trajectories: Any) -> "Agent":
+        """Agents whose adaptation lives in ``state`` (RL², baselines) adapt by acting: identity."""
+        return self
+
+    def update(self, batch: Any) -> dict[str, float]:
+        raise NotImplementedError(f"agent {self.name!r} is not trainable")
+
+    def config(self) -> dict[str, Any]:
+        """Constructor options, for the run's config.yaml."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    def save(self, path) -> None:
+        import torch
+
+        torch.save({"name": self.name, "config": self.config(), "state": self.state_dict()}, path)
+
+    def load(self, path) -> "Agent":
+        import torch
+
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        self.load_state_dict(blob["state"])
+        return self
+
+
+def family_spaces(family) -> tuple:
+    """(inner observation space, action space) of a family, from an env of one sampled task."""
+    cached = getattr(family, "_metarl_spaces", None)
+    if cached is None:
+        env = family.make_env(family.sample(1, seed=0)[0])
+        cached = (env.observation_space, env.action_space)
+        env.close()
+        family._metarl_spaces = cached
+    return cached

@@ -1,0 +1,108 @@
+"""Families and agents by name. Built-ins are imported lazily, on first use.
+
+Core code reaches concrete families and agents only through this module, so
+``metarl.tasks``/``rollout``/``training`` never import ``metarl.envs`` or
+``metarl.agents`` directly.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Callable
+
+from metarl.errors import ConfigError, UnknownNameError
+
+# name -> "module:attribute" (lazy) or the registered object itself
+_FAMILIES: dict[str, Any] = {
+    "bandit": "metarl.envs.bandit:BanditFamily",
+    "tabular-mdp": "metarl.envs.tabular_mdp:TabularMDPFamily",
+    "point-nav": "metarl.envs.point_nav:PointNavFamily",
+    "cartpole-dynamics": "metarl.envs.classic_control:CartPoleDynamicsFamily",
+    "pendulum-dynamics": "metarl.envs.classic_control:PendulumDynamicsFamily",
+    "sinusoid": "metarl.envs.sinusoid:SinusoidFamily",
+}
+_AGENTS: dict[str, Any] = {
+    "rl2": "metarl.agents.rl2:RL2Agent",
+    "random": "metarl.agents.baselines.random_agent:RandomAgent",
+}
+
+
+def _resolve(entry: Any) -> Any:
+    if isinstance(entry, str):
+        module, attr = entry.split(":")
+        return getattr(importlib.import_module(module), attr)
+    return entry
+
+
+def _lookup(table: dict[str, Any], kind: str, name: str) -> Any:
+    if not isinstance(name, str) or name not in table:
+        raise UnknownNameError(f"unknown {kind} {name!r}; available: {sorted(table)}")
+    return _resolve(table[name])
+
+
+def _call_checked(kind: str, name: str, factory: Callable, *args, **kwargs):
+    """Call ``factory`` after checking keyword names, so a typo gets a one-line error."""
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return factory(*args, **kwargs)
+    params = sig.parameters.values()
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        unknown = [k for k in kwargs if k not in accepted]
+        if unknown:
+            raise ConfigError(f"{kind} {name!r} got unknown option(s) {unknown}; accepted: "
+                              f"{[a for a in accepted if a not in ('self', 'family')]}")
+    return factory(*args, **kwargs)
+
+
+# ---- families ----------------------------------------------------------------------------
+def list_families() -> list[str]:
+    """Names accepted by ``make_family``."""
+    return sorted(_FAMILIES)
+
+
+def register_family(name: str) -> Callable:
+    """Decorator: register a TaskFamily subclass (or a factory returning one) under ``name``."""
+    def deco(obj):
+        _FAMILIES[name] = obj
+        if inspect.isclass(obj) and not getattr(obj, "name", ""):
+            obj.name = name
+        return obj
+    return deco
+
+
+def make_family(name: str, **kwargs):
+    """Build the family ``name`` with its options, e.g. ``make_family("bandit", arms=5)``."""
+    factory = _lookup(_FAMILIES, "family", name)
+    family = _call_checked("family", name, factory, **kwargs)
+    family.spec = {"name": name, "kwargs": dict(kwargs)}
+    return family
+
+
+def family_from_spec(spec: dict):
+    """Rebuild a family from ``family.spec`` (as stored in a run's config)."""
+    return make_family(spec["name"], **spec.get("kwargs", {}))
+
+
+# ---- agents ------------------------------------------------------------------------------
+def list_agents() -> list[str]:
+    """Names accepted by ``make_agent``."""
+    return sorted(_AGENTS)
+
+
+def register_agent(name: str) -> Callable:
+    """Decorator: register an Agent class (or factory ``f(family, **config)``) under ``name``."""
+    def deco(obj):
+        _AGENTS[name] = obj
+        return obj
+    return deco
+
+
+def make_agent(name: str, family, **config):
+    """Build agent ``name`` for ``family`` (a TaskFamily or a family name)."""
+    if isinstance(family, str):
+        family = make_family(family)
+    factory = _lookup(_AGENTS, "agent", name)
+    agent = _call_checked("agent", name, factory, family, **config)
+    return agent

@@ -1,0 +1,5 @@
+"""How experience is collected: trials, vectors of trials, GAE."""
+from metarl.rollout.trial import TrialLayout, TrialWrapper
+from metarl.rollout.vector import NativeTrialVectorEnv, SyncTrialVectorEnv, TrialVectorEnv
+
+__all__ = ["TrialLayout", "TrialWrapper", "TrialVectorEnv", "NativeTrialVectorEnv", "SyncTrialVectorEnv"]

@@ -1,0 +1,133 @@
+"""Trials: ``k`` episodes of one task, with the previous action and reward in the observation.
+
+Trial observation layout (a flat ``float32`` Box; ``TrialLayout`` gives the slices)::
+
+    [ obs (obs_dim) | prev_action (act_dim) | prev_reward (1) | episode_end (1) | trial_progress (1) ]
+
+- ``obs``: the inner env's observation, flattened with ``gymnasium.spaces.flatten``
+  (a ``Discrete`` observation becomes a one-hot vector).
+- ``prev_action``: the action taken at the previous step: one-hot for ``Discrete``
+  action spaces, the action clipped to the action box for ``Box`` spaces; zeros at
+  the first step of the trial.
+- ``prev_reward``: the reward of the previous step; 0 at the first step of the trial.
+- ``episode_end``: 1.0 when the previous step ended an inner episode (so ``obs`` is
+  the first observation of the next episode, or the last one of the trial), else 0.
+- ``trial_progress``: episodes completed so far divided by ``k`` (0 at the start, 1 at the end).
+
+Inner episode ends are reported in ``info`` (``episode_end``, ``episode_terminated``,
+``episode_truncated``, ``episode_return``, ``episode_length``, ``final_inner_obs``);
+the trial's own ``terminated``/``truncated`` are those of its last episode.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from metarl.errors import ConfigError, check_int
+
+EXTRA_FEATURES = 3  # prev_reward, episode_end, trial_progress
+
+
+class TrialLayout:
+    """Encodes (obs, prev action, prev reward, flags) into the flat trial observation."""
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        if isinstance(action_space, spaces.Discrete):
+            self.discrete, self.act_dim = True, int(action_space.n)
+            self.action_start = int(action_space.start)
+            act_low, act_high = np.zeros(self.act_dim), np.ones(self.act_dim)
+        elif isinstance(action_space, spaces.Box):
+            self.discrete, self.act_dim = False, int(np.prod(action_space.shape))
+            act_low, act_high = action_space.low.reshape(-1), action_space.high.reshape(-1)
+        else:
+            raise ConfigError(f"TrialWrapper supports Discrete and Box action spaces, got {action_space}")
+        self.inner_observation_space = observation_space
+        self.action_space = action_space
+        flat = spaces.flatten_space(observation_space)
+        self.obs_dim = int(flat.shape[0])
+        self.dim = self.obs_dim + self.act_dim + EXTRA_FEATURES
+        self.obs = slice(0, self.obs_dim)
+        self.prev_action = slice(self.obs_dim, self.obs_dim + self.act_dim)
+        self.prev_reward = self.obs_dim + self.act_dim
+        self.episode_end = self.prev_reward + 1
+        self.trial_progress = self.prev_reward + 2
+        low = np.concatenate([flat.low, act_low, [-np.inf, 0.0, 0.0]]).astype(np.float32)
+        high = np.concatenate([flat.high, act_high, [np.inf, 1.0, 1.0]]).astype(np.float32)
+        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        self._act_low = np.asarray(act_low, dtype=np.float32)
+        self._act_high = np.asarray(act_high, dtype=np.float32)
+
+    def flatten_obs(self, obs: Any) -> np.ndarray:
+        """One inner observation -> flat vector [obs_dim]."""
+        return spaces.flatten(self.inner_observation_space, obs).astype(np.float32, copy=False)
+
+    def encode_batch(self, flat_obs: np.ndarray, prev_action: np.ndarray | None, prev_reward: np.ndarray,
+                     episode_end: np.ndarray, progress: np.ndarray) -> np.ndarray:
+        """Trial observations [B, dim] from flat obs [B, obs_dim], actions [B] (discrete) or
+        [B, act_dim] (box) or None (first step), rewards [B], end flags [B], progress [B]."""
+        b = flat_obs.shape[0]
+        out = np.zeros((b, self.dim), dtype=np.float32)
+        out[:, self.obs] = flat_obs
+        if prev_action is not None:
+            if self.discrete:
+                idx = np.asarray(prev_action, dtype=np.int64).reshape(b) - self.action_start
+                out[np.arange(b), self.obs_dim + idx] = 1.0
+            else:
+                a = np.asarray(prev_action, dtype=np.float32).reshape(b, self.act_dim)
+                out[:, self.prev_action] = np.clip(a, self._act_low, self._act_high)
+        out[:, self.prev_reward] = prev_reward
+        out[:, self.episode_end] = episode_end
+        out[:, self.trial_progress] = progress
+        return out
+
+    def encode(self, obs: Any, prev_action: Any, prev_reward: float, episode_end: bool, progress: float) -> np.ndarray:
+        """One trial observation [dim]; ``prev_action=None`` at the first step."""
+        flat = self.flatten_obs(obs)[None]
+        act = None if prev_action is None else np.asarray(prev_action)[None]
+        return self.encode_batch(flat, act, np.array([prev_reward]), np.array([float(episode_end)]),
+                                 np.array([progress]))[0]
+
+
+class TrialWrapper(gym.Wrapper):
+    """One trial = ``episodes`` consecutive episodes of the same task (see module docstring).
+
+    ``reset(options={"task": t})`` switches the inner env to task ``t`` and starts a new trial;
+    a plain ``reset()`` starts a new trial of the current task.
+    """
+
+    def __init__(self, env: gym.Env, episodes: int) -> None:
+        super().__init__(env)
+        self.episodes = check_int("episodes", episodes, low=1)
+        self.layout = TrialLayout(env.observation_space, env.action_space)
+        self.observation_space = self.layout.observation_space
+        self._episode = 0
+        self._ep_return = 0.0
+        self._ep_length = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._episode, self._ep_return, self._ep_length = 0, 0.0, 0
+        info = dict(info, episode_index=0)
+        return self.layout.encode(obs, None, 0.0, False, 0.0), info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info = dict(info, episode_index=self._episode, episode_end=bool(terminated or truncated))
+        self._ep_return += float(reward)
+        self._ep_length += 1
+        if not (terminated or truncated):
+            progress = self._episode / self.episodes
+            return self.layout.encode(obs, action, reward, False, progress), reward, False, False, info
+        info.update(episode_terminated=bool(terminated), episode_truncated=bool(truncated),
+                    episode_return=self._ep_return, episode_length=self._ep_length,
+                    final_inner_obs=obs)
+        self._episode += 1
+        self._ep_return, self._ep_length = 0.0, 0
+        progress = self._episode / self.episodes
+        if self._episode < self.episodes:
+            obs, _ = self.env.reset()  # same task, same random stream
+            return self.layout.encode(obs, action, reward, True, progress), reward, False, False, info
+        return self.layout.encode(obs, action, reward, True, progress), reward, bool(terminated), bool(truncated), info

@@ -1,0 +1,110 @@
+"""``TaskFamily``: a seeded distribution over tasks with train and test splits."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as gym
+import numpy as np
+
+from metarl.errors import ConfigError, MetaRLError, check_choice, check_int
+from metarl.seeding import make_rng
+from metarl.tasks.params import ParamSpace
+from metarl.tasks.task import Task
+
+if TYPE_CHECKING:
+    from metarl.rollout.vector import TrialVectorEnv
+
+
+class TaskFamily:
+    """Base class for task families. Subclass it and register with ``@metarl.register_family``.
+
+    Subclasses set ``name`` and ``params`` and implement ``make_env``. The default
+    ``sample`` draws each task's parameters with ``sample_params`` from a generator
+    derived from ``(seed, family name, split)``, so train and test tasks are
+    separately seeded draws; families with a spatially held-out test region override
+    ``sample_params``.
+
+    Attributes:
+        kind: ``"rl"`` or ``"supervised"`` (one-step episodes; ``info["target"]`` holds the label).
+        max_episode_steps: the longest one episode can be (trial length = episodes x this at most).
+        has_success: whether ``info["success"]`` is defined.
+    """
+
+    name: str = ""
+    params: ParamSpace = ParamSpace([])
+    kind: str = "rl"
+    max_episode_steps: int = 1
+    has_success: bool = False
+
+    # ---- sampling -------------------------------------------------------------------------
+    def sample(self, n: int, *, split: str = "train",
+               seed: "int | np.random.Generator" = 0) -> list[Task]:
+        """``n`` tasks from ``split`` ("train" or "test"). Same seed, same tasks, in any process."""
+        n = check_int("n", n, low=0)
+        check_choice("split", split, ("train", "test"))
+        rng = make_rng(seed, self.name, split)
+        tag = f"s{seed}" if isinstance(seed, (int, np.integer)) else "rng"
+        tasks = []
+        for i in range(n):
+            params = self.sample_params(rng, split)
+            tasks.append(Task(self.name, params, task_id=f"{self.name}/{split}/{tag}/{i}", split=split))
+        return tasks
+
+    def sample_params(self, rng: np.random.Generator, split: str) -> dict[str, Any]:
+        """Parameters of one task. Default: every spec uniformly from its train box."""
+        return self.params.sample(rng)
+
+    def validate_task(self, task: Task) -> None:
+        """Raise a one-line error if ``task`` does not belong to this family or breaks hard limits."""
+        if not isinstance(task, Task):
+            raise MetaRLError(f"expected a metarl.Task, got {type(task).__name__}")
+        if task.family != self.name:
+            raise MetaRLError(f"task of family {task.family!r} given to family {self.name!r}")
+        missing = [k for k in self.required_params() if k not in task.params]
+        if missing:
+            raise MetaRLError(f"task {task.task_id!r} lacks parameters {missing}; "
+                              f"family {self.name!r} needs {self.required_params()}")
+        self.params.validate(task.params)
+
+    def required_params(self) -> list[str]:
+        """Parameter names every task of this family must carry."""
+        return self.params.names
+
+    # ---- environments ---------------------------------------------------------------------
+    def make_env(self, task: Task) -> gym.Env:
+        """A Gymnasium env for ``task``; it also honours ``reset(options={"task": t})``."""
+        raise NotImplementedError
+
+    def make_vector_env(self, num_envs: int, episodes: int) -> "TrialVectorEnv":
+        """``num_envs`` trials of ``episodes`` episodes stepped together.
+
+        The default steps one ``TrialWrapper(make_env(task))`` per slot in a loop;
+        numpy families override this with a native batched env.
+        """
+        from metarl.rollout.vector import SyncTrialVectorEnv
+
+        return SyncTrialVectorEnv(self, num_envs, episodes)
+
+    # ---- metadata -------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """What the family is, for reports: name, kind, parameter boxes, held-out rule."""
+        return {"name": self.name, "kind": self.kind, "max_episode_steps": self.max_episode_steps,
+                "params": [{"name": s.name, "low": s.low, "high": s.high, "choices": s.choices,
+                            "scale": s.scale, "group": s.group, "hard": s.hard} for s in self.params],
+                "held_out": self.held_out_rule}
+
+    held_out_rule: str = "test tasks are separately seeded draws from the same distribution"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def check_param_range(family: str, what: str, value: Any, low: float, high: float) -> float:
+    """Validate a numeric constructor argument of a family."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{family}: {what} must be a number, got {value!r}") from None
+    if not (low <= v <= high):
+        raise ConfigError(f"{family}: {what}={value!r} is outside the accepted range [{low}, {high}]")
+    return v

@@ -1,0 +1,155 @@
+"""``ParamSpec`` / ``ParamSpace``: the parameters that define a family's tasks.
+
+A spec has a *train box* ``[low, high]`` (where training tasks are drawn), optional
+*hard* physical limits (what the simulator accepts; the environment generator may
+go beyond the train box up to them), a linear or log scale and a group
+(``dynamics``, ``reward`` or ``task``). Categorical specs use ``choices``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+from metarl.errors import ConfigError, check_choice
+
+GROUPS = ("dynamics", "reward", "task")
+SCALES = ("linear", "log")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One task parameter. ``low``/``high``: train box; ``hard``: (min, max) physical limits."""
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple | None = None
+    scale: str = "linear"
+    group: str = "task"
+    hard: tuple[float, float] | None = None
+
+    def __init__(self, name: str, low: float | None = None, high: float | None = None, *,
+                 choices: Iterable[Any] | None = None, scale: str = "linear", group: str = "task",
+                 hard: tuple[float, float] | None = None) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass init)
+        set_("name", name)
+        check_choice(f"ParamSpec({name!r}).scale", scale, SCALES)
+        check_choice(f"ParamSpec({name!r}).group", group, GROUPS)
+        set_("scale", scale)
+        set_("group", group)
+        if choices is not None:
+            choices = tuple(choices)
+            if not choices or low is not None or high is not None:
+                raise ConfigError(f"ParamSpec({name!r}): give either non-empty choices or low/high, not both")
+            set_("choices", choices)
+            set_("low", None)
+            set_("high", None)
+            set_("hard", None)
+            return
+        if low is None or high is None:
+            raise ConfigError(f"ParamSpec({name!r}) needs low and high (or choices)")
+        low, high = float(low), float(high)
+        if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+            raise ConfigError(f"ParamSpec({name!r}): train box [{low}, {high}] is empty or not finite")
+        if scale == "log" and low <= 0:
+            raise ConfigError(f"ParamSpec({name!r}): log scale needs low > 0, got {low}")
+        if hard is not None:
+            hard = (float(hard[0]), float(hard[1]))
+            if not (hard[0] <= low and high <= hard[1]):
+                raise ConfigError(f"ParamSpec({name!r}): hard limits {hard} must contain the train box [{low}, {high}]")
+        set_("choices", None)
+        set_("low", low)
+        set_("high", high)
+        set_("hard", hard)
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.choices is not None
+
+    def sample(self, rng: np.random.Generator, size: int | None = None):
+        """Uniform draw from the train box (log-uniform for log scale) or the choices."""
+        if self.is_categorical:
+            idx = rng.integers(len(self.choices), size=size)
+            return self.choices[int(idx)] if size is None else [self.choices[int(i)] for i in idx]
+        u = rng.random(size=size)
+        return self.from_unit(u)
+
+    def to_unit(self, value):
+        """Map a value to train-box units: 0 = low, 1 = high (log scale: in log space)."""
+        v = np.asarray(value, dtype=np.float64)
+        if self.scale == "log":
+            lo, hi, v = math.log(self.low), math.log(self.high), np.log(v)
+        else:
+            lo, hi = self.low, self.high
+        return (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v)
+
+    def from_unit(self, u):
+        """Inverse of ``to_unit``."""
+        u = np.asarray(u, dtype=np.float64)
+        if self.scale == "log":
+            out = np.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        else:
+            out = self.low + u * (self.high - self.low)
+        return float(out) if out.ndim == 0 else out
+
+    def validate(self, value: Any) -> None:
+        """Raise ConfigError if ``value`` is outside the hard limits (or not a valid choice)."""
+        if self.is_categorical:
+            check_choice(f"parameter {self.name}", value, self.choices)
+            return
+        arr = np.asarray(value, dtype=np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise ConfigError(f"parameter {self.name}={value!r} is not finite")
+        if self.hard is not None and (arr.min() < self.hard[0] or arr.max() > self.hard[1]):
+            raise ConfigError(
+                f"parameter {self.name}={value!r} is outside its hard limits [{self.hard[0]}, {self.hard[1]}] "
+                f"(train box [{self.low}, {self.high}])")
+
+
+class ParamSpace:
+    """An ordered collection of ParamSpecs with unique names."""
+
+    def __init__(self, specs: Iterable[ParamSpec]) -> None:
+        self.specs = tuple(specs)
+        names = [s.name for s in self.specs]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"ParamSpace has duplicate names: {names}")
+        self._by_name = {s.name: s for s in self.specs}
+
+    def __iter__(self):
+        return iter(self.specs)
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name
+
+    def __getitem__(self, name: str) -> ParamSpec:
+        if name not in self._by_name:
+            raise ConfigError(f"unknown parameter {name!r}; known: {list(self._by_name)}")
+        return self._by_name[name]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._by_name)
+
+    def group(self, group: str) -> list[ParamSpec]:
+        check_choice("group", group, GROUPS)
+        return [s for s in self.specs if s.group == group]
+
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        """One draw of every parameter from its train box, in spec order."""
+        return {s.name: s.sample(rng) for s in self.specs}
+
+    def validate(self, params: dict[str, Any]) -> None:
+        """Check every parameter this space declares that appears in ``params``."""
+        for name, value in params.items():
+            if name in self._by_name:
+                self._by_name[name].validate(value)
+
+    def __repr__(self) -> str:
+        return f"ParamSpace({list(self.specs)!r})"
