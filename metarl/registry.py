@@ -24,6 +24,13 @@ _FAMILIES: dict[str, Any] = {
 _AGENTS: dict[str, Any] = {
     "rl2": "metarl.agents.rl2:RL2Agent",
     "random": "metarl.agents.baselines.random_agent:RandomAgent",
+    "bandit-greedy": "metarl.agents.baselines.bandit:GreedyAgent",
+    "bandit-eps-greedy": "metarl.agents.baselines.bandit:EpsilonGreedyAgent",
+    "bandit-ucb": "metarl.agents.baselines.bandit:UCBAgent",
+    "bandit-ucb1": "metarl.agents.baselines.bandit:UCB1Agent",
+    "bandit-thompson": "metarl.agents.baselines.bandit:ThompsonAgent",
+    "bandit-bayes-optimal": "metarl.agents.baselines.bandit_bayes:BayesOptimalBanditAgent",
+    "psrl": "metarl.agents.baselines.psrl:PSRLAgent",
 }
 
 

@@ -35,6 +35,8 @@ class TaskFamily:
     kind: str = "rl"
     max_episode_steps: int = 1
     has_success: bool = False
+    #: registered agent names the evaluator runs beside a trained agent on the same test tasks
+    baselines: tuple[str, ...] = ("random",)
 
     # ---- sampling -------------------------------------------------------------------------
     def sample(self, n: int, *, split: str = "train",
