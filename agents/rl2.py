@@ -1,0 +1,189 @@
+"""RL² (Duan et al. 2016): a GRU policy whose memory spans a whole trial, trained with PPO.
+
+The agent sees the trial observation (obs, previous action, previous reward,
+episode-end flag, trial progress); its GRU state is zeroed only at trial start, so
+what it learns about the task in early episodes carries into later ones — adaptation
+happens in the hidden state (``adapt`` is the identity).
+
+Training (``collect`` + ``update``): B whole trials are collected side by side into
+[T, B] tensors; GAE runs across inner-episode boundaries and bootstraps a time-limit
+truncation at the trial's end; PPO minibatches are groups of whole trials re-run
+from a zero hidden state (exact backpropagation through the whole trial).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from metarl.errors import ConfigError, check_float, check_int
+from metarl.learning.agent import Agent
+from metarl.learning.device import resolve_device
+from metarl.learning.ppo import explained_variance, normalize, ppo_loss
+from metarl.learning.recurrent import RecurrentActorCritic
+from metarl.rollout.buffer import TrialBatch
+from metarl.rollout.gae import compute_gae
+
+
+class RL2Agent(Agent):
+    """Recurrent PPO agent over trials.
+
+    Options: hidden_size (GRU width), trials_per_update (B trials collected per update),
+    minibatches (whole-trial minibatches per epoch), epochs, lr -> lr_final (linear anneal
+    over training), ent_coef -> ent_coef_final (linear anneal), clip, vf_coef,
+    max_grad_norm, gamma, gae_lambda, value_scale (value head predicts returns x this),
+    device ("auto", "cpu", "cuda"), seed.
+    """
+
+    trainable = True
+    name = "rl2"
+
+    def __init__(self, family, *, hidden_size: int = 256, trials_per_update: int = 256, minibatches: int = 4,
+                 epochs: int = 4, lr: float = 1e-3, lr_final: float = 1e-4, ent_coef: float = 0.02,
+                 ent_coef_final: float = 0.0, clip: float = 0.2, vf_coef: float = 0.5, max_grad_norm: float = 0.5,
+                 gamma: float = 0.99, gae_lambda: float = 0.95, value_scale: float = 1.0, device: str = "auto",
+                 seed: int = 0) -> None:
+        super().__init__(family)
+        self._config = dict(hidden_size=check_int("hidden_size", hidden_size, low=1),
+                            trials_per_update=check_int("trials_per_update", trials_per_update, low=1),
+                            minibatches=check_int("minibatches", minibatches, low=1),
+                            epochs=check_int("epochs", epochs, low=1),
+                            lr=check_float("lr", lr, low=0.0, low_open=True),
+                            lr_final=check_float("lr_final", lr_final, low=0.0),
+                            ent_coef=check_float("ent_coef", ent_coef, low=0.0),
+                            ent_coef_final=check_float("ent_coef_final", ent_coef_final, low=0.0),
+                            clip=check_float("clip", clip, low=0.0, low_open=True),
+                            vf_coef=check_float("vf_coef", vf_coef, low=0.0),
+                            max_grad_norm=check_float("max_grad_norm", max_grad_norm, low=0.0, low_open=True),
+                            gamma=check_float("gamma", gamma, low=0.0, high=1.0),
+                            gae_lambda=check_float("gae_lambda", gae_lambda, low=0.0, high=1.0),
+                            value_scale=check_float("value_scale", value_scale, low=0.0, low_open=True),
+                            device=str(device), seed=check_int("seed", seed, low=0))
+        if self._config["minibatches"] > self._config["trials_per_update"]:
+            raise ConfigError(f"minibatches={minibatches} exceeds trials_per_update={trials_per_update}; "
+                              "each minibatch needs at least one whole trial")
+        self.device = resolve_device(device)
+        head = "categorical" if isinstance(self.action_space, spaces.Discrete) else "gaussian"
+        self.net = RecurrentActorCritic(self.layout.dim, self.layout.act_dim, hidden_size=hidden_size,
+                                        head=head).to(self.device)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr, eps=1e-5)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        if head == "gaussian":
+            self._act_low = torch.as_tensor(self.action_space.low, device=self.device)
+            self._act_high = torch.as_tensor(self.action_space.high, device=self.device)
+
+    # ---- acting -------------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    def init_state(self, batch: int) -> torch.Tensor:
+        """Zero GRU memory [1, B, hidden]."""
+        return self.net.initial_state(batch, self.device)
+
+    @torch.no_grad()
+    def _step(self, obs: np.ndarray, state: torch.Tensor, deterministic: bool):
+        o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        feat, state = self.net.gru(o.unsqueeze(0), state)
+        pi, value = self.net.heads(feat[0])
+        action, logp = self.net.sample(pi, self.generator, deterministic)
+        return o, action, logp, value, state
+
+    def _to_env(self, action: torch.Tensor) -> np.ndarray:
+        if self.net.head == "gaussian":
+            action = torch.max(torch.min(action, self._act_high), self._act_low)
+        return action.cpu().numpy()
+
+    def act(self, obs: np.ndarray, state: torch.Tensor, deterministic: bool = False):
+        """obs [B, D] -> actions [B] (discrete) or [B, act_dim]; state [1, B, hidden]."""
+        _, action, _, _, state = self._step(obs, state, deterministic)
+        return self._to_env(action), state
+
+    # ---- training -----------------------------------------------------------------------------
+    def collect(self, venv, tasks, seed: int) -> TrialBatch:
+        """Run one trial per task in ``venv`` (a TrialVectorEnv with len(tasks) slots)."""
+        obs, _ = venv.reset(seed=seed, options={"tasks": tasks})
+        T, B, dev = venv.max_trial_steps, venv.num_envs, self.device
+        act_shape = () if self.net.head == "categorical" else (self.layout.act_dim,)
+        buf = TrialBatch(obs=torch.zeros(T, B, self.layout.dim, device=dev),
+                         actions=torch.zeros(T, B, *act_shape, device=dev,
+                                             dtype=torch.long if not act_shape else torch.float32),
+                         logp=torch.zeros(T, B, device=dev), values=torch.zeros(T + 1, B, device=dev),
+                         rewards=torch.zeros(T, B, device=dev), active=torch.zeros(T, B, device=dev),
+                         terminated=torch.zeros(T, B, device=dev), trial_end=torch.zeros(T, B, device=dev))
+        state = self.init_state(B)
+        raw_return = np.zeros(B)
+        t = 0
+        for t in range(T):
+            o, action, logp, value, state = self._step(obs, state, deterministic=False)
+            buf.obs[t], buf.actions[t], buf.logp[t], buf.values[t] = o, action, logp, value
+            obs, reward, term, trunc, info = venv.step(self._to_env(action))
+            active = info["active"]
+            raw_return += reward
+            buf.rewards[t] = torch.from_numpy(np.asarray(reward, dtype=np.float32)).to(dev)
+            buf.active[t] = torch.from_numpy(active.astype(np.float32)).to(dev)
+            buf.terminated[t] = torch.from_numpy((term & active).astype(np.float32)).to(dev)
+            buf.trial_end[t] = torch.from_numpy(((term | trunc) & active).astype(np.float32)).to(dev)
+            if bool(np.all(term | trunc)):
+                break
+        _, _, _, last_value, _ = self._step(obs, state, deterministic=True)
+        n = t + 1
+        buf.values[n] = last_value
+        out = TrialBatch(buf.obs[:n], buf.actions[:n], buf.logp[:n], buf.values[: n + 1], buf.rewards[:n],
+                         buf.active[:n], buf.terminated[:n], buf.trial_end[:n])
+        out.stats = {"env_steps": int(out.active.sum().item()), "trial_return": float(raw_return.mean())}
+        return out
+
+    def update(self, batch: TrialBatch) -> dict[str, float]:
+        """PPO epochs over whole-trial minibatches; ``batch.stats["progress"]`` in [0, 1] anneals."""
+        c = self._config
+        progress = float(batch.stats.get("progress", 0.0))
+        lr = c["lr"] + (c["lr_final"] - c["lr"]) * progress
+        ent_coef = c["ent_coef"] + (c["ent_coef_final"] - c["ent_coef"]) * progress
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        with torch.no_grad():
+            adv, ret = compute_gae(batch.rewards * c["value_scale"], batch.values, batch.terminated,
+                                   batch.trial_end, c["gamma"], c["gae_lambda"])
+        B = batch.obs.shape[1]
+        mb_count = c["minibatches"]
+        sums = {k: 0.0 for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm")}
+        n_mb = 0
+        for _ in range(c["epochs"]):
+            perm = torch.randperm(B, generator=self.generator, device=self.device)
+            for idx in perm.chunk(mb_count):
+                mask = batch.active[:, idx]
+                feats, _ = self.net.unroll(batch.obs[:, idx], self.net.initial_state(len(idx), self.device))
+                pi, values = self.net.heads(feats)
+                logp, entropy = self.net.log_prob_entropy(pi, batch.actions[:, idx])
+                loss = ppo_loss(logp, batch.logp[:, idx], normalize(adv[:, idx], mask), values, ret[:, idx],
+                                entropy, mask, clip=c["clip"], vf_coef=c["vf_coef"], ent_coef=ent_coef)
+                if not torch.isfinite(loss.total):
+                    raise FloatingPointError(f"non-finite PPO loss {loss.total.item()} "
+                                             f"(policy {loss.policy.item()}, value {loss.value.item()})")
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.total.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), c["max_grad_norm"])
+                self.optimizer.step()
+                for k, v in (("policy_loss", loss.policy), ("value_loss", loss.value), ("entropy", loss.entropy),
+                             ("approx_kl", loss.approx_kl), ("clip_fraction", loss.clip_fraction),
+                             ("grad_norm", grad_norm)):
+                    sums[k] += float(v.detach())
+                n_mb += 1
+        out = {k: v / n_mb for k, v in sums.items()}
+        out.update(explained_variance=explained_variance(batch.values[:-1], ret, batch.active), lr=lr,
+                   ent_coef=ent_coef)
+        return out
+
+    # ---- persistence --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"].cpu() if hasattr(state["generator"], "cpu")
+                                 else state["generator"])

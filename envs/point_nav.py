@@ -1,0 +1,128 @@
+"""``point-nav``: 2D point navigation to a hidden goal (Finn et al. 2017, MAML, section 5.3).
+
+A task is a goal ``(goal_x, goal_y)``, drawn uniformly from ``[goal_low, goal_high]^2``
+(default ``[-0.5, 0.5]^2``, the paper's unit square). Every episode starts at the
+origin; the action is a displacement, clipped to ``[-0.1, 0.1]`` per coordinate; the
+reward is minus the Euclidean distance to the goal *after* the move. The observation
+is the position [2] (the goal is not observed). Episodes are cut at ``horizon`` (100)
+steps as a time limit (``truncated=True``; there is no terminal state, so the value at
+the cut is bootstrapped). ``info["success"]`` is ``distance < success_radius`` (0.05)
+after the move; reaching the goal does not end the episode.
+
+Dynamics are deterministic (no random draws), so the batched env matches the single
+env trivially. Held-out rule: test goals are separately seeded draws from the same box.
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from metarl.errors import ConfigError, check_float, check_int
+from metarl.envs._common import check_scalar_params
+from metarl.rollout.vector import NativeTrialVectorEnv
+from metarl.tasks import ParamSpace, ParamSpec, Task, TaskFamily
+
+MAX_STEP = 0.1
+HARD_GOAL = (-5.0, 5.0)
+
+
+def _spaces() -> tuple[spaces.Box, spaces.Box]:
+    obs = spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
+    act = spaces.Box(-MAX_STEP, MAX_STEP, shape=(2,), dtype=np.float32)
+    return obs, act
+
+
+class PointNavEnv(gym.Env):
+    """A point in the plane moving towards a hidden goal. obs: position [2]; action: step [2]."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, family: "PointNavFamily", task: Task) -> None:
+        self.family = family
+        self.observation_space, self.action_space = _spaces()
+        self._set_task(task)
+        self.pos, self.t = np.zeros(2), 0
+
+    def _set_task(self, task: Task) -> None:
+        self.family.validate_task(task)
+        self.task = task
+        self.goal = np.array([task.params["goal_x"], task.params["goal_y"]], dtype=np.float64)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        if options and "task" in options:
+            self._set_task(options["task"])
+        self.pos, self.t = np.zeros(2), 0
+        return self.pos.astype(np.float32), {}
+
+    def step(self, action):
+        a = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -MAX_STEP, MAX_STEP)
+        self.pos = self.pos + a
+        self.t += 1
+        dist = float(np.sqrt(np.sum(np.square(self.pos - self.goal), axis=-1)))
+        truncated = self.t >= self.family.horizon
+        return (self.pos.astype(np.float32), -dist, False, truncated,
+                {"success": dist < self.family.success_radius})
+
+
+class PointNavVectorEnv(NativeTrialVectorEnv):
+    """B point-navigation tasks stepped in numpy (same arithmetic as ``PointNavEnv``)."""
+
+    def __init__(self, family: "PointNavFamily", num_envs: int, episodes: int) -> None:
+        super().__init__(family, num_envs, episodes, *_spaces())
+        self.pos = np.zeros((self.num_envs, 2))
+        self.t = np.zeros(self.num_envs, dtype=np.int64)
+
+    def _set_tasks(self, tasks):
+        self.goal = np.array([[t.params["goal_x"], t.params["goal_y"]] for t in tasks],
+                             dtype=np.float64)                                     # [B, 2]
+
+    def _reset_inner(self, mask):
+        self.pos = np.where(mask[:, None], 0.0, self.pos)
+        self.t = np.where(mask, 0, self.t)
+        return self.pos.astype(np.float32)
+
+    def _step_inner(self, actions, active):
+        a = np.clip(np.asarray(actions, dtype=np.float64).reshape(self.num_envs, 2), -MAX_STEP, MAX_STEP)
+        self.pos = np.where(active[:, None], self.pos + a, self.pos)
+        self.t = self.t + active
+        dist = np.sqrt(np.sum(np.square(self.pos - self.goal), axis=-1))
+        trunc = self.t >= self.family.horizon
+        return (self.pos.astype(np.float32), -dist, np.zeros(self.num_envs, dtype=bool), trunc,
+                {"success": dist < self.family.success_radius})
+
+
+class PointNavFamily(TaskFamily):
+    """Goals uniform in ``[goal_low, goal_high]^2``; episodes of ``horizon`` steps."""
+
+    name = "point-nav"
+    kind = "rl"
+    has_success = True
+    held_out_rule = "test goals are separately seeded uniform draws from the same goal box"
+    baselines = ("random",)
+
+    def __init__(self, goal_low: float = -0.5, goal_high: float = 0.5, horizon: int = 100,
+                 success_radius: float = 0.05) -> None:
+        goal_low = check_float("point-nav: goal_low", goal_low, low=HARD_GOAL[0], high=HARD_GOAL[1])
+        goal_high = check_float("point-nav: goal_high", goal_high, low=HARD_GOAL[0], high=HARD_GOAL[1])
+        if goal_low >= goal_high:
+            raise ConfigError(f"point-nav: goal box [{goal_low}, {goal_high}] is empty; need goal_low < goal_high")
+        self.horizon = check_int("point-nav: horizon", horizon, low=1, high=100_000)
+        self.max_episode_steps = self.horizon
+        self.success_radius = check_float("point-nav: success_radius", success_radius, low=0.0, low_open=True)
+        self.params = ParamSpace([
+            ParamSpec("goal_x", goal_low, goal_high, group="reward", hard=HARD_GOAL),
+            ParamSpec("goal_y", goal_low, goal_high, group="reward", hard=HARD_GOAL),
+        ])
+
+    def validate_task(self, task: Task) -> None:
+        if isinstance(task, Task) and task.family == self.name:
+            check_scalar_params(task, self.params.names)
+        super().validate_task(task)
+
+    def make_env(self, task: Task) -> gym.Env:
+        return PointNavEnv(self, task)
+
+    def make_vector_env(self, num_envs: int, episodes: int) -> PointNavVectorEnv:
+        return PointNavVectorEnv(self, num_envs, episodes)

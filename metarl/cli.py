@@ -1,0 +1,92 @@
+"""``metarl`` command line: list, train, eval (see ``metarl --help``)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from metarl.errors import MetaRLError
+
+
+def _cmd_list(args) -> int:
+    from metarl.registry import list_agents, list_families
+    from metarl.training.runner import list_experiments
+
+    print("families:    " + ", ".join(list_families()))
+    print("agents:      " + ", ".join(list_agents()))
+    print("experiments: " + ", ".join(list_experiments()))
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from metarl.training.runner import load_experiment, run_experiment
+
+    return run_experiment(load_experiment(args.experiment), args.overrides)
+
+
+def _cmd_eval(args) -> int:
+    import dataclasses
+
+    from metarl.training.checkpoint import load_checkpoint
+    from metarl.training.rundir import build, read_config
+    from metarl.training.runner import print_summary
+    from metarl.training.trainer import evaluate_run
+
+    run_dir = Path(args.run_dir)
+    exp = read_config(run_dir)
+    train = dataclasses.replace(exp.train, quiet=args.quiet, baselines=not args.no_baselines)
+    if args.tasks is not None:
+        train.eval_tasks = args.tasks
+    if args.episodes is not None:
+        train.episodes_per_trial = args.episodes
+    exp = dataclasses.replace(exp, train=train)
+    family, agent = build(exp)
+    ckpt = run_dir / "checkpoints" / "latest.pt"
+    if not ckpt.exists():
+        raise MetaRLError(f"no checkpoint in {run_dir} (expected {ckpt})")
+    agent.load_state_dict(load_checkpoint(ckpt)["agent"])
+    tasks = family.sample(train.eval_tasks, split=args.split, seed=train.eval_seed)
+    out_dir = run_dir if args.split == "test" else run_dir / f"eval_{args.split}"
+    report = evaluate_run(exp, family, agent, out_dir, tasks=tasks, quiet=args.quiet, label=args.split)
+    report.to_json(out_dir / "eval" / "report.json")
+    print_summary(report, run_dir)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="metarl", description="Meta-RL on task distributions: train, evaluate, list.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("list", help="families, agents and experiments available")
+    s.set_defaults(func=_cmd_list)
+    s = sub.add_parser("train", help="run an experiment preset (experiments/NAME.py) with overrides",
+                       description="Run an experiment preset. `metarl train NAME --help` lists its options.",
+                       add_help=False)
+    s.add_argument("experiment", help="preset name (see `metarl list`) or path to a preset .py file")
+    s.add_argument("overrides", nargs=argparse.REMAINDER,
+                   help="--key value overrides (trainer, family or agent options), --resume RUN_DIR, --help")
+    s.set_defaults(func=_cmd_train)
+    s = sub.add_parser("eval", help="held-out evaluation of a trained run (writes eval/report.json)")
+    s.add_argument("run_dir", help="a run directory made by `metarl train`")
+    s.add_argument("--tasks", type=int, default=None, help="number of held-out tasks (default: the run's eval_tasks)")
+    s.add_argument("--episodes", type=int, default=None, help="episodes per trial (default: the run's)")
+    s.add_argument("--split", choices=["test", "train"], default="test", help="which split to draw tasks from")
+    s.add_argument("--no-baselines", action="store_true", help="skip the classic baselines")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) >= 1 and argv[0] == "train" and (len(argv) == 1 or argv[1] in ("-h", "--help")):
+        build_parser().parse_args(["train", "--help"] if len(argv) == 1 else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MetaRLError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Held-out evaluation: one trial of k episodes per task, memory fresh at each trial start."""
+from __future__ import annotations
+
+import inspect
+from typing import Sequence
+
+import numpy as np
+
+from metarl.errors import MetaRLError, check_int
+from metarl.evaluation.report import EvalReport
+from metarl.evaluation.stats import summarize
+from metarl.tasks import Task
+
+
+def run_trials(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, deterministic: bool = False,
+               batch_size: int = 1000, progress=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Returns per task x episode index [n, k] and success [n, k] (None if undefined).
+
+    Tasks are run ``batch_size`` at a time in the family's vector env; task i's env slot is
+    seeded with ``seed + i`` so results do not depend on ``batch_size``.
+    """
+    family = agent.family
+    n = len(tasks)
+    returns = np.zeros((n, episodes))
+    success = np.zeros((n, episodes), dtype=bool) if family.has_success else None
+    for start in range(0, n, batch_size):
+        chunk = list(tasks[start : start + batch_size])
+        b = len(chunk)
+        venv = family.make_vector_env(b, episodes)
+        obs, _ = venv.reset(seed=[seed + start + i for i in range(b)], options={"tasks": chunk})
+        state = agent.init_state(b)
+        rows = np.arange(start, start + b)
+        for _ in range(venv.max_trial_steps):
+            action, state = agent.act(obs, state, deterministic=deterministic)
+            obs, reward, term, trunc, info = venv.step(action)
+            active, ep = info["active"], np.minimum(info["episode_index"], episodes - 1)
+            np.add.at(returns, (rows[active], ep[active]), reward[active])
+            if success is not None and "success" in info:
+                hit = active & np.asarray(info["success"], dtype=bool)
+                success[rows[hit], ep[hit]] = True
+            if progress is not None:
+                progress(int(active.sum()))
+            if bool(np.all(term | trunc)):
+                break
+        venv.close()
+    return returns, success
+
+
+def evaluate(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, deterministic: bool = False,
+             batch_size: int = 1000, progress=None) -> EvalReport:
+    """Meta-test ``agent`` on ``tasks``: one trial of ``episodes`` episodes each.
+
+    Returns an EvalReport with ``episode_returns`` [n_tasks, episodes], ``success`` (same
+    shape, or None when the family defines no success) and a summary (trial return with
+    95% bootstrap CI and IQM, first/last episode return, gain).
+    """
+    episodes = check_int("episodes", episodes, low=1)
+    tasks = list(tasks)
+    if not tasks:
+        raise MetaRLError("evaluate needs at least one task")
+    returns, success = run_trials(agent, tasks, episodes=episodes, seed=seed, deterministic=deterministic,
+                                  batch_size=batch_size, progress=progress)
+    meta = {"agent": getattr(agent, "name", type(agent).__name__), "family": agent.family.name,
+            "split": tasks[0].split, "episodes": episodes, "seed": seed, "deterministic": deterministic}
+    return EvalReport(returns, success, summarize(returns, success, seed=seed), [t.task_id for t in tasks],
+                      meta=meta)
+
+
+def evaluate_baselines(family, tasks: Sequence[Task], *, episodes: int, seed: int = 0,
+                       names: Sequence[str] | None = None, progress=None) -> dict[str, dict]:
+    """Summaries of the family's classic baselines (``family.baselines``) on ``tasks``.
+
+    A baseline that cannot run in this setting (e.g. exact Bayes-optimal on too large a
+    problem) is reported as ``{"skipped": reason}``.
+    """
+    from metarl.errors import ConfigError
+    from metarl.registry import _AGENTS, _resolve, make_agent
+
+    out: dict[str, dict] = {}
+    for name in (family.baselines if names is None else names):
+        offered = {"horizon": episodes, "seed": seed}
+        try:
+            params = inspect.signature(_resolve(_AGENTS[name])).parameters
+            agent = make_agent(name, family, **{k: v for k, v in offered.items() if k in params})
+        except ConfigError as exc:
+            out[name] = {"skipped": str(exc)}
+            continue
+        out[name] = evaluate(agent, tasks, episodes=episodes, seed=seed, progress=progress).summary
+    return out

@@ -1,0 +1,56 @@
+"""``EvalReport``: per task x episode-index returns of one agent on a set of tasks."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPORT_VERSION = 1
+
+
+@dataclass
+class EvalReport:
+    """episode_returns [n_tasks, episodes]; success same shape or None; summary dict (see
+    ``metarl.evaluation.stats.summarize``); baselines: name -> summary of classic baselines
+    on the same tasks; meta: family, split, agent, seed, library versions."""
+
+    episode_returns: np.ndarray
+    success: np.ndarray | None
+    summary: dict
+    task_ids: list[str] = field(default_factory=list)
+    baselines: dict[str, dict] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"version": REPORT_VERSION, "meta": self.meta, "summary": self.summary,
+                "baselines": self.baselines, "task_ids": self.task_ids,
+                "episode_returns": np.asarray(self.episode_returns).tolist(),
+                "success": None if self.success is None else np.asarray(self.success).astype(bool).tolist()}
+
+    def to_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "EvalReport":
+        d = json.loads(Path(path).read_text())
+        succ = d.get("success")
+        return cls(np.asarray(d["episode_returns"]), None if succ is None else np.asarray(succ), d["summary"],
+                   d.get("task_ids", []), d.get("baselines", {}), d.get("meta", {}))
+
+    def table(self) -> str:
+        """Plain-text table: this agent and each baseline, trial return with 95% CI."""
+        rows = [(self.meta.get("agent", "agent"), self.summary)] + list(self.baselines.items())
+        lines = [f"{'agent':<24} {'trial return':>12} {'95% CI':>20} {'first ep':>9} {'last ep':>9}"]
+        for name, s in rows:
+            ci = s["trial_return_ci"]
+            lines.append(f"{name:<24} {s['trial_return']:>12.3f} {f'[{ci[0]:.3f}, {ci[1]:.3f}]':>20} "
+                         f"{s['first']:>9.3f} {s['last']:>9.3f}")
+        return "\n".join(lines)

@@ -1,0 +1,20 @@
+"""Device selection: ``"auto"`` picks CUDA when available, else CPU."""
+from __future__ import annotations
+
+import torch
+
+from metarl.errors import ConfigError
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device={device!r} is not valid; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} requested but CUDA is not available; use 'auto' or 'cpu'")
+    return dev

@@ -1,0 +1,172 @@
+"""Experiment presets and typed ``--key value`` overrides.
+
+An ``Experiment`` names a family (with options), an agent (with options) and the
+trainer's ``TrainConfig``. Overrides are flat: ``--arms 10`` goes to the family,
+``--hidden_size 128`` to the agent, ``--total_steps 1e6`` to the trainer; each key is
+looked up in that order of specificity (trainer, family, agent) and converted to the
+type of its default. An unknown key fails before anything runs, listing the keys.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+from metarl.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """Trainer options."""
+
+    episodes_per_trial: int = 10
+    """k: episodes of the same task in one trial (memory persists across them)."""
+    total_steps: int = 1_000_000
+    """Environment steps to train for."""
+    seed: int = 0
+    """Seed of everything: task draws, env streams, network init, sampling."""
+    eval_tasks: int = 1000
+    """Held-out test tasks in the final evaluation."""
+    eval_seed: int = 1000
+    """Seed of the test-task draw (fixed across runs so agents are compared on the same tasks)."""
+    eval_every: int = 0
+    """Evaluate on held-out tasks every N iterations (0: about ten times per run)."""
+    eval_tasks_periodic: int = 500
+    """Held-out tasks in each periodic evaluation."""
+    eval_deterministic: bool = False
+    """Evaluate with greedy actions instead of sampling."""
+    baselines: bool = True
+    """Also evaluate the family's classic baselines on the same test tasks."""
+    checkpoint_every: int = 20
+    """Write checkpoints/latest.pt every N iterations (and at the end, and on Ctrl-C)."""
+    torch_threads: int = 0
+    """torch intra-op threads (0: torch's default)."""
+    quiet: bool = False
+    """No progress bar."""
+    run_root: str = "runs"
+    """Directory under which run directories are created."""
+
+
+def _family_factory(name: str):
+    from metarl.registry import _FAMILIES, _resolve
+
+    return _resolve(_FAMILIES[name])
+
+
+def _agent_factory(name: str):
+    from metarl.registry import _AGENTS, _resolve
+
+    return _resolve(_AGENTS[name])
+
+
+def _options(factory) -> dict[str, Any]:
+    """Keyword options of a constructor and their defaults (``inspect.Parameter.empty`` if none)."""
+    sig = inspect.signature(factory)
+    return {p.name: p.default for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "family")}
+
+
+def parse_value(key: str, text: Any, like: Any) -> Any:
+    """Convert CLI text to the type of ``like`` (a default value)."""
+    if not isinstance(text, str):
+        return text
+    if isinstance(like, bool):
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"--{key} expects true/false, got {text!r}")
+    if isinstance(like, int):
+        try:
+            f = float(text)
+        except ValueError:
+            raise ConfigError(f"--{key} expects an integer, got {text!r}") from None
+        if f != int(f):
+            raise ConfigError(f"--{key} expects an integer, got {text!r}")
+        return int(f)
+    if isinstance(like, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"--{key} expects a number, got {text!r}") from None
+    if isinstance(like, str):
+        return text
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+@dataclass
+class Experiment:
+    """A runnable preset: family + agent + trainer options."""
+
+    name: str
+    family: str
+    agent: str = "rl2"
+    family_kwargs: dict = field(default_factory=dict)
+    agent_config: dict = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    description: str = ""
+
+    def keys(self) -> dict[str, list[str]]:
+        """Overridable keys by section."""
+        return {"train": [f.name for f in dataclasses.fields(TrainConfig)],
+                "family": list(_options(_family_factory(self.family))),
+                "agent": list(_options(_agent_factory(self.agent)))}
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "Experiment":
+        """A copy with ``overrides`` (key -> CLI text or value) applied; unknown keys raise."""
+        train = dataclasses.replace(self.train)
+        fam, agent = dict(self.family_kwargs), dict(self.agent_config)
+        fam_opts, agent_opts = _options(_family_factory(self.family)), _options(_agent_factory(self.agent))
+        train_fields = {f.name: getattr(train, f.name) for f in dataclasses.fields(TrainConfig)}
+        for key, text in overrides.items():
+            key = key.replace("-", "_")
+            if key in train_fields:
+                setattr(train, key, parse_value(key, text, train_fields[key]))
+            elif key in fam_opts:
+                fam[key] = parse_value(key, text, fam.get(key, fam_opts[key]))
+            elif key in agent_opts:
+                agent[key] = parse_value(key, text, agent.get(key, agent_opts[key]))
+            else:
+                raise ConfigError(
+                    f"unknown option --{key} for experiment {self.name!r}; accepted: trainer "
+                    f"{sorted(train_fields)}, family {sorted(fam_opts)}, agent {sorted(agent_opts)}")
+        return dataclasses.replace(self, family_kwargs=fam, agent_config=agent, train=train)
+
+    def to_dict(self) -> dict:
+        return {"experiment": self.name, "description": self.description,
+                "family": {"name": self.family, "kwargs": self.family_kwargs},
+                "agent": {"name": self.agent, "config": self.agent_config},
+                "train": dataclasses.asdict(self.train)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Experiment":
+        return cls(name=d["experiment"], family=d["family"]["name"], agent=d["agent"]["name"],
+                   family_kwargs=dict(d["family"].get("kwargs", {})), agent_config=dict(d["agent"].get("config", {})),
+                   train=TrainConfig(**d["train"]), description=d.get("description", ""))
+
+
+def parse_overrides(argv: list[str]) -> dict[str, str]:
+    """``["--a", "1", "--b=2", "--flag"]`` -> {"a": "1", "b": "2", "flag": "true"}."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        if not tok.startswith("--") or tok == "--":
+            raise ConfigError(f"expected --key value, got {tok!r}")
+        key = tok[2:]
+        if "=" in key:
+            key, val = key.split("=", 1)
+            i += 1
+        elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            val = argv[i + 1]
+            i += 2
+        else:
+            val = "true"
+            i += 1
+        out[key] = val
+    return out

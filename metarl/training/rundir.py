@@ -1,0 +1,77 @@
+"""Run directories: ``runs/<experiment>__s<seed>__<YYYYmmdd-HHMMSS>/`` with a resolved config.yaml."""
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from metarl.errors import MetaRLError
+from metarl.registry import make_agent, make_family
+from metarl.training.config import Experiment
+
+_LIBS = ("metarl", "torch", "numpy", "gymnasium", "mujoco", "metaworld", "stable-baselines3", "tensorboard")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries results depend on (None if absent), plus Python's."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _LIBS:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_revision() -> str | None:
+    """The git commit of the metarl source tree, if it is a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if rev.returncode != 0:
+        return None
+    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def build(exp: Experiment):
+    """(family, agent) for an experiment; the agent's seed defaults to the run's seed."""
+    family = make_family(exp.family, **exp.family_kwargs)
+    agent_cfg = dict(exp.agent_config)
+    agent_cfg.setdefault("seed", exp.train.seed)
+    agent = make_agent(exp.agent, family, **agent_cfg)
+    return family, agent
+
+
+def new_run_dir(exp: Experiment, run_dir: str | Path | None = None) -> Path:
+    """Create the run directory (``run_dir`` if given) and write config.yaml."""
+    if run_dir is None:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(exp.train.run_root) / f"{exp.name}__s{exp.train.seed}__{stamp}"
+    run_dir = Path(run_dir)
+    if (run_dir / "checkpoints" / "latest.pt").exists():
+        raise MetaRLError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_config(exp, run_dir)
+    return run_dir
+
+
+def write_config(exp: Experiment, run_dir: Path) -> None:
+    cfg = exp.to_dict()
+    cfg["versions"] = library_versions()
+    cfg["git_rev"] = git_revision()
+    (Path(run_dir) / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def read_config(run_dir: str | Path) -> Experiment:
+    path = Path(run_dir) / "config.yaml"
+    if not path.exists():
+        raise MetaRLError(f"{run_dir} is not a metarl run directory (no config.yaml)")
+    return Experiment.from_dict(yaml.safe_load(path.read_text()))

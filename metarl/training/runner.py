@@ -1,0 +1,117 @@
+"""Running an experiment preset from the command line (``metarl train`` and ``python experiments/X.py``)."""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+from metarl.errors import MetaRLError, UnknownNameError
+from metarl.training.config import Experiment, TrainConfig, parse_overrides
+
+
+def list_experiments() -> list[str]:
+    """Preset names shipped in ``metarl.experiments``."""
+    import metarl.experiments as pkg
+
+    return sorted(p.stem for p in Path(pkg.__file__).parent.glob("*.py") if not p.stem.startswith("_"))
+
+
+def load_experiment(name: str) -> Experiment:
+    """A preset by name (``rl2_bandits``) or by path to a preset file."""
+    if name.endswith(".py") and Path(name).exists():
+        spec = importlib.util.spec_from_file_location(Path(name).stem, name)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        if name not in list_experiments():
+            raise UnknownNameError(f"unknown experiment {name!r}; available: {list_experiments()}")
+        module = importlib.import_module(f"metarl.experiments.{name}")
+    exp = getattr(module, "EXPERIMENT", None)
+    if not isinstance(exp, Experiment):
+        raise MetaRLError(f"{name} defines no EXPERIMENT = metarl.training.config.Experiment(...)")
+    return exp
+
+
+def help_text(exp: Experiment) -> str:
+    """``--help`` for a preset: every overridable key with its current value."""
+    docs = _field_docs()
+    lines = [f"usage: metarl train {exp.name} [--key value ...] [--resume RUN_DIR]", "",
+             exp.description.strip(), "", f"family: {exp.family}   agent: {exp.agent}", "", "trainer options:"]
+    for f in dataclasses.fields(TrainConfig):
+        lines.append(f"  --{f.name:<22} {getattr(exp.train, f.name)!r:<12} {docs.get(f.name, '')}")
+    from metarl.training.config import _agent_factory, _family_factory, _options
+
+    for title, factory, current in (("family", _family_factory(exp.family), exp.family_kwargs),
+                                    ("agent", _agent_factory(exp.agent), exp.agent_config)):
+        lines.append("")
+        lines.append(f"{title} options ({exp.family if title == 'family' else exp.agent}):")
+        for key, default in _options(factory).items():
+            lines.append(f"  --{key:<22} {current.get(key, default)!r}")
+    return "\n".join(lines)
+
+
+def _field_docs() -> dict[str, str]:
+    """Attribute docstrings of TrainConfig (the string literal after each field)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(TrainConfig))
+    body = tree.body[0].body
+    docs = {}
+    for a, b in zip(body, body[1:]):
+        if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant):
+            docs[a.target.id] = str(b.value.value)
+    return docs
+
+
+def run_experiment(exp: Experiment, argv: list[str]) -> int:
+    """Parse overrides and ``--resume``, train, evaluate, print where everything is."""
+    from metarl.training.rundir import new_run_dir, read_config
+    from metarl.training.trainer import Trainer
+
+    if any(a in ("-h", "--help") for a in argv):
+        print(help_text(exp))
+        return 0
+    overrides = parse_overrides(argv)
+    resume = overrides.pop("resume", None)
+    run_dir_opt = overrides.pop("run_dir", None)
+    if resume:
+        run_dir = Path(resume)
+        exp = read_config(run_dir)
+        if overrides:
+            exp = exp.with_overrides(overrides)  # e.g. --total_steps to extend a run
+        trainer = Trainer(exp)
+    else:
+        exp = exp.with_overrides(overrides)
+        trainer = Trainer(exp)
+        run_dir = new_run_dir(exp, run_dir_opt)
+    print(f"metarl: {exp.name} ({exp.agent} on {exp.family} {exp.family_kwargs}) -> {run_dir}", flush=True)
+    try:
+        report = trainer.run(run_dir, resume=bool(resume))
+    except KeyboardInterrupt as exc:
+        print(f"\n{exc}" if str(exc) else "\ninterrupted", file=sys.stderr)
+        return 130
+    print_summary(report, run_dir)
+    return 0
+
+
+def print_summary(report, run_dir: Path) -> None:
+    s = report.summary
+    print(f"\nheld-out evaluation: {s['n_tasks']} test tasks, {s['episodes']} episodes per trial "
+          f"(return summed over the trial; 95% bootstrap CI)")
+    print(report.table())
+    print(f"\nrun directory: {run_dir}")
+    print(f"  report:      {Path(run_dir) / 'eval' / 'report.json'}")
+    print(f"  plot:        {Path(run_dir) / 'eval' / 'adaptation.png'}")
+    print(f"  TensorBoard: tensorboard --logdir {Path(run_dir).parent}")
+
+
+def main_for(exp: Experiment) -> int:
+    """Entry point for ``python experiments/NAME.py [--key value ...]``."""
+    try:
+        return run_experiment(exp, sys.argv[1:])
+    except MetaRLError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,183 @@
+"""The training loop: sample tasks -> collect trials -> update -> evaluate -> log -> checkpoint."""
+from __future__ import annotations
+
+import math
+import signal
+import time
+from pathlib import Path
+
+
+from metarl.errors import ConfigError, MetaRLError, check_int
+from metarl.evaluation.evaluator import evaluate, evaluate_baselines
+from metarl.evaluation.plots import plot_adaptation
+from metarl.evaluation.report import EvalReport
+from metarl.seeding import derive_seeds, make_rng
+from metarl.training.checkpoint import load_checkpoint, save_checkpoint
+from metarl.training.config import Experiment
+from metarl.training.logger import RunLogger
+from metarl.training.rundir import build, library_versions
+
+
+class TrainingDiverged(MetaRLError):
+    """A non-finite loss: training stopped, the last good checkpoint is kept."""
+
+
+class Trainer:
+    """Runs one experiment. Construction validates the whole config (family, agent, trainer
+    options) before anything is written; ``run(run_dir)`` trains in a run directory made by
+    ``metarl.training.rundir.new_run_dir``."""
+
+    def __init__(self, experiment: Experiment) -> None:
+        self.exp, self.cfg = experiment, experiment.train
+        check_int("episodes_per_trial", self.cfg.episodes_per_trial, low=1)
+        check_int("total_steps", self.cfg.total_steps, low=1)
+        check_int("checkpoint_every", self.cfg.checkpoint_every, low=1)
+        check_int("eval_tasks", self.cfg.eval_tasks, low=1)
+        self.family, self.agent = build(experiment)
+        if not getattr(self.agent, "trainable", False):
+            raise ConfigError(f"agent {experiment.agent!r} is not trainable; use `metarl eval` for baselines")
+        self.trials_per_update = int(self.agent.config()["trials_per_update"])
+        self.iteration, self.env_steps, self.elapsed = 0, 0, 0.0
+        self.task_rng = make_rng(self.cfg.seed, "train-tasks")
+        self._stop = False
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def save(self) -> None:
+        save_checkpoint(self.ckpt_path, {
+            "iteration": self.iteration, "env_steps": self.env_steps, "elapsed": self.elapsed,
+            "task_rng": self.task_rng.bit_generator.state, "agent": self.agent.state_dict(),
+            "experiment": self.exp.to_dict(), "versions": library_versions()})
+
+    def restore(self) -> None:
+        if not self.ckpt_path.exists():
+            raise MetaRLError(f"no checkpoint to resume from at {self.ckpt_path}")
+        ck = load_checkpoint(self.ckpt_path)
+        self.iteration, self.env_steps, self.elapsed = ck["iteration"], ck["env_steps"], ck["elapsed"]
+        self.task_rng.bit_generator.state = ck["task_rng"]
+        self.agent.load_state_dict(ck["agent"])
+
+    # ---- loop -----------------------------------------------------------------------------------
+    def run(self, run_dir: Path, resume: bool = False) -> EvalReport:
+        self.run_dir = Path(run_dir)
+        self.ckpt_path = self.run_dir / "checkpoints" / "latest.pt"
+        if resume:
+            self.restore()
+        cfg, k = self.cfg, self.cfg.episodes_per_trial
+        if cfg.torch_threads:
+            import torch
+
+            torch.set_num_threads(cfg.torch_threads)
+        log = RunLogger(self.run_dir, start_iteration=self.iteration)
+        venv = self.family.make_vector_env(self.trials_per_update, k)
+        eval_every = cfg.eval_every or max(1, self._expected_iterations() // 10)
+        periodic_tasks = self.family.sample(cfg.eval_tasks_periodic, split="test", seed=cfg.eval_seed)
+        bar = _progress(cfg.total_steps, self.env_steps, cfg.quiet, "train")
+        old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            while self.env_steps < cfg.total_steps and not self._stop:
+                t0 = time.perf_counter()
+                tasks = self.family.sample(self.trials_per_update, split="train", seed=self.task_rng)
+                env_seed = derive_seeds(cfg.seed, 1, "env", self.iteration)[0]
+                batch = self.agent.collect(venv, tasks, seed=env_seed)
+                t1 = time.perf_counter()
+                batch.stats["progress"] = min(1.0, self.env_steps / cfg.total_steps)
+                try:
+                    metrics = self.agent.update(batch)
+                except FloatingPointError as exc:
+                    raise TrainingDiverged(
+                        f"training diverged at iteration {self.iteration}: {exc}; the last good checkpoint "
+                        f"is kept at {self.ckpt_path}") from None
+                if not all(math.isfinite(v) for k_, v in metrics.items() if k_ != "explained_variance"):
+                    raise TrainingDiverged(f"non-finite training metrics at iteration {self.iteration}: {metrics}; "
+                                           f"the last good checkpoint is kept at {self.ckpt_path}")
+                t2 = time.perf_counter()
+                self.iteration += 1
+                self.env_steps += batch.num_steps
+                self.elapsed += t2 - t0
+                scalars = {f"train/{n}": v for n, v in metrics.items()}
+                scalars.update({"rollout/return": batch.stats["trial_return"], "time/sps": batch.num_steps / (t2 - t0),
+                                "time/collect_s": t1 - t0, "time/update_s": t2 - t1, "time/env_steps": self.env_steps,
+                                "time/elapsed_s": self.elapsed})
+                if self.iteration % eval_every == 0:
+                    scalars.update(self._periodic_eval(periodic_tasks))
+                log.log(self.iteration, scalars)
+                bar.update(batch.num_steps)
+                bar.set_postfix(ret=f"{batch.stats['trial_return']:.3g}", sps=f"{scalars['time/sps']:.0f}",
+                                refresh=False)
+                if self.iteration % cfg.checkpoint_every == 0:
+                    self.save()
+            self.save()
+        finally:
+            signal.signal(signal.SIGINT, old_handler)
+            bar.close()
+            venv.close()
+        if self._stop:
+            log.close()
+            raise KeyboardInterrupt(f"interrupted; checkpoint saved at iteration {self.iteration} in "
+                                    f"{self.ckpt_path} — continue with: metarl train {self.exp.name} "
+                                    f"--resume {self.run_dir}")
+        report = self.final_evaluation(log)
+        log.close()
+        return report
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self._stop:  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self._stop = True
+        print("\nCtrl-C: finishing this iteration and saving a checkpoint (Ctrl-C again to abort)", flush=True)
+
+    def _expected_iterations(self) -> int:
+        per_iter = self.trials_per_update * self.cfg.episodes_per_trial * self.family.max_episode_steps
+        return max(1, self.cfg.total_steps // max(1, per_iter))
+
+    def _periodic_eval(self, tasks) -> dict[str, float]:
+        k = self.cfg.episodes_per_trial
+        rep = evaluate(self.agent, tasks, episodes=k, seed=self.cfg.eval_seed,
+                       deterministic=self.cfg.eval_deterministic)
+        out = {f"eval/return_episode_{i + 1}": p["mean"] for i, p in enumerate(rep.summary["per_episode"])}
+        out["eval/trial_return"] = rep.summary["trial_return"]
+        if rep.success is not None:
+            out["eval/success"] = rep.summary["success_last"]
+        return out
+
+    def final_evaluation(self, log: RunLogger | None = None) -> EvalReport:
+        """Held-out evaluation + baselines -> eval/report.json, eval/adaptation.png (+ TensorBoard)."""
+        report = evaluate_run(self.exp, self.family, self.agent, self.run_dir, quiet=self.cfg.quiet)
+        report.meta.update(iteration=self.iteration, env_steps=self.env_steps, train_seconds=round(self.elapsed, 1))
+        report.to_json(self.run_dir / "eval" / "report.json")
+        if log is not None:
+            log.image("eval/adaptation", self.run_dir / "eval" / "adaptation.png", self.iteration)
+            for i, p in enumerate(report.summary["per_episode"]):
+                log.writer.add_scalar(f"eval/final_return_episode_{i + 1}", p["mean"], self.iteration)
+        return report
+
+
+def evaluate_run(exp: Experiment, family, agent, run_dir: Path, *, tasks=None, quiet: bool = True,
+                 label: str = "test") -> EvalReport:
+    """Evaluate ``agent`` (and the family's baselines) on held-out tasks; writes the plot."""
+    cfg, k = exp.train, exp.train.episodes_per_trial
+    tasks = tasks if tasks is not None else family.sample(cfg.eval_tasks, split="test", seed=cfg.eval_seed)
+    n_agents = 1 + (len(family.baselines) if cfg.baselines else 0)
+    bar = _progress(len(tasks) * k * family.max_episode_steps * n_agents, 0, quiet, "eval")
+    report = evaluate(agent, tasks, episodes=k, seed=cfg.eval_seed, deterministic=cfg.eval_deterministic,
+                      progress=bar.update)
+    if cfg.baselines:
+        report.baselines = evaluate_baselines(family, tasks, episodes=k, seed=cfg.eval_seed, progress=bar.update)
+    bar.close()
+    report.meta.update(experiment=exp.name, agent=exp.agent, versions=library_versions(), split=label,
+                       family_spec={"name": exp.family, "kwargs": exp.family_kwargs})
+    curves = {exp.agent: report.summary["per_episode"]}
+    curves.update({n: s["per_episode"] for n, s in report.baselines.items() if "per_episode" in s})
+    plot_adaptation(curves, Path(run_dir) / "eval" / "adaptation.png",
+                    title=f"{exp.name}: {family.name} {label} tasks (n={len(tasks)})")
+    return report
+
+
+def _progress(total: int, initial: int, quiet: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=quiet, desc=desc, unit="step", unit_scale=True,
+                dynamic_ncols=True, smoothing=0.1)
+
+
+__all__ = ["Trainer", "TrainingDiverged", "evaluate_run"]

@@ -1,0 +1,319 @@
+"""Contract tests for the built-in task families (bandit, tabular-mdp, point-nav,
+cartpole-dynamics, pendulum-dynamics, sinusoid): Gymnasium API, native batched env
+equivalence, in-place task switching, hard limits, seeding and family-specific maths."""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+from gymnasium.utils.env_checker import check_env
+
+import metarl
+from metarl.errors import MetaRLError
+from metarl.rollout.vector import NativeTrialVectorEnv, SyncTrialVectorEnv
+
+ALL = ["bandit", "tabular-mdp", "point-nav", "cartpole-dynamics", "pendulum-dynamics", "sinusoid"]
+NATIVE = ["bandit", "tabular-mdp", "point-nav", "sinusoid"]
+# (family, parameter, value outside the hard limits)
+OUT_OF_LIMITS = [("bandit", "means", [0.5, 0.5, 0.5, 0.5, 1.5]),
+                 ("point-nav", "goal_x", 7.25),
+                 ("cartpole-dynamics", "masspole", 12.5),
+                 ("pendulum-dynamics", "max_torque", 8.5),
+                 ("pendulum-dynamics", "g", -3.5),
+                 ("sinusoid", "amplitude", 37.5)]
+
+
+def family(name):
+    return metarl.make_family(name)
+
+
+def random_actions(space, rng, n):
+    """``n`` actions from a seeded generator; Box actions overshoot the box to exercise clipping."""
+    if isinstance(space, spaces.Discrete):
+        return rng.integers(space.n, size=n) + space.start
+    low, high = space.low, space.high
+    span = high - low
+    return rng.uniform(low - 0.25 * span, high + 0.25 * span, size=(n, *space.shape)).astype(np.float32)
+
+
+def rollout(env, actions, *, seed=None, options=None):
+    """Step through ``actions`` (resetting at episode ends); (obs, rewards) as arrays."""
+    obs, _ = env.reset(seed=seed, options=options)
+    seen, rewards = [np.asarray(obs, dtype=np.float64).ravel()], []
+    for a in actions:
+        obs, r, term, trunc, _ = env.step(a)
+        seen.append(np.asarray(obs, dtype=np.float64).ravel())
+        rewards.append(float(r))
+        if term or trunc:
+            obs, _ = env.reset()
+            seen.append(np.asarray(obs, dtype=np.float64).ravel())
+    return np.concatenate(seen), np.array(rewards)
+
+
+# ---- Gymnasium API --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ALL)
+def test_check_env_plain_and_trial(name):
+    fam = family(name)
+    task = fam.sample(1, seed=1)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(fam.make_env(task), skip_render_check=True)
+        check_env(metarl.TrialWrapper(fam.make_env(task), 3), skip_render_check=True)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_action_space_same_for_all_tasks(name):
+    fam = family(name)
+    envs = [fam.make_env(t) for t in fam.sample(3, seed=0) + fam.sample(3, split="test", seed=0)]
+    assert all(e.action_space == envs[0].action_space for e in envs)
+    assert all(e.observation_space == envs[0].observation_space for e in envs)
+
+
+# ---- native batched env == B single TrialWrapper envs ---------------------------------------
+@pytest.mark.parametrize("name", NATIVE)
+def test_native_vector_env_matches_single_envs(name):
+    fam, b, k, seed = family(name), 4, 3, 11
+    venv = fam.make_vector_env(b, k)
+    assert isinstance(venv, NativeTrialVectorEnv)
+    singles = [metarl.TrialWrapper(fam.make_env(t), k) for t in fam.sample(b, seed=0)]
+    rng = np.random.default_rng(123)
+    for trial in range(2):  # the second trial switches tasks and continues the streams (seed=None)
+        tasks = fam.sample(b, seed=trial)
+        s = seed if trial == 0 else None
+        obs, _ = venv.reset(seed=s, options={"tasks": tasks})
+        for i, env in enumerate(singles):
+            o, _ = env.reset(seed=None if s is None else s + i, options={"task": tasks[i]})
+            np.testing.assert_array_equal(obs[i], o)
+        done = np.zeros(b, dtype=bool)
+        for _ in range(venv.max_trial_steps):
+            actions = random_actions(venv.single_action_space, rng, b)
+            obs, rew, term, trunc, info = venv.step(actions)
+            for i in np.flatnonzero(~done):
+                o, r, te, tr, inf = singles[i].step(actions[i])
+                np.testing.assert_array_equal(obs[i], o)
+                np.testing.assert_array_equal(rew[i], np.float32(r))
+                assert (bool(term[i]), bool(trunc[i])) == (te, tr)
+                assert bool(info["episode_end"][i]) == inf["episode_end"]
+                for key in ("success", "target"):
+                    if key in inf:
+                        np.testing.assert_array_equal(info[key][i], inf[key])
+                done[i] = te or tr
+            if done.all():
+                break
+        assert done.all()
+
+
+# ---- reset(options={"task": t}) switches the task in place ----------------------------------
+@pytest.mark.parametrize("name", ALL)
+def test_reset_task_switches_in_place(name):
+    fam = family(name)
+    task_a, task_b = fam.sample(2, seed=5)
+    env = fam.make_env(task_a)
+    actions = random_actions(env.action_space, np.random.default_rng(0), 300)
+    obs_a, rew_a = rollout(env, actions, seed=3)
+    obs_b, rew_b = rollout(env, actions, seed=3, options={"task": task_b})
+    assert not (np.array_equal(rew_a, rew_b) and np.array_equal(obs_a, obs_b))
+    obs_a2, rew_a2 = rollout(env, actions, seed=3, options={"task": task_a})
+    np.testing.assert_array_equal(obs_a, obs_a2)
+    np.testing.assert_array_equal(rew_a, rew_a2)
+    obs_b2, rew_b2 = rollout(fam.make_env(task_b), actions, seed=3)  # a fresh env agrees
+    np.testing.assert_array_equal(obs_b, obs_b2)
+    np.testing.assert_array_equal(rew_b, rew_b2)
+
+
+# ---- validation -----------------------------------------------------------------------------
+@pytest.mark.parametrize("name,param,value", OUT_OF_LIMITS)
+def test_out_of_hard_limits_raises(name, param, value):
+    fam = family(name)
+    good = fam.sample(1, seed=0)[0]
+    bad = metarl.Task(fam.name, dict(good.params, **{param: value}), task_id="bad")
+    for make in (lambda: fam.make_env(bad), lambda: fam.make_env(good).reset(options={"task": bad})):
+        with pytest.raises(MetaRLError) as err:
+            make()
+        msg = str(err.value)
+        assert "\n" not in msg and param in msg and "hard limits" in msg
+        assert repr(value[-1] if isinstance(value, list) else value) in msg
+
+
+@pytest.mark.parametrize("name,param", [("point-nav", "goal_y"), ("sinusoid", "phase"),
+                                        ("cartpole-dynamics", "length"), ("pendulum-dynamics", "m")])
+def test_non_scalar_param_rejected(name, param):
+    fam = family(name)
+    for value in ([0.1, 0.2], "heavy", True):
+        bad = metarl.Task(fam.name, dict(fam.sample(1)[0].params, **{param: value}))
+        with pytest.raises(MetaRLError, match=param):
+            fam.make_env(bad)
+
+
+def test_tabular_mdp_bad_tasks():
+    fam = family("tabular-mdp")
+    good = fam.sample(1, seed=0)[0]
+    trans = np.array(good.params["transitions"])
+    bad_value = trans.copy()
+    bad_value[2, 1, 3] = 1.5
+    bad_sum = trans.copy()
+    bad_sum[4, 0] *= 0.5
+    means = np.array(good.params["reward_means"])
+    means[1, 2] = 250.0
+    cases = [({"transitions": bad_value.tolist()}, "transitions[2][1][3]=1.5"),
+             ({"transitions": bad_sum.tolist()}, "transitions[4][0] sums to"),
+             ({"transitions": trans[:, :3].tolist()}, "shape [10, 3, 10]"),
+             ({"reward_means": means.tolist()}, "reward_means[1][2]=250.0")]
+    for change, text in cases:
+        with pytest.raises(MetaRLError) as err:
+            fam.make_env(metarl.Task(fam.name, dict(good.params, **change)))
+        assert text in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name,kwargs", [("tabular-mdp", {"states": 1}), ("point-nav", {"goal_low": 1.0}),
+                                         ("point-nav", {"horizon": 0}), ("cartpole-dynamics", {"max_scale": 50.0}),
+                                         ("pendulum-dynamics", {"min_scale": 3.0})])
+def test_bad_family_options(name, kwargs):
+    with pytest.raises(MetaRLError):
+        metarl.make_family(name, **kwargs)
+
+
+def test_wrong_family_task_rejected():
+    with pytest.raises(MetaRLError, match="point-nav"):
+        family("sinusoid").make_env(family("point-nav").sample(1)[0])
+
+
+# ---- seeding and splits ---------------------------------------------------------------------
+@pytest.mark.parametrize("name", ALL)
+def test_same_seed_same_tasks_and_splits_differ(name):
+    fam = family(name)
+    assert fam.sample(4, seed=7) == fam.sample(4, seed=7)
+    train = [t.params for t in fam.sample(4, seed=7)]
+    test = [t.params for t in fam.sample(4, split="test", seed=7)]
+    other = [t.params for t in fam.sample(4, seed=8)]
+    assert train != test and train != other
+    for t in fam.sample(2, split="test", seed=7):
+        back = metarl.Task.from_json(t.to_json())
+        assert back == t
+        fam.make_env(back)
+    json.dumps(fam.describe())
+    assert fam.held_out_rule
+
+
+# ---- family-specific behaviour --------------------------------------------------------------
+def test_tabular_mdp_statistics():
+    fam = family("tabular-mdp")
+    tasks = fam.sample(200, seed=0)
+    means = np.array([t.params["reward_means"] for t in tasks])             # [200, S, A]
+    trans = np.array([t.params["transitions"] for t in tasks])               # [200, S, A, S]
+    assert means.shape == (200, 10, 5) and trans.shape == (200, 10, 5, 10)
+    assert abs(means.mean() - 1.0) < 0.05 and abs(means.std() - 1.0) < 0.05
+    np.testing.assert_allclose(trans.sum(-1), 1.0, atol=1e-12)
+    assert trans.min() >= 0 and abs(trans.mean() - 0.1) < 1e-9
+    # simulated rewards and transitions follow the task's tables
+    env, task = fam.make_env(tasks[0]), tasks[0]
+    m, p = np.array(task.params["reward_means"]), np.array(task.params["transitions"])
+    counts, noise = np.zeros_like(p), []
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(1)
+    for _ in range(30_000):
+        a = int(rng.integers(5))
+        nxt, r, term, trunc, _ = env.step(a)
+        noise.append(r - m[obs, a])
+        counts[obs, a, nxt] += 1
+        assert not trunc and term == (env.t == 10)
+        obs = env.reset()[0] if term else nxt
+    assert abs(np.mean(noise)) < 0.03 and abs(np.std(noise) - 1.0) < 0.03
+    visited = counts.sum(-1) >= 300
+    freq = counts[visited] / counts[visited].sum(-1, keepdims=True)
+    assert np.abs(freq - p[visited]).max() < 0.12
+    assert env.reset()[0] == 0
+
+
+def test_point_nav_dynamics():
+    fam = family("point-nav")
+    task = metarl.Task("point-nav", {"goal_x": 0.3, "goal_y": -0.2})
+    env = fam.make_env(task)
+    assert env.reset(seed=0)[0].tolist() == [0.0, 0.0]
+    obs, r, term, trunc, info = env.step(np.array([0.5, -0.05], dtype=np.float32))   # clipped to 0.1
+    np.testing.assert_allclose(obs, [0.1, -0.05], atol=1e-7)
+    assert r == pytest.approx(-math.hypot(0.2, 0.15)) and not info["success"]
+    for t in range(2, 101):
+        step = {2: [0.1, -0.1], 3: [0.1, -0.05]}.get(t, [0.0, 0.0])   # arrives at the goal at t=3
+        obs, r, term, trunc, info = env.step(np.array(step))
+        assert not term and trunc == (t == 100)
+    assert info["success"] and r == pytest.approx(0.0, abs=1e-6)
+
+
+def test_cartpole_derived_quantities_and_time_limit():
+    fam = family("cartpole-dynamics")
+    env = fam.make_env(fam.sample(1, seed=0)[0])
+    params = {"gravity": 5.0, "masscart": 1.7, "masspole": 0.35, "length": 0.8, "force_mag": 12.0}
+    env.reset(seed=0, options={"task": metarl.Task(fam.name, params)})
+    u = env.unwrapped
+    assert (u.gravity, u.masscart, u.masspole, u.length, u.force_mag) == (5.0, 1.7, 0.35, 0.8, 12.0)
+    assert u.total_mass == pytest.approx(0.35 + 1.7) and u.polemass_length == pytest.approx(0.35 * 0.8)
+    nominal = fam.nominal_task()
+    env.reset(seed=0, options={"task": nominal})
+    assert u.total_mass == pytest.approx(1.1) and u.polemass_length == pytest.approx(0.05)
+    # Balanced by a bang-bang controller, nominal CartPole reaches the 500-step time limit.
+    obs, _ = env.reset(seed=0)
+    for t in range(1, 501):
+        obs, _, term, trunc, _ = env.step(int(obs[2] + 0.5 * obs[3] > 0))
+        assert not term and trunc == (t == 500)
+
+
+def test_pendulum_torque_clip_and_shared_action_space():
+    fam = family("pendulum-dynamics")
+    assert fam.torque_bound == 4.0 and fam.params["max_torque"].hard[1] == 4.0
+    weak = metarl.Task(fam.name, {"g": 10.0, "m": 1.0, "l": 1.0, "max_torque": 1.0})
+    env = fam.make_env(weak)
+    assert env.action_space == spaces.Box(-4.0, 4.0, (1,), np.float32)
+    big, _ = rollout(env, [np.array([4.0], dtype=np.float32)] * 5, seed=2)
+    one, _ = rollout(env, [np.array([1.0], dtype=np.float32)] * 5, seed=2)
+    np.testing.assert_array_equal(big, one)   # torque clipped to the task's max_torque
+    _, _, _, _, _ = env.step(np.zeros(1, dtype=np.float32))
+    assert env.unwrapped.g == 10.0 and env.unwrapped.max_torque == 1.0
+
+
+def test_sinusoid_targets_and_rewards():
+    fam = family("sinusoid")
+    assert fam.kind == "supervised"
+    task = metarl.Task("sinusoid", {"amplitude": 2.5, "phase": 1.0})
+    env = fam.make_env(task)
+    obs, _ = env.reset(seed=0)
+    for _ in range(50):
+        x = float(obs[0])
+        assert -5.0 <= x <= 5.0
+        pred = np.array([0.7], dtype=np.float32)
+        obs2, r, term, trunc, info = env.step(pred)
+        y = 2.5 * math.sin(x - 1.0)
+        assert term and not trunc and info["target"] == pytest.approx(y, abs=1e-12)
+        assert r == pytest.approx(-(float(pred[0]) - y) ** 2)
+        assert fam.function(task, x) == pytest.approx(y)
+        obs, _ = env.reset()
+
+
+# ---- the default synchronous vector env on classic control ----------------------------------
+@pytest.mark.parametrize("name,term_expected", [("cartpole-dynamics", True), ("pendulum-dynamics", False)])
+def test_sync_vector_env_trial_flags(name, term_expected):
+    fam, b, k = family(name), 3, 2
+    venv = fam.make_vector_env(b, k)
+    assert isinstance(venv, SyncTrialVectorEnv)
+    obs, _ = venv.reset(seed=0, options={"tasks": fam.sample(b, seed=0)})
+    assert obs.shape == (b, venv.layout.dim)
+    rng = np.random.default_rng(0)
+    ends, ended_at = np.zeros(b, dtype=int), np.full(b, -1)
+    for step in range(venv.max_trial_steps + 1):
+        active_before = ended_at < 0
+        obs, rew, term, trunc, info = venv.step(random_actions(venv.single_action_space, rng, b))
+        np.testing.assert_array_equal(info["active"], active_before)
+        ends += info["episode_end"] & active_before
+        finished = (term | trunc) & active_before
+        ended_at[finished] = step
+        if (ended_at >= 0).all():
+            break
+    assert (ended_at >= 0).all() and (ends == k).all()
+    assert term.all() == term_expected and trunc.all() != term_expected
+    assert (obs[:, venv.layout.trial_progress] == 1.0).all()
+    if not term_expected:
+        assert (ended_at == venv.max_trial_steps - 1).all()
