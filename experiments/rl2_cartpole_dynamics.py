@@ -1,0 +1,21 @@
+"""RL² on CartPole with randomised physics (gravity, masses, pole length, force).
+
+Each task draws its physical parameters log-uniformly from 0.5x-2x the nominal values;
+a trial is ``episodes_per_trial`` episodes (up to 500 steps each) of one such cart-pole,
+so the agent can identify the dynamics in the first episode and balance longer after.
+"""
+from metarl.training.config import Experiment, TrainConfig
+from metarl.training.runner import main_for
+
+EXPERIMENT = Experiment(
+    name="rl2_cartpole_dynamics",
+    family="cartpole-dynamics",
+    agent="rl2",
+    agent_config=dict(hidden_size=128, trials_per_update=32, minibatches=4, epochs=4, lr=3e-4, lr_final=3e-5,
+                      ent_coef=0.01, ent_coef_final=0.0, gamma=0.99, gae_lambda=0.95, value_scale=0.01),
+    train=TrainConfig(episodes_per_trial=2, total_steps=1_000_000, eval_tasks=200, checkpoint_every=10),
+    description=__doc__,
+)
+
+if __name__ == "__main__":
+    raise SystemExit(main_for(EXPERIMENT))
