@@ -19,11 +19,31 @@ class UnknownNameError(MetaRLError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def short_repr(value: object, limit: int = 120) -> str:
+    """``repr(value)`` on one line, cut to about ``limit`` characters (for error messages)."""
+    try:
+        import numpy as np
+
+        if isinstance(value, np.ndarray):
+            text = np.array2string(value, separator=", ", threshold=20, max_line_width=10**9)
+            text = f"array({text})"
+        else:
+            text = repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def check_choice(what: str, value: object, choices: Iterable[object]) -> None:
     """Raise ConfigError unless ``value`` is one of ``choices``."""
     choices = list(choices)
-    if value not in choices:
-        raise ConfigError(f"{what}={value!r} is not valid; choose one of {choices}")
+    try:
+        ok = any(value is c or bool(value == c) for c in choices)
+    except (TypeError, ValueError):  # e.g. a numpy array compared with a string
+        ok = False
+    if not ok:
+        raise ConfigError(f"{what}={short_repr(value)} is not valid; choose one of {short_repr(choices, 400)}")
 
 
 def check_int(what: str, value: object, *, low: int | None = None, high: int | None = None) -> int:
@@ -37,7 +57,7 @@ def check_int(what: str, value: object, *, low: int | None = None, high: int | N
             else:
                 raise TypeError
         except TypeError:
-            raise ConfigError(f"{what} must be an integer, got {value!r}") from None
+            raise ConfigError(f"{what} must be an integer, got {short_repr(value)}") from None
     if low is not None and value < low:
         raise ConfigError(f"{what}={value} is too small; it must be >= {low}")
     if high is not None and value > high:
@@ -54,7 +74,7 @@ def check_float(what: str, value: object, *, low: float | None = None, high: flo
         try:
             value = float(value)  # numpy scalars
         except (TypeError, ValueError):
-            raise ConfigError(f"{what} must be a number, got {value!r}") from None
+            raise ConfigError(f"{what} must be a number, got {short_repr(value)}") from None
     value = float(value)
     if not math.isfinite(value):
         raise ConfigError(f"{what} must be finite, got {value!r}")

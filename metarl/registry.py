@@ -34,6 +34,13 @@ _AGENTS: dict[str, Any] = {
 }
 
 
+def _check_name(kind: str, name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        hint = f" (use @register_{kind}(\"my-name\") with a name)" if callable(name) else ""
+        raise ConfigError(f"register_{kind} needs a non-empty string name, got {name!r}{hint}")
+    return name
+
+
 def _resolve(entry: Any) -> Any:
     if isinstance(entry, str):
         module, attr = entry.split(":")
@@ -71,9 +78,16 @@ def list_families() -> list[str]:
 
 def register_family(name: str) -> Callable:
     """Decorator: register a TaskFamily subclass (or a factory returning one) under ``name``."""
+    _check_name("family", name)
+
     def deco(obj):
+        if not callable(obj):
+            raise ConfigError(f"register_family({name!r}) decorates a TaskFamily subclass or a factory, "
+                              f"got {obj!r}")
         _FAMILIES[name] = obj
-        if inspect.isclass(obj) and not getattr(obj, "name", ""):
+        # A class without its own ``name`` takes the registered one (an inherited name, e.g.
+        # a subclass of BanditFamily, would make its tasks claim the parent family).
+        if inspect.isclass(obj) and not obj.__dict__.get("name"):
             obj.name = name
         return obj
     return deco
@@ -81,15 +95,23 @@ def register_family(name: str) -> Callable:
 
 def make_family(name: str, **kwargs):
     """Build the family ``name`` with its options, e.g. ``make_family("bandit", arms=5)``."""
+    from metarl.tasks.family import TaskFamily
+
     factory = _lookup(_FAMILIES, "family", name)
     family = _call_checked("family", name, factory, **kwargs)
+    if not isinstance(family, TaskFamily):
+        raise ConfigError(f"family {name!r}: its factory returned {type(family).__name__}, not a TaskFamily")
+    if not getattr(family, "name", ""):
+        family.name = name  # a factory-built family without a name of its own
     family.spec = {"name": name, "kwargs": dict(kwargs)}
     return family
 
 
 def family_from_spec(spec: dict):
     """Rebuild a family from ``family.spec`` (as stored in a run's config)."""
-    return make_family(spec["name"], **spec.get("kwargs", {}))
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ConfigError(f"a family spec is a dict {{'name': ..., 'kwargs': {{...}}}}, got {spec!r}")
+    return make_family(spec["name"], **(spec.get("kwargs") or {}))
 
 
 # ---- agents ------------------------------------------------------------------------------
@@ -100,7 +122,11 @@ def list_agents() -> list[str]:
 
 def register_agent(name: str) -> Callable:
     """Decorator: register an Agent class (or factory ``f(family, **config)``) under ``name``."""
+    _check_name("agent", name)
+
     def deco(obj):
+        if not callable(obj):
+            raise ConfigError(f"register_agent({name!r}) decorates an Agent class or a factory, got {obj!r}")
         _AGENTS[name] = obj
         return obj
     return deco

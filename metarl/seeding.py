@@ -11,11 +11,15 @@ import zlib
 
 import numpy as np
 
+from metarl.errors import ConfigError
+
 SeedLike = "int | np.random.Generator | np.random.SeedSequence"
 
 
 def _label_key(label: str | int) -> int:
     if isinstance(label, (int, np.integer)):
+        if label < 0:
+            raise ConfigError(f"seed labels must be strings or non-negative ints, got {label!r}")
         return int(label)
     return zlib.crc32(str(label).encode("utf-8"))
 
@@ -23,7 +27,7 @@ def _label_key(label: str | int) -> int:
 def seed_sequence(seed: int, *labels: str | int) -> np.random.SeedSequence:
     """A SeedSequence for ``seed`` specialised by ``labels`` (e.g. "bandit", "train")."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        raise ConfigError(f"seed must be a non-negative int (or a numpy Generator), got {seed!r}")
     return np.random.SeedSequence(int(seed), spawn_key=tuple(_label_key(x) for x in labels))
 
 

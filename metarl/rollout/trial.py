@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, check_int
+from metarl.errors import ConfigError, MetaRLError, check_int
 
 EXTRA_FEATURES = 3  # prev_reward, episode_end, trial_progress
 
@@ -95,7 +95,8 @@ class TrialWrapper(gym.Wrapper):
     """One trial = ``episodes`` consecutive episodes of the same task (see module docstring).
 
     ``reset(options={"task": t})`` switches the inner env to task ``t`` and starts a new trial;
-    a plain ``reset()`` starts a new trial of the current task.
+    a plain ``reset()`` starts a new trial of the current task. ``step`` before ``reset`` or
+    after the trial's last episode raises a one-line ``MetaRLError``.
     """
 
     def __init__(self, env: gym.Env, episodes: int) -> None:
@@ -106,14 +107,19 @@ class TrialWrapper(gym.Wrapper):
         self._episode = 0
         self._ep_return = 0.0
         self._ep_length = 0
+        self._in_trial = False  # between reset() and the trial's last step
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
         self._episode, self._ep_return, self._ep_length = 0, 0.0, 0
+        self._in_trial = True
         info = dict(info, episode_index=0)
         return self.layout.encode(obs, None, 0.0, False, 0.0), info
 
     def step(self, action):
+        if not self._in_trial:
+            raise MetaRLError("TrialWrapper.step called outside a trial: call reset() first "
+                              f"(a trial ends after its {self.episodes} episode(s))")
         obs, reward, terminated, truncated, info = self.env.step(action)
         info = dict(info, episode_index=self._episode, episode_end=bool(terminated or truncated))
         self._ep_return += float(reward)
@@ -130,4 +136,5 @@ class TrialWrapper(gym.Wrapper):
         if self._episode < self.episodes:
             obs, _ = self.env.reset()  # same task, same random stream
             return self.layout.encode(obs, action, reward, True, progress), reward, False, False, info
+        self._in_trial = False
         return self.layout.encode(obs, action, reward, True, progress), reward, bool(terminated), bool(truncated), info

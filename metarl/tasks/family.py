@@ -44,11 +44,19 @@ class TaskFamily:
         """``n`` tasks from ``split`` ("train" or "test"). Same seed, same tasks, in any process."""
         n = check_int("n", n, low=0)
         check_choice("split", split, ("train", "test"))
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"{type(self).__name__} has no name; set the class attribute `name` "
+                              "or register it with @metarl.register_family('name')")
         rng = make_rng(seed, self.name, split)
-        tag = f"s{seed}" if isinstance(seed, (int, np.integer)) else "rng"
+        # A caller-owned Generator gives a fresh draw each call: tag ids with a draw from it so
+        # ids stay unique across calls (an int seed names the draw itself).
+        tag = f"s{seed}" if isinstance(seed, (int, np.integer)) else f"r{int(rng.integers(2**32)):08x}"
         tasks = []
         for i in range(n):
             params = self.sample_params(rng, split)
+            if not isinstance(params, dict):
+                raise MetaRLError(f"{type(self).__name__}.sample_params must return a dict, "
+                                  f"got {type(params).__name__}")
             tasks.append(Task(self.name, params, task_id=f"{self.name}/{split}/{tag}/{i}", split=split))
         return tasks
 

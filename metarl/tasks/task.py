@@ -7,9 +7,31 @@ from typing import Any
 
 import numpy as np
 
-from metarl.errors import MetaRLError
+from metarl.errors import MetaRLError, short_repr
 
 SPLITS = ("train", "test", "generated")
+
+
+class FrozenParams(dict):
+    """A read-only dict: a Task's parameters. Mutating it raises ``TypeError``.
+
+    It is a ``dict`` subclass so ``json.dumps``, ``dict(...)`` and ``==`` with plain dicts
+    work; copies (``dict(p)``, ``p.copy()``) are ordinary, mutable dicts.
+    """
+
+    __slots__ = ()
+
+    def _readonly(self, *args, **kwargs):
+        raise TypeError("Task.params is read-only; build a new Task (e.g. dataclasses.replace) instead")
+
+    __setitem__ = __delitem__ = __ior__ = _readonly
+    clear = pop = popitem = setdefault = update = _readonly
+
+    def copy(self) -> dict:
+        return dict(self)
+
+    def __reduce__(self):  # pickle / deepcopy without going through __setitem__
+        return (FrozenParams, (dict(self),))
 
 
 def _freeze(value: Any, path: str) -> Any:
@@ -24,7 +46,7 @@ def _freeze(value: Any, path: str) -> Any:
         return value
     if isinstance(value, float):
         if not np.isfinite(value):
-            raise MetaRLError(f"task parameter {path}={value!r} is not finite")
+            raise MetaRLError(f"task parameter {path}={value!r} is not finite; parameters must be finite numbers")
         return value
     raise MetaRLError(
         f"task parameter {path} has type {type(value).__name__}; accepted: numbers, strings, bools, "
@@ -53,12 +75,18 @@ class Task:
 
     def __post_init__(self) -> None:
         if not isinstance(self.family, str) or not self.family:
-            raise MetaRLError(f"Task.family must be a non-empty string, got {self.family!r}")
+            raise MetaRLError(f"Task.family must be a non-empty string, got {short_repr(self.family)}")
         if not isinstance(self.params, dict):
             raise MetaRLError(f"Task.params must be a dict, got {type(self.params).__name__}")
-        if self.split not in SPLITS:
-            raise MetaRLError(f"Task.split={self.split!r} is not valid; choose one of {list(SPLITS)}")
-        frozen = {str(k): _freeze(v, str(k)) for k, v in sorted(self.params.items())}
+        bad_keys = [k for k in self.params if not isinstance(k, str)]
+        if bad_keys:
+            raise MetaRLError(f"Task.params keys must be strings, got {short_repr(bad_keys)}")
+        if not isinstance(self.split, str) or self.split not in SPLITS:
+            raise MetaRLError(f"Task.split={short_repr(self.split)} is not valid; choose one of {list(SPLITS)}")
+        if self.task_id is None or isinstance(self.task_id, (bool, float)) or \
+                not isinstance(self.task_id, (str, int, np.integer)):
+            raise MetaRLError(f"Task.task_id must be a string, got {short_repr(self.task_id)}")
+        frozen = FrozenParams((k, _freeze(v, k)) for k, v in sorted(self.params.items()))
         object.__setattr__(self, "params", frozen)
         object.__setattr__(self, "task_id", str(self.task_id))
 
@@ -83,15 +111,22 @@ class Task:
         if not isinstance(data, dict):
             raise MetaRLError(f"a task must be a dict with keys family, params, task_id, split; got {type(data).__name__}")
         required, optional = {"family", "params"}, {"task_id", "split"}
-        missing = required - data.keys()
-        unknown = data.keys() - required - optional
+        missing = sorted(required - data.keys())
+        unknown = sorted((k for k in data if k not in required | optional), key=str)
         if missing or unknown:
-            raise MetaRLError(
-                f"malformed task dict: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}; "
-                f"expected {sorted(required)} plus optional {sorted(optional)}")
+            problems = ([f"missing keys {missing}"] if missing else []) + \
+                       ([f"unknown keys {short_repr(unknown)}"] if unknown else [])
+            raise MetaRLError(f"malformed task dict: {'; '.join(problems)}; "
+                              f"expected {sorted(required)} plus optional {sorted(optional)}")
         return cls(family=data["family"], params=dict(data["params"]) if isinstance(data["params"], dict)
                    else data["params"], task_id=data.get("task_id", ""), split=data.get("split", "train"))
 
     @classmethod
-    def from_json(cls, text: str) -> "Task":
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: "str | bytes") -> "Task":
+        """Inverse of ``to_json``; text that is not JSON raises a one-line MetaRLError."""
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError) as e:
+            msg = " ".join(str(e).split())
+            raise MetaRLError(f"task JSON could not be parsed: {msg}") from None
+        return cls.from_dict(data)
