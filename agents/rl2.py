@@ -71,6 +71,8 @@ class RL2Agent(Agent):
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr, eps=1e-5)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
+        self.act_generator = torch.Generator(device=self.device)  # evaluation's stream (see reseed)
+        self.act_generator.manual_seed(seed)
         if head == "gaussian":
             self._act_low = torch.as_tensor(self.action_space.low, device=self.device)
             self._act_high = torch.as_tensor(self.action_space.high, device=self.device)
@@ -84,11 +86,11 @@ class RL2Agent(Agent):
         return self.net.initial_state(batch, self.device)
 
     @torch.no_grad()
-    def _step(self, obs: np.ndarray, state: torch.Tensor, deterministic: bool):
+    def _step(self, obs: np.ndarray, state: torch.Tensor, deterministic: bool, generator: torch.Generator):
         o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         feat, state = self.net.gru(o.unsqueeze(0), state)
         pi, value = self.net.heads(feat[0])
-        action, logp = self.net.sample(pi, self.generator, deterministic)
+        action, logp = self.net.sample(pi, generator, deterministic)
         return o, action, logp, value, state
 
     def _to_env(self, action: torch.Tensor) -> np.ndarray:
@@ -98,8 +100,11 @@ class RL2Agent(Agent):
 
     def act(self, obs: np.ndarray, state: torch.Tensor, deterministic: bool = False):
         """obs [B, D] -> actions [B] (discrete) or [B, act_dim]; state [1, B, hidden]."""
-        _, action, _, _, state = self._step(obs, state, deterministic)
+        _, action, _, _, state = self._step(obs, state, deterministic, self.act_generator)
         return self._to_env(action), state
+
+    def reseed(self, seed: int) -> None:
+        self.act_generator.manual_seed(seed)
 
     # ---- training -----------------------------------------------------------------------------
     def collect(self, venv, tasks, seed: int) -> TrialBatch:
@@ -117,7 +122,7 @@ class RL2Agent(Agent):
         raw_return = np.zeros(B)
         t = 0
         for t in range(T):
-            o, action, logp, value, state = self._step(obs, state, deterministic=False)
+            o, action, logp, value, state = self._step(obs, state, False, self.generator)
             buf.obs[t], buf.actions[t], buf.logp[t], buf.values[t] = o, action, logp, value
             obs, reward, term, trunc, info = venv.step(self._to_env(action))
             active = info["active"]
@@ -128,7 +133,7 @@ class RL2Agent(Agent):
             buf.trial_end[t] = torch.from_numpy(((term | trunc) & active).astype(np.float32)).to(dev)
             if bool(np.all(term | trunc)):
                 break
-        _, _, _, last_value, _ = self._step(obs, state, deterministic=True)
+        _, _, _, last_value, _ = self._step(obs, state, True, self.generator)
         n = t + 1
         buf.values[n] = last_value
         out = TrialBatch(buf.obs[:n], buf.actions[:n], buf.logp[:n], buf.values[: n + 1], buf.rewards[:n],

@@ -20,6 +20,7 @@ def run_trials(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, de
     seeded with ``seed + i`` so results do not depend on ``batch_size``.
     """
     family = agent.family
+    agent.reseed(seed)
     n = len(tasks)
     returns = np.zeros((n, episodes))
     success = np.zeros((n, episodes), dtype=bool) if family.has_success else None

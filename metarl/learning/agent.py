@@ -41,6 +41,12 @@ class Agent:
     def act(self, obs: np.ndarray, state: Any, deterministic: bool = False) -> tuple[np.ndarray, Any]:
         raise NotImplementedError
 
+    def reseed(self, seed: int) -> None:
+        """Reset the random stream used by ``act`` (the evaluator calls this so that an
+        evaluation is reproducible and does not disturb training's streams)."""
+        if hasattr(self, "rng"):
+            self.rng = np.random.default_rng(seed)
+
     def adapt(self, trajectories: Any) -> "Agent":
         """Agents whose adaptation lives in ``state`` (RL², baselines) adapt by acting: identity."""
         return self
