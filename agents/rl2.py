@@ -66,8 +66,10 @@ class RL2Agent(Agent):
                               "each minibatch needs at least one whole trial")
         self.device = resolve_device(device)
         head = "categorical" if isinstance(self.action_space, spaces.Discrete) else "gaussian"
-        self.net = RecurrentActorCritic(self.layout.dim, self.layout.act_dim, hidden_size=hidden_size,
-                                        head=head).to(self.device)
+        with torch.random.fork_rng(devices=[]):  # initial weights from `seed`, not the global stream
+            torch.manual_seed(seed)
+            net = RecurrentActorCritic(self.layout.dim, self.layout.act_dim, hidden_size=hidden_size, head=head)
+        self.net = net.to(self.device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr, eps=1e-5)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)

@@ -19,9 +19,22 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    from metarl.errors import UnknownNameError
+    from metarl.training.config import parse_overrides
+    from metarl.training.rundir import read_config
     from metarl.training.runner import load_experiment, run_experiment
 
-    return run_experiment(load_experiment(args.experiment), args.overrides)
+    try:
+        exp = load_experiment(args.experiment)
+    except UnknownNameError:
+        # A run started from Python (metarl.train) has no preset file; resuming it only
+        # needs the run directory's config.yaml.
+        resume = None if any(a in ("-h", "--help") for a in args.overrides) else \
+            parse_overrides(args.overrides).get("resume")
+        if not resume:
+            raise
+        exp = read_config(resume)
+    return run_experiment(exp, args.overrides)
 
 
 def _cmd_eval(args) -> int:
@@ -35,6 +48,8 @@ def _cmd_eval(args) -> int:
     run_dir = Path(args.run_dir)
     exp = read_config(run_dir)
     train = dataclasses.replace(exp.train, quiet=args.quiet, baselines=not args.no_baselines)
+    if args.deterministic:
+        train.eval_deterministic = True
     if args.tasks is not None:
         train.eval_tasks = args.tasks
     if args.episodes is not None:
@@ -44,13 +59,22 @@ def _cmd_eval(args) -> int:
     ckpt = run_dir / "checkpoints" / "latest.pt"
     if not ckpt.exists():
         raise MetaRLError(f"no checkpoint in {run_dir} (expected {ckpt})")
-    agent.load_state_dict(load_checkpoint(ckpt)["agent"])
+    ck = load_checkpoint(ckpt)
+    agent.load_state_dict(ck["agent"])
     tasks = family.sample(train.eval_tasks, split=args.split, seed=train.eval_seed)
     out_dir = run_dir if args.split == "test" else run_dir / f"eval_{args.split}"
     report = evaluate_run(exp, family, agent, out_dir, tasks=tasks, quiet=args.quiet, label=args.split)
+    report.meta.update(iteration=ck.get("iteration"), env_steps=ck.get("env_steps"))
     report.to_json(out_dir / "eval" / "report.json")
-    print_summary(report, run_dir)
+    print_summary(report, run_dir, eval_dir=out_dir / "eval")
     return 0
+
+
+def _cmd_bench(args) -> int:
+    import importlib
+
+    module = importlib.import_module(f"metarl.experiments.bench_{args.what}")
+    return module.main(args.options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,24 +87,41 @@ def build_parser() -> argparse.ArgumentParser:
                        add_help=False)
     s.add_argument("experiment", help="preset name (see `metarl list`) or path to a preset .py file")
     s.add_argument("overrides", nargs=argparse.REMAINDER,
-                   help="--key value overrides (trainer, family or agent options), --resume RUN_DIR, --help")
+                   help="--key value overrides (trainer, family or agent options), --run_dir DIR, "
+                        "--resume RUN_DIR, --help")
     s.set_defaults(func=_cmd_train)
+    p.train_parser = s  # main() prints its help (it has add_help=False)
     s = sub.add_parser("eval", help="held-out evaluation of a trained run (writes eval/report.json)")
     s.add_argument("run_dir", help="a run directory made by `metarl train`")
     s.add_argument("--tasks", type=int, default=None, help="number of held-out tasks (default: the run's eval_tasks)")
     s.add_argument("--episodes", type=int, default=None, help="episodes per trial (default: the run's)")
     s.add_argument("--split", choices=["test", "train"], default="test", help="which split to draw tasks from")
     s.add_argument("--no-baselines", action="store_true", help="skip the classic baselines")
+    s.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_eval)
+    s = sub.add_parser("bench", help="throughput / memory benchmarks with ratios (rl2)", add_help=False,
+                       description="`metarl bench rl2 --help` lists a benchmark's options.")
+    s.add_argument("what", choices=["rl2"], help="which benchmark")
+    s.add_argument("options", nargs=argparse.REMAINDER, help="options of that benchmark (--help for them)")
+    s.set_defaults(func=_cmd_bench)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) >= 1 and argv[0] == "train" and (len(argv) == 1 or argv[1] in ("-h", "--help")):
-        build_parser().parse_args(["train", "--help"] if len(argv) == 1 else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if argv[:1] == ["train"] and (len(argv) == 1 or argv[1] in ("-h", "--help")):
+        # `train` has add_help=False (its --help belongs to the preset, `metarl train NAME --help`)
+        train = parser.train_parser
+        if len(argv) == 1:
+            train.print_usage(sys.stderr)
+            print("metarl train: error: name an experiment (see `metarl list`)", file=sys.stderr)
+            return 2
+        train.print_help()
+        print("\nexperiments: see `metarl list`; options of one: `metarl train NAME --help`")
+        return 0
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except MetaRLError as exc:

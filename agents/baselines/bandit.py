@@ -49,7 +49,7 @@ class BanditAgent(Agent):
         """Counts [B, k, 2]: (successes, failures) per arm, all zero."""
         return np.zeros((int(batch), self.arms, 2), dtype=np.float64)
 
-    def observe(self, obs: np.ndarray, state: np.ndarray) -> np.ndarray:
+    def update_counts(self, obs: np.ndarray, state: np.ndarray) -> np.ndarray:
         """New counts [B, k, 2] after the step reported in ``obs`` [B, D] (input not modified)."""
         obs = check_batch(self.name, obs, self.layout.dim)
         has_prev, action, reward = previous_step(self.layout, obs)
@@ -62,7 +62,7 @@ class BanditAgent(Agent):
 
     def act(self, obs: np.ndarray, state: np.ndarray, deterministic: bool = False):
         """obs [B, D], counts [B, k, 2] -> (actions [B] int64, new counts [B, k, 2])."""
-        counts = self.observe(obs, state)
+        counts = self.update_counts(obs, state)
         return self._choose(counts) + self.action_start, counts
 
     def _choose(self, counts: np.ndarray) -> np.ndarray:

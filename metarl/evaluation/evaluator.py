@@ -20,7 +20,8 @@ def run_trials(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, de
     seeded with ``seed + i`` so results do not depend on ``batch_size``.
     """
     family = agent.family
-    agent.reseed(seed)
+    if callable(getattr(agent, "reseed", None)):  # agents built on metarl.learning.Agent have it
+        agent.reseed(seed)
     n = len(tasks)
     returns = np.zeros((n, episodes))
     success = np.zeros((n, episodes), dtype=bool) if family.has_success else None
@@ -34,6 +35,7 @@ def run_trials(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, de
         for _ in range(venv.max_trial_steps):
             action, state = agent.act(obs, state, deterministic=deterministic)
             obs, reward, term, trunc, info = venv.step(action)
+            state = agent.observe(state, info) if hasattr(agent, "observe") else state
             active, ep = info["active"], np.minimum(info["episode_index"], episodes - 1)
             np.add.at(returns, (rows[active], ep[active]), reward[active])
             if success is not None and "success" in info:
@@ -75,13 +77,14 @@ def evaluate_baselines(family, tasks: Sequence[Task], *, episodes: int, seed: in
     problem) is reported as ``{"skipped": reason}``.
     """
     from metarl.errors import ConfigError
-    from metarl.registry import _AGENTS, _resolve, make_agent
+    from metarl.registry import _AGENTS, _lookup, make_agent
 
     out: dict[str, dict] = {}
     for name in (family.baselines if names is None else names):
         offered = {"horizon": episodes, "seed": seed}
+        factory = _lookup(_AGENTS, "agent", name)  # an unknown name: one-line error listing the agents
         try:
-            params = inspect.signature(_resolve(_AGENTS[name])).parameters
+            params = inspect.signature(factory).parameters
             agent = make_agent(name, family, **{k: v for k, v in offered.items() if k in params})
         except ConfigError as exc:
             out[name] = {"skipped": str(exc)}

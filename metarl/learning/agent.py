@@ -41,6 +41,11 @@ class Agent:
     def act(self, obs: np.ndarray, state: Any, deterministic: bool = False) -> tuple[np.ndarray, Any]:
         raise NotImplementedError
 
+    def observe(self, state: Any, info: dict[str, Any]) -> Any:
+        """Called after each vector-env step with its ``info`` (arrays [B], e.g. ``target`` in
+        supervised families); returns the new state. Default: ``state`` unchanged."""
+        return state
+
     def reseed(self, seed: int) -> None:
         """Reset the random stream used by ``act`` (the evaluator calls this so that an
         evaluation is reproducible and does not disturb training's streams)."""

@@ -7,8 +7,13 @@ import torch
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` over entries where ``mask`` is 1 (same shape)."""
-    return (x * mask).sum() / mask.sum().clamp_min(1.0)
+    """Mean of ``x`` over entries where ``mask`` is 1 (same shape).
+
+    Masked-out entries are selected away, not multiplied by 0, so an inf or nan there
+    (a padded step after a trial's end) cannot turn the mean into nan.
+    """
+    keep = mask.bool()
+    return torch.where(keep, x, torch.zeros((), dtype=x.dtype, device=x.device)).sum() / keep.sum().clamp_min(1)
 
 
 def normalize(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -37,12 +42,18 @@ def ppo_loss(new_logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.T
 
     policy = -E[min(r A, clip(r, 1-c, 1+c) A)], value = 0.5 E[(V - R)^2],
     approx_kl = E[(r - 1) - log r] (the low-variance estimator).
+    Entries where ``mask`` is 0 (steps after a trial's end) contribute nothing, not even
+    through the gradient: their log-ratio is zeroed *before* ``exp`` (a ``where`` after it
+    would still give ``0 * inf = nan`` gradients).
     """
-    log_ratio = new_logp - old_logp
+    keep = mask.bool()
+    zero = torch.zeros((), dtype=new_logp.dtype, device=new_logp.device)
+    log_ratio = torch.where(keep, new_logp - old_logp, zero)
+    advantages = torch.where(keep, advantages, zero)
     ratio = log_ratio.exp()
     surrogate = torch.min(ratio * advantages, ratio.clamp(1.0 - clip, 1.0 + clip) * advantages)
     policy = -masked_mean(surrogate, mask)
-    value = 0.5 * masked_mean((values - returns).pow(2), mask)
+    value = 0.5 * masked_mean(torch.where(keep, values - returns, zero).pow(2), mask)
     ent = masked_mean(entropy, mask)
     with torch.no_grad():
         approx_kl = masked_mean((ratio - 1.0) - log_ratio, mask)

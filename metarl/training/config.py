@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +84,7 @@ def parse_value(key: str, text: Any, like: Any) -> Any:
             f = float(text)
         except ValueError:
             raise ConfigError(f"--{key} expects an integer, got {text!r}") from None
-        if f != int(f):
+        if not math.isfinite(f) or f != int(f):
             raise ConfigError(f"--{key} expects an integer, got {text!r}")
         return int(f)
     if isinstance(like, float):

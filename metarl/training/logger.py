@@ -9,15 +9,20 @@ from pathlib import Path
 class RunLogger:
     """Writes each iteration's scalars to TensorBoard and to ``progress.csv``.
 
-    On resume, ``start_iteration`` drops CSV rows and TensorBoard events written after
-    the checkpoint (``purge_step``) so the curves have no duplicate or orphan points.
+    On resume from a checkpoint taken after iteration ``start_iteration``, the CSV rows
+    and TensorBoard events of later iterations (logged before a crash or Ctrl-C, then
+    redone) are dropped, so the curves have no duplicate or orphan points; the rows of
+    iterations up to and including ``start_iteration`` are kept.
     """
 
     def __init__(self, run_dir: Path, start_iteration: int = 0) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         self.run_dir = Path(run_dir)
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=start_iteration if start_iteration else None)
+        # TensorBoard hides events with step >= purge_step; iteration start_iteration itself
+        # was logged before its checkpoint and must stay.
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=start_iteration + 1 if start_iteration else None)
+        self._closed = False
         self.csv_path = self.run_dir / "progress.csv"
         self.rows: list[dict] = []
         if start_iteration and self.csv_path.exists():
@@ -56,5 +61,8 @@ class RunLogger:
         self.writer.add_image(tag, img, iteration, dataformats="HWC")
 
     def close(self) -> None:
-        self.writer.flush()
-        self.writer.close()
+        """Flush and close (safe to call twice)."""
+        if not self._closed:
+            self._closed = True
+            self.writer.flush()
+            self.writer.close()

@@ -11,6 +11,7 @@ import yaml
 
 from metarl.errors import MetaRLError
 from metarl.registry import make_agent, make_family
+from metarl.seeding import derive_seeds
 from metarl.training.config import Experiment
 
 _LIBS = ("metarl", "torch", "numpy", "gymnasium", "mujoco", "metaworld", "stable-baselines3", "tensorboard")
@@ -42,11 +43,21 @@ def git_revision() -> str | None:
 
 
 def build(exp: Experiment):
-    """(family, agent) for an experiment; the agent's seed defaults to the run's seed."""
+    """(family, agent) for an experiment; the agent's seed defaults to the run's seed.
+
+    The agent is constructed under torch's global generator seeded from that seed (and
+    restored afterwards), so network initialisation is reproducible even for an agent
+    that initialises its layers from the global stream.
+    """
+    import torch
+
     family = make_family(exp.family, **exp.family_kwargs)
     agent_cfg = dict(exp.agent_config)
     agent_cfg.setdefault("seed", exp.train.seed)
-    agent = make_agent(exp.agent, family, **agent_cfg)
+    seed = agent_cfg["seed"] if isinstance(agent_cfg["seed"], int) and agent_cfg["seed"] >= 0 else exp.train.seed
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seeds(seed, 1, "agent-init")[0])
+        agent = make_agent(exp.agent, family, **agent_cfg)
     return family, agent
 
 

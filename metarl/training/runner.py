@@ -15,7 +15,7 @@ def list_experiments() -> list[str]:
     """Preset names shipped in ``metarl.experiments``."""
     import metarl.experiments as pkg
 
-    return sorted(p.stem for p in Path(pkg.__file__).parent.glob("*.py") if not p.stem.startswith("_"))
+    return sorted(p.stem for p in Path(pkg.__file__).parent.glob("*.py") if not p.stem.startswith(("_", "bench_")))
 
 
 def load_experiment(name: str) -> Experiment:
@@ -37,7 +37,7 @@ def load_experiment(name: str) -> Experiment:
 def help_text(exp: Experiment) -> str:
     """``--help`` for a preset: every overridable key with its current value."""
     docs = _field_docs()
-    lines = [f"usage: metarl train {exp.name} [--key value ...] [--resume RUN_DIR]", "",
+    lines = [f"usage: metarl train {exp.name} [--key value ...] [--run_dir DIR | --resume RUN_DIR]", "",
              exp.description.strip(), "", f"family: {exp.family}   agent: {exp.agent}", "", "trainer options:"]
     for f in dataclasses.fields(TrainConfig):
         lines.append(f"  --{f.name:<22} {getattr(exp.train, f.name)!r:<12} {docs.get(f.name, '')}")
@@ -81,7 +81,10 @@ def run_experiment(exp: Experiment, argv: list[str]) -> int:
         run_dir = Path(resume)
         exp = read_config(run_dir)
         if overrides:
-            exp = exp.with_overrides(overrides)  # e.g. --total_steps to extend a run
+            # e.g. --total_steps to extend a run (the lr / entropy annealing then follows the
+            # new total). Trainer.run records them in config.yaml once the checkpoint has loaded, so
+            # a later --resume or `metarl eval` sees the same config.
+            exp = exp.with_overrides(overrides)
         trainer = Trainer(exp)
     else:
         exp = exp.with_overrides(overrides)
@@ -89,7 +92,7 @@ def run_experiment(exp: Experiment, argv: list[str]) -> int:
         run_dir = new_run_dir(exp, run_dir_opt)
     print(f"metarl: {exp.name} ({exp.agent} on {exp.family} {exp.family_kwargs}) -> {run_dir}", flush=True)
     try:
-        report = trainer.run(run_dir, resume=bool(resume))
+        report = trainer.run(run_dir, resume=bool(resume), record_config=bool(resume and overrides))
     except KeyboardInterrupt as exc:
         print(f"\n{exc}" if str(exc) else "\ninterrupted", file=sys.stderr)
         return 130
@@ -97,14 +100,17 @@ def run_experiment(exp: Experiment, argv: list[str]) -> int:
     return 0
 
 
-def print_summary(report, run_dir: Path) -> None:
+def print_summary(report, run_dir: Path, eval_dir: Path | None = None) -> None:
+    """The held-out table and where the run's files are (``eval_dir``: default RUN_DIR/eval)."""
+    eval_dir = Path(eval_dir) if eval_dir is not None else Path(run_dir) / "eval"
     s = report.summary
-    print(f"\nheld-out evaluation: {s['n_tasks']} test tasks, {s['episodes']} episodes per trial "
+    split = report.meta.get("split", "test")
+    print(f"\nheld-out evaluation: {s['n_tasks']} {split} tasks, {s['episodes']} episodes per trial "
           f"(return summed over the trial; 95% bootstrap CI)")
     print(report.table())
     print(f"\nrun directory: {run_dir}")
-    print(f"  report:      {Path(run_dir) / 'eval' / 'report.json'}")
-    print(f"  plot:        {Path(run_dir) / 'eval' / 'adaptation.png'}")
+    print(f"  report:      {eval_dir / 'report.json'}")
+    print(f"  plot:        {eval_dir / 'adaptation.png'}")
     print(f"  TensorBoard: tensorboard --logdir {Path(run_dir).parent}")
 
 

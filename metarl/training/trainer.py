@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from metarl.seeding import derive_seeds, make_rng
 from metarl.training.checkpoint import load_checkpoint, save_checkpoint
 from metarl.training.config import Experiment
 from metarl.training.logger import RunLogger
-from metarl.training.rundir import build, library_versions
+from metarl.training.rundir import build, library_versions, write_config
 
 
 class TrainingDiverged(MetaRLError):
@@ -33,6 +34,9 @@ class Trainer:
         check_int("total_steps", self.cfg.total_steps, low=1)
         check_int("checkpoint_every", self.cfg.checkpoint_every, low=1)
         check_int("eval_tasks", self.cfg.eval_tasks, low=1)
+        check_int("eval_tasks_periodic", self.cfg.eval_tasks_periodic, low=1)
+        check_int("eval_every", self.cfg.eval_every, low=0)
+        check_int("torch_threads", self.cfg.torch_threads, low=0)
         self.family, self.agent = build(experiment)
         if not getattr(self.agent, "trainable", False):
             raise ConfigError(f"agent {experiment.agent!r} is not trainable; use `metarl eval` for baselines")
@@ -52,16 +56,29 @@ class Trainer:
         if not self.ckpt_path.exists():
             raise MetaRLError(f"no checkpoint to resume from at {self.ckpt_path}")
         ck = load_checkpoint(self.ckpt_path)
+        try:
+            self.agent.load_state_dict(ck["agent"])
+        except (RuntimeError, KeyError, ValueError) as exc:  # e.g. --hidden_size changed on --resume
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise MetaRLError(f"the checkpoint {self.ckpt_path} does not fit agent {self.exp.agent!r} with "
+                              f"options {self.exp.agent_config} ({first}); resume with the run's own "
+                              f"network options") from None
         self.iteration, self.env_steps, self.elapsed = ck["iteration"], ck["env_steps"], ck["elapsed"]
         self.task_rng.bit_generator.state = ck["task_rng"]
-        self.agent.load_state_dict(ck["agent"])
 
     # ---- loop -----------------------------------------------------------------------------------
-    def run(self, run_dir: Path, resume: bool = False) -> EvalReport:
+    def run(self, run_dir: Path, resume: bool = False, record_config: bool = False) -> EvalReport:
+        """Train (continuing from ``run_dir``'s checkpoint if ``resume``), then evaluate.
+
+        ``record_config``: rewrite config.yaml with this experiment once the checkpoint has
+        loaded (a resume with overrides such as a larger total_steps).
+        """
         self.run_dir = Path(run_dir)
         self.ckpt_path = self.run_dir / "checkpoints" / "latest.pt"
         if resume:
             self.restore()
+        if record_config:
+            write_config(self.exp, self.run_dir)
         cfg, k = self.cfg, self.cfg.episodes_per_trial
         if cfg.torch_threads:
             import torch
@@ -72,7 +89,10 @@ class Trainer:
         eval_every = cfg.eval_every or max(1, self._expected_iterations() // 10)
         periodic_tasks = self.family.sample(cfg.eval_tasks_periodic, split="test", seed=cfg.eval_seed)
         bar = _progress(cfg.total_steps, self.env_steps, cfg.quiet, "train")
-        old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        # Ctrl-C finishes the iteration and checkpoints; signal handlers can only be set
+        # from the main thread (elsewhere, e.g. a notebook worker thread, Ctrl-C just raises).
+        main_thread = threading.current_thread() is threading.main_thread()
+        old_handler = signal.signal(signal.SIGINT, self._on_sigint) if main_thread else None
         try:
             while self.env_steps < cfg.total_steps and not self._stop:
                 t0 = time.perf_counter()
@@ -84,12 +104,12 @@ class Trainer:
                 try:
                     metrics = self.agent.update(batch)
                 except FloatingPointError as exc:
-                    raise TrainingDiverged(
-                        f"training diverged at iteration {self.iteration}: {exc}; the last good checkpoint "
-                        f"is kept at {self.ckpt_path}") from None
-                if not all(math.isfinite(v) for k_, v in metrics.items() if k_ != "explained_variance"):
-                    raise TrainingDiverged(f"non-finite training metrics at iteration {self.iteration}: {metrics}; "
-                                           f"the last good checkpoint is kept at {self.ckpt_path}")
+                    raise TrainingDiverged(f"training diverged at iteration {self.iteration + 1}: {exc}; "
+                                           f"{self._kept_checkpoint()}") from None
+                bad = {k_: v for k_, v in metrics.items() if k_ != "explained_variance" and not math.isfinite(v)}
+                if bad:
+                    raise TrainingDiverged(f"training diverged at iteration {self.iteration + 1}: non-finite "
+                                           f"metrics {bad}; {self._kept_checkpoint()}")
                 t2 = time.perf_counter()
                 self.iteration += 1
                 self.env_steps += batch.num_steps
@@ -107,8 +127,12 @@ class Trainer:
                 if self.iteration % cfg.checkpoint_every == 0:
                     self.save()
             self.save()
+        except BaseException:
+            log.close()
+            raise
         finally:
-            signal.signal(signal.SIGINT, old_handler)
+            if main_thread:
+                signal.signal(signal.SIGINT, old_handler)
             bar.close()
             venv.close()
         if self._stop:
@@ -119,6 +143,13 @@ class Trainer:
         report = self.final_evaluation(log)
         log.close()
         return report
+
+    def _kept_checkpoint(self) -> str:
+        if self.ckpt_path.exists():
+            it = load_checkpoint(self.ckpt_path)["iteration"]
+            return (f"the last good checkpoint (iteration {it}) is kept at {self.ckpt_path}; lower lr or "
+                    f"max_grad_norm and resume with --resume {self.run_dir}")
+        return f"no checkpoint was written yet (checkpoint_every={self.cfg.checkpoint_every})"
 
     def _on_sigint(self, signum, frame) -> None:
         if self._stop:  # second Ctrl-C: stop now

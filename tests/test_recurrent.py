@@ -1,0 +1,175 @@
+"""RecurrentActorCritic: the GRU unroll against a hand-written GRU cell, resets, gradients,
+and the policy heads' sample / log_prob_entropy against closed forms and torch.distributions."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from metarl.learning.recurrent import RecurrentActorCritic
+
+torch.set_num_threads(1)
+OBS, ACT, HID, T, B = 5, 3, 32, 7, 4
+
+
+def make_net(head: str = "categorical", seed: int = 0) -> RecurrentActorCritic:
+    torch.manual_seed(seed)
+    net = RecurrentActorCritic(OBS, ACT, hidden_size=HID, head=head)
+    with torch.no_grad():  # biases are initialised to 0; make every term of the cell matter
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return net.double()
+
+
+def gru_reference(net: RecurrentActorCritic, obs: torch.Tensor, h0: torch.Tensor,
+                  resets: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step at a time with the GRU equations written out (PyTorch's gate order r, z, n),
+    zeroing the memory before step t where ``resets[t]`` is 1."""
+    g = net.gru
+    w_ir, w_iz, w_in = g.weight_ih_l0.chunk(3)
+    w_hr, w_hz, w_hn = g.weight_hh_l0.chunk(3)
+    b_ir, b_iz, b_in = g.bias_ih_l0.chunk(3)
+    b_hr, b_hz, b_hn = g.bias_hh_l0.chunk(3)
+    h, outs = h0[0], []
+    for step in range(obs.shape[0]):
+        if resets is not None:
+            h = h * (1 - resets[step]).unsqueeze(-1)
+        x = obs[step]
+        r = torch.sigmoid(x @ w_ir.T + b_ir + h @ w_hr.T + b_hr)
+        z = torch.sigmoid(x @ w_iz.T + b_iz + h @ w_hz.T + b_hz)
+        n = torch.tanh(x @ w_in.T + b_in + r * (h @ w_hn.T + b_hn))
+        h = (1 - z) * n + z * h
+        outs.append(h)
+    return torch.stack(outs), h.unsqueeze(0)
+
+
+@pytest.fixture
+def data():
+    g = torch.Generator().manual_seed(1)
+    obs = torch.randn(T, B, OBS, generator=g, dtype=torch.float64)
+    h0 = torch.randn(1, B, HID, generator=g, dtype=torch.float64)
+    return obs, h0
+
+
+@pytest.mark.parametrize("resets", ["none", "zeros", "first_only", "inside"])
+def test_unroll_matches_step_by_step(data, resets):
+    net = make_net()
+    obs, h0 = data
+    r = {"none": None, "zeros": torch.zeros(T, B, dtype=torch.float64),
+         "first_only": torch.zeros(T, B, dtype=torch.float64), "inside": torch.zeros(T, B, dtype=torch.float64)}[resets]
+    if resets == "first_only":
+        r[0, 1] = r[0, 3] = 1            # trials starting at t = 0 in slots 1 and 3 (fused path)
+    if resets == "inside":
+        r[0, 0] = r[3, 0] = r[5, 0] = 1  # trial starts inside the sequence
+        r[1, 2] = 1
+    with torch.no_grad():
+        feats, h_final = net.unroll(obs, h0, r)
+        ref, ref_final = gru_reference(net, obs, h0, r)
+    torch.testing.assert_close(feats, ref, rtol=0, atol=1e-6)
+    torch.testing.assert_close(h_final, ref_final, rtol=0, atol=1e-6)
+
+
+def test_float32_unroll_matches_one_step_calls():
+    """In the dtype training uses: the fused batched unroll (no resets, and resets inside)
+    equals feeding one step at a time through ``unroll`` and zeroing h at resets."""
+    net = make_net().float()
+    g = torch.Generator().manual_seed(9)
+    obs = torch.randn(T, B, OBS, generator=g)
+    resets = torch.zeros(T, B)
+    resets[2, 0] = resets[5, 3] = 1
+    with torch.no_grad():
+        for r in (None, resets):
+            h, outs = net.initial_state(B, "cpu"), []
+            for step in range(T):
+                if r is not None:
+                    h = h * (1 - r[step]).view(1, -1, 1)
+                out, h = net.unroll(obs[step : step + 1], h)
+                outs.append(out)
+            feats, h_final = net.unroll(obs, net.initial_state(B, "cpu"), r)
+            torch.testing.assert_close(feats, torch.cat(outs), rtol=0, atol=1e-6)
+            torch.testing.assert_close(h_final, h, rtol=0, atol=1e-6)
+
+
+def test_unroll_with_resets_equals_fused_segments(data):
+    """A reset inside the sequence = two independent fused unrolls (the second from zero)."""
+    net = make_net()
+    obs, h0 = data
+    resets = torch.zeros(T, B, dtype=torch.float64)
+    resets[4] = 1  # every slot starts a new trial at t = 4
+    with torch.no_grad():
+        feats, h_final = net.unroll(obs, h0, resets)
+        first, _ = net.unroll(obs[:4], h0)
+        second, h2 = net.unroll(obs[4:], torch.zeros_like(h0))
+    torch.testing.assert_close(feats, torch.cat([first, second]), rtol=0, atol=1e-6)
+    torch.testing.assert_close(h_final, h2, rtol=0, atol=1e-6)
+
+
+def test_gradient_flows_through_the_whole_sequence_and_stops_at_resets(data):
+    net = make_net()
+    obs, h0 = data
+    obs = obs.clone().requires_grad_(True)
+    resets = torch.zeros(T, B, dtype=torch.float64)
+    resets[3, 1] = 1  # slot 1: a new trial at t = 3
+    feats, _ = net.unroll(obs, h0, resets)
+    _, values = net.heads(feats)
+    values[-1].sum().backward()  # the value at the last step only
+    grad = obs.grad.abs().sum(-1)  # [T, B]
+    assert torch.all(grad[:, [0, 2, 3]] > 0), "the last step's value must depend on the first observation"
+    assert torch.all(grad[:3, 1] == 0), "memory must not cross a reset"
+    assert torch.all(grad[3:, 1] > 0)
+    for name, p in net.gru.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_categorical_sample_and_log_prob_entropy():
+    net = make_net("categorical")
+    g = torch.Generator().manual_seed(2)
+    pi = torch.randn(6, ACT, generator=g, dtype=torch.float64)
+    a, logp = net.sample(pi, torch.Generator().manual_seed(3))
+    assert a.shape == (6,) and a.dtype == torch.long
+    logp2, ent = net.log_prob_entropy(pi, a)
+    torch.testing.assert_close(logp, logp2, rtol=0, atol=1e-12)
+    p = torch.softmax(pi, -1)
+    torch.testing.assert_close(logp, p.gather(-1, a[:, None]).squeeze(-1).log(), rtol=0, atol=1e-12)
+    torch.testing.assert_close(ent, -(p * p.log()).sum(-1), rtol=0, atol=1e-12)
+    torch.testing.assert_close(ent, torch.distributions.Categorical(logits=pi).entropy(), rtol=0, atol=1e-12)
+    # the same generator seed draws the same actions; deterministic picks the mode
+    a2, _ = net.sample(pi, torch.Generator().manual_seed(3))
+    assert torch.equal(a, a2)
+    a_det, _ = net.sample(pi, torch.Generator().manual_seed(3), deterministic=True)
+    assert torch.equal(a_det, pi.argmax(-1))
+    # frequencies follow the softmax
+    many = pi[:1].expand(20000, ACT)
+    draws, _ = net.sample(many, torch.Generator().manual_seed(4))
+    freq = torch.bincount(draws, minlength=ACT).double() / len(draws)
+    torch.testing.assert_close(freq, p[0], rtol=0, atol=0.015)
+
+
+def test_gaussian_sample_and_log_prob_entropy():
+    net = make_net("gaussian")
+    with torch.no_grad():
+        net.log_std.copy_(torch.tensor([-0.5, 0.0, 0.7], dtype=torch.float64))
+    g = torch.Generator().manual_seed(5)
+    mean = torch.randn(6, ACT, generator=g, dtype=torch.float64)
+    a, logp = net.sample(mean, torch.Generator().manual_seed(6))
+    assert a.shape == (6, ACT)
+    logp2, ent = net.log_prob_entropy(mean, a)
+    dist = torch.distributions.Normal(mean, net.log_std.exp())
+    torch.testing.assert_close(logp, logp2, rtol=0, atol=1e-12)
+    torch.testing.assert_close(logp, dist.log_prob(a).sum(-1), rtol=0, atol=1e-10)
+    torch.testing.assert_close(ent, dist.entropy().sum(-1), rtol=0, atol=1e-10)
+    assert ent.shape == (6,)
+    # log-prob of arbitrary actions too, and the closed form of the entropy
+    other = torch.randn(6, ACT, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(net.log_prob_entropy(mean, other)[0], dist.log_prob(other).sum(-1),
+                               rtol=0, atol=1e-10)
+    closed = ACT * (0.5 + 0.5 * math.log(2 * math.pi)) + float(net.log_std.detach().sum())
+    assert abs(float(ent[0].detach()) - closed) < 1e-10
+    a_det, logp_det = net.sample(mean, torch.Generator().manual_seed(6), deterministic=True)
+    assert torch.equal(a_det, mean)
+    torch.testing.assert_close(logp_det, dist.log_prob(mean).sum(-1), rtol=0, atol=1e-10)
+    # samples have the head's mean and std
+    many, _ = net.sample(mean[:1].expand(20000, ACT), torch.Generator().manual_seed(7))
+    torch.testing.assert_close(many.mean(0), mean[0], rtol=0, atol=0.05)
+    torch.testing.assert_close(many.std(0), net.log_std.exp().detach(), rtol=0.03, atol=0)
