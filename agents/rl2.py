@@ -34,7 +34,10 @@ class RL2Agent(Agent):
     minibatches (whole-trial minibatches per epoch), epochs, lr -> lr_final (linear anneal
     over training), ent_coef -> ent_coef_final (linear anneal), clip, vf_coef,
     max_grad_norm, gamma, gae_lambda, value_scale (value head predicts returns x this),
-    device ("auto", "cpu", "cuda"), seed.
+    bptt_chunk (0: backpropagate through whole trials; L > 0: for long trials, train on
+    chunks of L steps that start from the hidden state recorded during collection —
+    truncated BPTT, the stored-state scheme of R2D2 / recurrent PPO), device ("auto",
+    "cpu", "cuda"), seed.
     """
 
     trainable = True
@@ -43,8 +46,8 @@ class RL2Agent(Agent):
     def __init__(self, family, *, hidden_size: int = 256, trials_per_update: int = 256, minibatches: int = 4,
                  epochs: int = 4, lr: float = 1e-3, lr_final: float = 1e-4, ent_coef: float = 0.02,
                  ent_coef_final: float = 0.0, clip: float = 0.2, vf_coef: float = 0.5, max_grad_norm: float = 0.5,
-                 gamma: float = 0.99, gae_lambda: float = 0.95, value_scale: float = 1.0, device: str = "auto",
-                 seed: int = 0) -> None:
+                 gamma: float = 0.99, gae_lambda: float = 0.95, value_scale: float = 1.0, bptt_chunk: int = 0,
+                 device: str = "auto", seed: int = 0) -> None:
         super().__init__(family)
         self._config = dict(hidden_size=check_int("hidden_size", hidden_size, low=1),
                             trials_per_update=check_int("trials_per_update", trials_per_update, low=1),
@@ -60,6 +63,7 @@ class RL2Agent(Agent):
                             gamma=check_float("gamma", gamma, low=0.0, high=1.0),
                             gae_lambda=check_float("gae_lambda", gae_lambda, low=0.0, high=1.0),
                             value_scale=check_float("value_scale", value_scale, low=0.0, low_open=True),
+                            bptt_chunk=check_int("bptt_chunk", bptt_chunk, low=0),
                             device=str(device), seed=check_int("seed", seed, low=0))
         if self._config["minibatches"] > self._config["trials_per_update"]:
             raise ConfigError(f"minibatches={minibatches} exceeds trials_per_update={trials_per_update}; "
@@ -120,10 +124,15 @@ class RL2Agent(Agent):
                          logp=torch.zeros(T, B, device=dev), values=torch.zeros(T + 1, B, device=dev),
                          rewards=torch.zeros(T, B, device=dev), active=torch.zeros(T, B, device=dev),
                          terminated=torch.zeros(T, B, device=dev), trial_end=torch.zeros(T, B, device=dev))
+        L = self._config["bptt_chunk"]
+        if L:
+            buf.hidden = torch.zeros(-(-T // L), B, self.net.hidden_size, device=dev)
         state = self.init_state(B)
         raw_return = np.zeros(B)
         t = 0
         for t in range(T):
+            if L and t % L == 0:
+                buf.hidden[t // L] = state[0]
             o, action, logp, value, state = self._step(obs, state, False, self.generator)
             buf.obs[t], buf.actions[t], buf.logp[t], buf.values[t] = o, action, logp, value
             obs, reward, term, trunc, info = venv.step(self._to_env(action))
@@ -140,6 +149,7 @@ class RL2Agent(Agent):
         buf.values[n] = last_value
         out = TrialBatch(buf.obs[:n], buf.actions[:n], buf.logp[:n], buf.values[: n + 1], buf.rewards[:n],
                          buf.active[:n], buf.terminated[:n], buf.trial_end[:n])
+        out.hidden = None if buf.hidden is None else buf.hidden[: -(-n // L)]
         out.stats = {"env_steps": int(out.active.sum().item()), "trial_return": float(raw_return.mean())}
         return out
 
@@ -154,19 +164,21 @@ class RL2Agent(Agent):
         with torch.no_grad():
             adv, ret = compute_gae(batch.rewards * c["value_scale"], batch.values, batch.terminated,
                                    batch.trial_end, c["gamma"], c["gae_lambda"])
-        B = batch.obs.shape[1]
-        mb_count = c["minibatches"]
+        seq, h0 = self._sequences(batch, adv, ret)
+        S = h0.shape[1]
+        mb_count = min(c["minibatches"], S)
         sums = {k: 0.0 for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm")}
         n_mb = 0
         for _ in range(c["epochs"]):
-            perm = torch.randperm(B, generator=self.generator, device=self.device)
+            perm = torch.randperm(S, generator=self.generator, device=self.device)
             for idx in perm.chunk(mb_count):
-                mask = batch.active[:, idx]
-                feats, _ = self.net.unroll(batch.obs[:, idx], self.net.initial_state(len(idx), self.device))
+                mask = seq["active"][:, idx]
+                feats, _ = self.net.unroll(seq["obs"][:, idx], h0[:, idx])
                 pi, values = self.net.heads(feats)
-                logp, entropy = self.net.log_prob_entropy(pi, batch.actions[:, idx])
-                loss = ppo_loss(logp, batch.logp[:, idx], normalize(adv[:, idx], mask), values, ret[:, idx],
-                                entropy, mask, clip=c["clip"], vf_coef=c["vf_coef"], ent_coef=ent_coef)
+                logp, entropy = self.net.log_prob_entropy(pi, seq["actions"][:, idx])
+                loss = ppo_loss(logp, seq["logp"][:, idx], normalize(seq["adv"][:, idx], mask), values,
+                                seq["ret"][:, idx], entropy, mask, clip=c["clip"], vf_coef=c["vf_coef"],
+                                ent_coef=ent_coef)
                 if not torch.isfinite(loss.total):
                     raise FloatingPointError(f"non-finite PPO loss {loss.total.item()} "
                                              f"(policy {loss.policy.item()}, value {loss.value.item()})")
@@ -183,6 +195,29 @@ class RL2Agent(Agent):
         out.update(explained_variance=explained_variance(batch.values[:-1], ret, batch.active), lr=lr,
                    ent_coef=ent_coef)
         return out
+
+    def _sequences(self, batch: TrialBatch, adv: torch.Tensor, ret: torch.Tensor):
+        """Training sequences: whole trials from zero memory, or (bptt_chunk = L) chunks of L
+        steps from the recorded memory. Returns ({name: [L or T, S, ...]}, h0 [1, S, hidden])."""
+        data = {"obs": batch.obs, "actions": batch.actions, "logp": batch.logp, "adv": adv, "ret": ret,
+                "active": batch.active}
+        T, B = batch.active.shape
+        L = self._config["bptt_chunk"]
+        if not L or L >= T or batch.hidden is None:
+            return data, self.net.initial_state(B, self.device)
+        n_chunks = -(-T // L)
+        pad = n_chunks * L - T
+
+        def chunked(x: torch.Tensor) -> torch.Tensor:  # [T, B, ...] -> [L, n_chunks * B, ...]
+            if pad:
+                x = torch.cat([x, x.new_zeros((pad, *x.shape[1:]))])
+            x = x.reshape(n_chunks, L, *x.shape[1:]).transpose(0, 1)
+            return x.reshape(L, n_chunks * B, *x.shape[3:])
+
+        data = {k: chunked(v) for k, v in data.items()}
+        h0 = batch.hidden.reshape(1, n_chunks * B, -1)
+        keep = data["active"].any(0)  # chunks entirely after their trial's end carry nothing
+        return {k: v[:, keep] for k, v in data.items()}, h0[:, keep]
 
     # ---- persistence --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

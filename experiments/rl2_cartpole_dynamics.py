@@ -11,8 +11,11 @@ EXPERIMENT = Experiment(
     name="rl2_cartpole_dynamics",
     family="cartpole-dynamics",
     agent="rl2",
-    agent_config=dict(hidden_size=128, trials_per_update=32, minibatches=4, epochs=4, lr=3e-4, lr_final=3e-5,
-                      ent_coef=0.01, ent_coef_final=0.0, gamma=0.99, gae_lambda=0.95, value_scale=0.01),
+    # Trials run up to 1000 steps: train on 100-step chunks from the recorded memory
+    # (truncated BPTT) so minibatches hold many sequences instead of a few very long ones.
+    agent_config=dict(hidden_size=128, trials_per_update=16, minibatches=4, epochs=4, lr=3e-4, lr_final=3e-5,
+                      ent_coef=0.01, ent_coef_final=0.0, gamma=0.99, gae_lambda=0.95, value_scale=0.01,
+                      bptt_chunk=100),
     train=TrainConfig(episodes_per_trial=2, total_steps=1_000_000, eval_tasks=200, checkpoint_every=10),
     description=__doc__,
 )

@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("what", choices=["rl2"], help="which benchmark")
     s.add_argument("options", nargs=argparse.REMAINDER, help="options of that benchmark (--help for them)")
     s.set_defaults(func=_cmd_bench)
+    p.bench_parser = s
     return p
 
 
@@ -120,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         train.print_help()
         print("\nexperiments: see `metarl list`; options of one: `metarl train NAME --help`")
+        return 0
+    if argv[:1] == ["bench"] and (len(argv) == 1 or argv[1] in ("-h", "--help")):
+        parser.bench_parser.print_help()
+        print("\nbenchmarks: rl2 (RL² throughput and quality-per-time vs sb3-contrib RecurrentPPO); "
+              "options of one: `metarl bench rl2 --help`")
         return 0
     args = parser.parse_args(argv)
     try:

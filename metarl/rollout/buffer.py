@@ -28,6 +28,7 @@ class TrialBatch:
     advantages: torch.Tensor | None = None
     returns: torch.Tensor | None = None
     stats: dict = field(default_factory=dict)
+    hidden: torch.Tensor | None = None  # [n_chunks, B, H] recorded memory at chunk starts (truncated BPTT)
 
     @property
     def num_steps(self) -> int:
