@@ -66,7 +66,8 @@ def format_curves(out: dict) -> str:
     lines = [f"held-out query MSE after n inner steps ({out['n_tasks']} tasks, K={out['support']}, "
              f"{out['queries']} queries; 95% CI)", "steps  " + "  ".join(f"{n:>24}" for n in names)]
     for i, s in enumerate(out["steps"]):
-        cells = [f"{c['mse'][i]:8.3f} [{c['ci_low'][i]:.3f}, {c['ci_high'][i]:.3f}]" for c in out["curves"].values()]
+        cells = ["diverged" if c["mse"][i] is None else
+                 f"{c['mse'][i]:8.3f} [{c['ci_low'][i]:.3f}, {c['ci_high'][i]:.3f}]" for c in out["curves"].values()]
         lines.append(f"{s:>5}  " + "  ".join(f"{c:>24}" for c in cells))
     return "\n".join(lines)
 

@@ -23,6 +23,8 @@ _FAMILIES: dict[str, Any] = {
 }
 _AGENTS: dict[str, Any] = {
     "rl2": "metarl.agents.rl2:RL2Agent",
+    "maml": "metarl.agents.maml:MAMLAgent",
+    "metasgd": "metarl.agents.maml:MetaSGDAgent",
     "random": "metarl.agents.baselines.random_agent:RandomAgent",
     "bandit-greedy": "metarl.agents.baselines.bandit:GreedyAgent",
     "bandit-eps-greedy": "metarl.agents.baselines.bandit:EpsilonGreedyAgent",

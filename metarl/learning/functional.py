@@ -1,0 +1,154 @@
+"""Functional parameters for gradient-based meta-learning (MAML, Meta-SGD).
+
+A network is used through ``torch.func.functional_call(net, params, (x,))`` with a
+parameter dict ``{name: tensor}``, so adapted parameters are plain tensors connected to
+the meta-parameters' graph — no module surgery. Shapes below are for one task; the
+``vmap``-batched versions add a leading task axis ``[B, ...]`` to data (and to params
+when they are per-task).
+
+- ``inner_sgd(net, params, lrs, x, y, steps, first_order)``: ``steps`` gradient steps
+  ``p <- p - lr * grad L_support(p)``; ``lrs`` maps each name to a scalar or a tensor of
+  the parameter's shape (Meta-SGD). With ``first_order`` the inner gradients are
+  detached, which drops exactly the second-order term of the meta-gradient (the
+  learning rates still get their gradient ``-g * dL/dp'``).
+- ``meta_losses(...)``: per-task (query loss after adaptation, support loss before) [B],
+  the meta-batch processed with ``torch.func.vmap`` over tasks.
+- ``meta_losses_stacked(...)``: the same for an ``mlp`` with the params expanded to
+  per-task stacks [B, ...] and batched matmuls (no ``vmap``; about 2x faster on CPU).
+- ``meta_losses_loop(...)``: the same with a Python loop and ``torch.autograd.grad``
+  (an independent reference, used by tests and benchmarks).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad_and_value, vmap
+
+Params = dict[str, torch.Tensor]
+
+
+def mlp(in_dim: int, out_dim: int, hidden_sizes: tuple[int, ...]) -> nn.Sequential:
+    """ReLU MLP in_dim -> hidden_sizes -> out_dim (linear output)."""
+    layers: list[nn.Module] = []
+    d = in_dim
+    for h in hidden_sizes:
+        layers += [nn.Linear(d, h), nn.ReLU()]
+        d = h
+    layers.append(nn.Linear(d, out_dim))
+    return nn.Sequential(*layers)
+
+
+def forward(net: nn.Module, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """net(x) with ``params`` in place of the module's own: x [N, in] -> [N, out]."""
+    return functional_call(net, dict(params), (x,))
+
+
+def mse(net: nn.Module, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of net(x) against y [N, out] (a scalar)."""
+    return ((forward(net, params, x) - y) ** 2).mean()
+
+
+def inner_sgd(net: nn.Module, params: Params, lrs: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+              steps: int, first_order: bool = False) -> tuple[Params, torch.Tensor]:
+    """Adapted params after ``steps`` SGD steps on the support set (x [K, in], y [K, out]),
+    and the support loss before adaptation. Works under ``vmap`` (uses ``torch.func``)."""
+    loss_fn = lambda p: mse(net, p, x, y)  # noqa: E731
+    loss0 = None
+    for _ in range(steps):
+        grads, loss = grad_and_value(loss_fn)(params)
+        if loss0 is None:
+            loss0 = loss
+        if first_order:
+            grads = {k: g.detach() for k, g in grads.items()}
+        params = {k: p - lrs[k] * grads[k] for k, p in params.items()}
+    return params, loss0
+
+
+def task_losses(net: nn.Module, params: Params, lrs: Mapping[str, torch.Tensor], xs: torch.Tensor, ys: torch.Tensor,
+                xq: torch.Tensor, yq: torch.Tensor, steps: int, first_order: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One task: (query loss after adaptation, support loss before adaptation), scalars."""
+    adapted, support0 = inner_sgd(net, params, lrs, xs, ys, steps, first_order)
+    return mse(net, adapted, xq, yq), support0
+
+
+def meta_losses(net: nn.Module, params: Params, lrs: Mapping[str, torch.Tensor], xs: torch.Tensor, ys: torch.Tensor,
+                xq: torch.Tensor, yq: torch.Tensor, steps: int, first_order: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-task losses [B] for a meta-batch (xs [B, K, in], ys [B, K, out], xq [B, Q, in],
+    yq [B, Q, out]), vmapped over tasks; differentiable w.r.t. ``params`` and ``lrs``."""
+    fn = lambda x_s, y_s, x_q, y_q: task_losses(net, params, lrs, x_s, y_s, x_q, y_q, steps, first_order)  # noqa: E731
+    return vmap(fn)(xs, ys, xq, yq)
+
+
+def meta_losses_loop(net: nn.Module, params: Params, lrs: Mapping[str, torch.Tensor], xs: torch.Tensor,
+                     ys: torch.Tensor, xq: torch.Tensor, yq: torch.Tensor, steps: int, first_order: bool = False
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference for ``meta_losses``: a loop over tasks with ``torch.autograd.grad``."""
+    post, pre = [], []
+    for i in range(xs.shape[0]):
+        p = dict(params)
+        for s in range(steps):
+            loss = mse(net, p, xs[i], ys[i])
+            if s == 0:
+                pre.append(loss)
+            grads = torch.autograd.grad(loss, list(p.values()), create_graph=not first_order)
+            p = {k: v - lrs[k] * g for (k, v), g in zip(p.items(), grads)}
+        post.append(mse(net, p, xq[i], yq[i]))
+    return torch.stack(post), torch.stack(pre)
+
+
+def stacked_forward(net: nn.Sequential, params: Params, x: torch.Tensor) -> torch.Tensor:
+    """Per-task forward of a ``Sequential`` of ``Linear`` and parameter-free layers (as built by
+    ``mlp``) with per-task params [B, ...] and x [B, N, in] -> [B, N, out], as batched matmuls."""
+    h = x
+    for name, layer in net.named_children():
+        if isinstance(layer, nn.Linear):
+            w, b = params[f"{name}.weight"], params.get(f"{name}.bias")
+            h = torch.bmm(h, w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        elif not any(True for _ in layer.parameters()):
+            h = layer(h)
+        else:
+            raise TypeError(f"stacked_forward supports Linear and parameter-free layers, got {type(layer).__name__}")
+    return h
+
+
+def meta_losses_stacked(net: nn.Sequential, params: Params, lrs: Mapping[str, torch.Tensor], xs: torch.Tensor,
+                        ys: torch.Tensor, xq: torch.Tensor, yq: torch.Tensor, steps: int, first_order: bool = False
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``meta_losses`` with stacked parameters: the shared params are expanded to [B, ...], so
+    the gradient of the summed per-task losses w.r.t. the stack is each task's own gradient;
+    an MLP's forward becomes batched matmuls (about 2x faster than ``vmap`` on CPU)."""
+    b = xs.shape[0]
+    with torch.enable_grad():  # the inner gradients need a graph even under no_grad
+        p = {k: v.expand(b, *v.shape) for k, v in params.items()}
+        p = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in p.items()}
+        pre = None
+        for _ in range(steps):
+            losses = ((stacked_forward(net, p, xs) - ys) ** 2).mean(dim=(1, 2))  # [B]
+            pre = losses if pre is None else pre
+            grads = torch.autograd.grad(losses.sum(), list(p.values()), create_graph=not first_order)
+            p = {k: v - lrs[k] * g for (k, v), g in zip(p.items(), grads)}
+        return ((stacked_forward(net, p, xq) - yq) ** 2).mean(dim=(1, 2)), pre
+
+
+def sgd_path(net: nn.Module, params: Params, lrs: Mapping[str, torch.Tensor], xs: torch.Tensor, ys: torch.Tensor,
+             steps: int) -> list[Params]:
+    """Per-task params after 0, 1, ..., ``steps`` SGD steps (no graph kept), each a dict of
+    [B, ...] tensors, for a batch of support sets xs [B, K, in], ys [B, K, out]. ``params``
+    are shared (no task axis)."""
+    b = xs.shape[0]
+    cur = {k: v.detach().unsqueeze(0).expand(b, *v.shape).clone() for k, v in params.items()}
+    lrs = {k: torch.as_tensor(v).detach() for k, v in lrs.items()}
+    step = vmap(lambda p, x, y: inner_sgd(net, p, lrs, x, y, 1, True)[0])
+    path = [cur]
+    for _ in range(steps):
+        cur = {k: v.detach() for k, v in step(cur, xs, ys).items()}
+        path.append(cur)
+    return path
+
+
+def batched_forward(net: nn.Module, params: Params, x: torch.Tensor) -> torch.Tensor:
+    """Per-task forward: params of [B, ...], x [B, N, in] -> [B, N, out]."""
+    return vmap(lambda p, xi: forward(net, p, xi))(params, x)
