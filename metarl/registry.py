@@ -20,6 +20,13 @@ _FAMILIES: dict[str, Any] = {
     "cartpole-dynamics": "metarl.envs.classic_control:CartPoleDynamicsFamily",
     "pendulum-dynamics": "metarl.envs.classic_control:PendulumDynamicsFamily",
     "sinusoid": "metarl.envs.sinusoid:SinusoidFamily",
+    "cheetah-vel": "metarl.envs.mujoco_tasks:CheetahVelFamily",
+    "cheetah-dir": "metarl.envs.mujoco_tasks:CheetahDirFamily",
+    "ant-dir": "metarl.envs.mujoco_tasks:AntDirFamily",
+    "ant-goal": "metarl.envs.mujoco_tasks:AntGoalFamily",
+    "cheetah-dynamics": "metarl.envs.mujoco_dynamics:CheetahDynamicsFamily",
+    "hopper-dynamics": "metarl.envs.mujoco_dynamics:HopperDynamicsFamily",
+    "walker-dynamics": "metarl.envs.mujoco_dynamics:Walker2dDynamicsFamily",
 }
 _AGENTS: dict[str, Any] = {
     "rl2": "metarl.agents.rl2:RL2Agent",
