@@ -45,6 +45,7 @@ class TrialLayout:
         else:
             raise ConfigError(f"TrialWrapper supports Discrete and Box action spaces, got {action_space}")
         self.inner_observation_space = observation_space
+        self._box_obs = isinstance(observation_space, spaces.Box)
         self.action_space = action_space
         flat = spaces.flatten_space(observation_space)
         self.obs_dim = int(flat.shape[0])
@@ -62,6 +63,8 @@ class TrialLayout:
 
     def flatten_obs(self, obs: Any) -> np.ndarray:
         """One inner observation -> flat vector [obs_dim]."""
+        if self._box_obs:  # the common case, without gymnasium's generic dispatch
+            return np.asarray(obs, dtype=np.float32).reshape(-1)
         return spaces.flatten(self.inner_observation_space, obs).astype(np.float32, copy=False)
 
     def encode_batch(self, flat_obs: np.ndarray, prev_action: np.ndarray | None, prev_reward: np.ndarray,
@@ -84,11 +87,20 @@ class TrialLayout:
         return out
 
     def encode(self, obs: Any, prev_action: Any, prev_reward: float, episode_end: bool, progress: float) -> np.ndarray:
-        """One trial observation [dim]; ``prev_action=None`` at the first step."""
-        flat = self.flatten_obs(obs)[None]
-        act = None if prev_action is None else np.asarray(prev_action)[None]
-        return self.encode_batch(flat, act, np.array([prev_reward]), np.array([float(episode_end)]),
-                                 np.array([progress]))[0]
+        """One trial observation [dim]; ``prev_action=None`` at the first step. Same layout as
+        ``encode_batch``, written for one row because it runs at every step of a single env."""
+        out = np.zeros(self.dim, dtype=np.float32)
+        out[self.obs] = self.flatten_obs(obs)
+        if prev_action is not None:
+            if self.discrete:
+                out[self.obs_dim + int(prev_action) - self.action_start] = 1.0
+            else:
+                a = np.asarray(prev_action, dtype=np.float32).reshape(-1)
+                out[self.prev_action] = np.minimum(np.maximum(a, self._act_low), self._act_high)
+        out[self.prev_reward] = prev_reward
+        out[self.episode_end] = float(episode_end)
+        out[self.trial_progress] = progress
+        return out
 
 
 class TrialWrapper(gym.Wrapper):
