@@ -50,6 +50,9 @@ class EvalReport:
         rows = [(self.meta.get("agent", "agent"), self.summary)] + list(self.baselines.items())
         lines = [f"{'agent':<24} {'trial return':>12} {'95% CI':>20} {'first ep':>9} {'last ep':>9}"]
         for name, s in rows:
+            if "skipped" in s:  # a baseline that cannot run in this setting
+                lines.append(f"{name:<24} skipped: {s['skipped']}")
+                continue
             ci = s["trial_return_ci"]
             lines.append(f"{name:<24} {s['trial_return']:>12.3f} {f'[{ci[0]:.3f}, {ci[1]:.3f}]':>20} "
                          f"{s['first']:>9.3f} {s['last']:>9.3f}")
