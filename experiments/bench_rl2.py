@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import queue
 import resource
 import time
 
@@ -68,8 +69,7 @@ def _rppo(setting: str, seconds: float, eval_tasks: int, seed: int, threads: int
     fam = metarl.make_family(fam_name, **fam_kw)
     agent, stats = train_recurrent_ppo(fam, k, seconds=seconds, num_envs=n_envs, n_steps=n_steps,
                                        hidden_size=256, n_epochs=4, learning_rate=1e-3, ent_coef=0.01,
-                                       gamma=1.0 if setting == "bandit" else 0.99, seed=seed,
-                              bptt_chunk=0 if setting == "bandit" else 100)
+                                       gamma=1.0 if setting == "bandit" else 0.99, seed=seed)
     score = metarl.evaluate(agent, fam.sample(eval_tasks, split="test", seed=1000), episodes=k, seed=1000)
     return {**stats, "peak_mb": _peak_rss_mb(), "score": score.summary["trial_return"],
             "rollout": f"{n_envs} envs x {n_steps} steps"}
@@ -84,7 +84,13 @@ def _in_process(fn, *args) -> dict:
     q = ctx.Queue()
     p = ctx.Process(target=_child, args=(fn, args, q))
     p.start()
-    out = q.get()
+    while True:  # a child that dies (error, out of memory) must not leave us waiting forever
+        try:
+            out = q.get(timeout=5)
+            break
+        except queue.Empty:
+            if not p.is_alive():
+                raise RuntimeError(f"benchmark worker {fn.__name__} exited with code {p.exitcode}") from None
     p.join()
     return out
 

@@ -44,3 +44,12 @@ def test_main_job_reaches_within_3_percent_of_bayes_optimal(tmp_path):
     assert run_experiment(load_experiment("rl2_bandits"), argv) == 0
     report = json.loads((run_dir / "eval" / "report.json").read_text())
     assert report["summary"]["trial_return"] >= 6.45
+
+
+def test_bench_rl2_runs_both_learners(capsys):
+    """`metarl bench rl2` end to end on a seconds-long budget (figures are not checked here)."""
+    from metarl.experiments.bench_rl2 import main
+
+    assert main(["--seconds", "2", "--settings", "bandit", "--eval-tasks", "20", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "metarl rl2" in out and "sb3-contrib RecurrentPPO" in out
