@@ -63,20 +63,38 @@ def _lookup(table: dict[str, Any], kind: str, name: str) -> Any:
     return _resolve(table[name])
 
 
+def _keyword_options(factory: Callable) -> dict[str, Any] | None:
+    """{option: default} of a constructor's keyword options (``self``/``family`` excluded;
+    ``inspect.Parameter.empty`` where there is no default), or None when it takes
+    ``**kwargs`` or has no inspectable signature (then any option is passed through)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name: p.default for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "family")}
+
+
 def _call_checked(kind: str, name: str, factory: Callable, *args, **kwargs):
     """Call ``factory`` after checking keyword names, so a typo gets a one-line error."""
-    try:
-        sig = inspect.signature(factory)
-    except (TypeError, ValueError):
-        return factory(*args, **kwargs)
-    params = sig.parameters.values()
-    if not any(p.kind is p.VAR_KEYWORD for p in params):
-        accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    accepted = _keyword_options(factory)
+    if accepted is not None:
         unknown = [k for k in kwargs if k not in accepted]
         if unknown:
-            raise ConfigError(f"{kind} {name!r} got unknown option(s) {unknown}; accepted: "
-                              f"{[a for a in accepted if a not in ('self', 'family')]}")
+            raise ConfigError(f"{kind} {name!r} got unknown option(s) {unknown}; accepted: {list(accepted)}")
     return factory(*args, **kwargs)
+
+
+def family_options(name: str) -> dict[str, Any]:
+    """Options of family ``name`` and their defaults ({} if it takes arbitrary ``**kwargs``)."""
+    return _keyword_options(_lookup(_FAMILIES, "family", name)) or {}
+
+
+def agent_options(name: str) -> dict[str, Any]:
+    """Options of agent ``name`` and their defaults ({} if it takes arbitrary ``**kwargs``)."""
+    return _keyword_options(_lookup(_AGENTS, "agent", name)) or {}
 
 
 # ---- families ----------------------------------------------------------------------------

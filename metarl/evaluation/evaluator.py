@@ -1,7 +1,6 @@
 """Held-out evaluation: one trial of k episodes per task, memory fresh at each trial start."""
 from __future__ import annotations
 
-import inspect
 from typing import Sequence
 
 import numpy as np
@@ -77,14 +76,13 @@ def evaluate_baselines(family, tasks: Sequence[Task], *, episodes: int, seed: in
     problem) is reported as ``{"skipped": reason}``.
     """
     from metarl.errors import ConfigError
-    from metarl.registry import _AGENTS, _lookup, make_agent
+    from metarl.registry import agent_options, make_agent
 
     out: dict[str, dict] = {}
     for name in (family.baselines if names is None else names):
         offered = {"horizon": episodes, "seed": seed}
-        factory = _lookup(_AGENTS, "agent", name)  # an unknown name: one-line error listing the agents
+        params = agent_options(name)  # an unknown name: one-line error listing the agents
         try:
-            params = inspect.signature(factory).parameters
             agent = make_agent(name, family, **{k: v for k, v in offered.items() if k in params})
         except ConfigError as exc:
             out[name] = {"skipped": str(exc)}

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from metarl.errors import ConfigError
+from metarl.registry import agent_options, family_options
 
 
 @dataclass
@@ -48,25 +48,6 @@ class TrainConfig:
     """No progress bar."""
     run_root: str = "runs"
     """Directory under which run directories are created."""
-
-
-def _family_factory(name: str):
-    from metarl.registry import _FAMILIES, _resolve
-
-    return _resolve(_FAMILIES[name])
-
-
-def _agent_factory(name: str):
-    from metarl.registry import _AGENTS, _resolve
-
-    return _resolve(_AGENTS[name])
-
-
-def _options(factory) -> dict[str, Any]:
-    """Keyword options of a constructor and their defaults (``inspect.Parameter.empty`` if none)."""
-    sig = inspect.signature(factory)
-    return {p.name: p.default for p in sig.parameters.values()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "family")}
 
 
 def parse_value(key: str, text: Any, like: Any) -> Any:
@@ -115,14 +96,14 @@ class Experiment:
     def keys(self) -> dict[str, list[str]]:
         """Overridable keys by section."""
         return {"train": [f.name for f in dataclasses.fields(TrainConfig)],
-                "family": list(_options(_family_factory(self.family))),
-                "agent": list(_options(_agent_factory(self.agent)))}
+                "family": list(family_options(self.family)),
+                "agent": list(agent_options(self.agent))}
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Experiment":
         """A copy with ``overrides`` (key -> CLI text or value) applied; unknown keys raise."""
         train = dataclasses.replace(self.train)
         fam, agent = dict(self.family_kwargs), dict(self.agent_config)
-        fam_opts, agent_opts = _options(_family_factory(self.family)), _options(_agent_factory(self.agent))
+        fam_opts, agent_opts = family_options(self.family), agent_options(self.agent)
         train_fields = {f.name: getattr(train, f.name) for f in dataclasses.fields(TrainConfig)}
         for key, text in overrides.items():
             key = key.replace("-", "_")

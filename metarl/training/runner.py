@@ -41,13 +41,13 @@ def help_text(exp: Experiment) -> str:
              exp.description.strip(), "", f"family: {exp.family}   agent: {exp.agent}", "", "trainer options:"]
     for f in dataclasses.fields(TrainConfig):
         lines.append(f"  --{f.name:<22} {getattr(exp.train, f.name)!r:<12} {docs.get(f.name, '')}")
-    from metarl.training.config import _agent_factory, _family_factory, _options
+    from metarl.registry import agent_options, family_options
 
-    for title, factory, current in (("family", _family_factory(exp.family), exp.family_kwargs),
-                                    ("agent", _agent_factory(exp.agent), exp.agent_config)):
+    for title, options, current in (("family", family_options(exp.family), exp.family_kwargs),
+                                    ("agent", agent_options(exp.agent), exp.agent_config)):
         lines.append("")
         lines.append(f"{title} options ({exp.family if title == 'family' else exp.agent}):")
-        for key, default in _options(factory).items():
+        for key, default in options.items():
             lines.append(f"  --{key:<22} {current.get(key, default)!r}")
     return "\n".join(lines)
 
