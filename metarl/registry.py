@@ -27,6 +27,9 @@ _FAMILIES: dict[str, Any] = {
     "cheetah-dynamics": "metarl.envs.mujoco_dynamics:CheetahDynamicsFamily",
     "hopper-dynamics": "metarl.envs.mujoco_dynamics:HopperDynamicsFamily",
     "walker-dynamics": "metarl.envs.mujoco_dynamics:Walker2dDynamicsFamily",
+    "ml1": "metarl.envs.metaworld_tasks:ML1Family",
+    "ml10": "metarl.envs.metaworld_tasks:ML10Family",
+    "ml45": "metarl.envs.metaworld_tasks:ML45Family",
 }
 _AGENTS: dict[str, Any] = {
     "rl2": "metarl.agents.rl2:RL2Agent",

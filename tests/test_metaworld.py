@@ -1,0 +1,268 @@
+"""Meta-World families (ml1, ml10, ml45): official splits, JSON-safe tasks that reproduce
+rollouts, seeding, the Gymnasium env (500-step truncation, success, in-place task switch,
+per-class env cache) and clear errors. ML10's benchmark (~16 s) is built once per session;
+ML45's (~1 min) only in the slow test."""
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import metaworld
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import metarl
+from metarl.envs import metaworld_tasks
+from metarl.errors import ConfigError, MetaRLError
+from metarl.rollout.vector import SyncTrialVectorEnv
+
+ML10_TEST = {"drawer-open-v3", "door-close-v3", "shelf-place-v3", "sweep-into-v3", "lever-pull-v3"}
+ML10_TRAIN = {"reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-close-v3",
+              "button-press-topdown-v3", "peg-insert-side-v3", "window-open-v3", "sweep-v3", "basketball-v3"}
+ML45_TEST = {"bin-picking-v3", "box-close-v3", "hand-insert-v3", "door-lock-v3", "door-unlock-v3"}
+
+
+@pytest.fixture(scope="module")
+def ml1():
+    return metarl.make_family("ml1", env_name="reach-v3")
+
+
+@pytest.fixture(scope="module")
+def ml10():
+    return metarl.make_family("ml10")
+
+
+def rand_vecs(mw_tasks):
+    return [pickle.loads(t.data)["rand_vec"].tolist() for t in mw_tasks]
+
+
+def actions(n, seed=0):
+    """``n`` actions overshooting the [-1, 1] box by 25% (the env clips them)."""
+    return np.random.default_rng(seed).uniform(-1.25, 1.25, size=(n, 4)).astype(np.float32)
+
+
+def rollout(env, acts, *, options=None):
+    obs, _ = env.reset(seed=0, options=options)
+    seen, rewards = [obs], []
+    for a in acts:
+        obs, r, _, _, _ = env.step(a)
+        seen.append(obs)
+        rewards.append(r)
+    return np.array(seen), np.array(rewards)
+
+
+# ---- registry, options, errors ---------------------------------------------------------------
+def test_registered_with_options():
+    assert {"ml1", "ml10", "ml45"} <= set(metarl.list_families())
+    assert metarl.registry.family_options("ml1")["env_name"] == "reach-v3"
+    assert "env_name" not in metarl.registry.family_options("ml10")
+
+
+@pytest.mark.parametrize("bad", ["reach", "reach-v2", "", 3])
+def test_unknown_env_name_is_a_clear_config_error(bad):
+    with pytest.raises(ConfigError) as err:
+        metarl.make_family("ml1", env_name=bad)
+    msg = str(err.value)
+    assert "\n" not in msg and repr(bad) in msg and "env_name" in msg
+    assert all(name in msg for name in ("reach-v3", "pick-place-v3", "window-close-v3"))
+    if bad == "reach":
+        assert "did you mean 'reach-v3'" in msg
+
+
+@pytest.mark.parametrize("name,kwargs", [("ml10", {"env_name": "reach-v3"}), ("ml45", {"env_name": "x"}),
+                                         ("ml1", {"horizon": 501}), ("ml1", {"benchmark_seed": -1}),
+                                         ("ml10", {"env_cache_size": 0})])
+def test_bad_family_options(name, kwargs):
+    with pytest.raises(ConfigError) as err:
+        metarl.make_family(name, **kwargs)
+    assert "\n" not in str(err.value) and next(iter(kwargs)) in str(err.value)
+
+
+def test_family_attributes(ml1):
+    assert (ml1.kind, ml1.has_success, ml1.max_episode_steps, ml1.baselines) == ("rl", True, 500, ("random",))
+    assert ml1.params.names == ["env_name"] and ml1.params["env_name"].choices == ("reach-v3",)
+    d = ml1.describe()
+    assert "test_tasks" in d["held_out"] and d["benchmark"]["metaworld_version"] == metaworld_tasks._metaworld_version()
+
+
+# ---- official splits -------------------------------------------------------------------------
+def test_ml1_splits_are_metaworlds_train_and_test_tasks(ml1):
+    bench = metaworld.ML1("reach-v3", seed=0)        # built independently of the family's cache
+    for split, official in (("train", bench.train_tasks), ("test", bench.test_tasks)):
+        ours = ml1.official_tasks(split)
+        assert [list(t.params["rand_vec"]) for t in ours] == rand_vecs(official)
+        assert all(t.params["partially_observable"] is True and t.split == split for t in ours)
+        drawn = ml1.sample(50, split=split, seed=4)   # 50 = the whole list, each goal once
+        assert sorted(list(t.params["rand_vec"]) for t in drawn) == sorted(rand_vecs(official))
+    train = {tuple(v) for v in rand_vecs(bench.train_tasks)}
+    assert not train & {tuple(t.params["rand_vec"]) for t in ml1.sample(20, split="test", seed=1)}
+
+
+def test_ml10_splits_hold_the_official_classes(ml10):
+    bench = ml10.benchmark
+    assert set(bench.test_classes) == ML10_TEST and set(bench.train_classes) == ML10_TRAIN
+    test = ml10.sample(10, split="test", seed=0)
+    train = ml10.sample(20, split="train", seed=0)
+    # stratified: every class of the split, twice each
+    assert sorted(t.params["env_name"] for t in test) == sorted(2 * sorted(ML10_TEST))
+    assert sorted(t.params["env_name"] for t in train) == sorted(2 * sorted(ML10_TRAIN))
+    for tasks, official in ((test, bench.test_tasks), (train, bench.train_tasks)):
+        goals = {(t.env_name, tuple(v)) for t, v in zip(official, rand_vecs(official))}
+        assert all((t.params["env_name"], tuple(t.params["rand_vec"])) in goals for t in tasks)
+    assert len(ml10.official_tasks("test")) == 250 and len(ml10.official_tasks("train")) == 500
+
+
+def test_same_seed_same_tasks(ml1):
+    a = ml1.sample(8, split="test", seed=3)
+    assert a == metarl.make_family("ml1", env_name="reach-v3").sample(8, split="test", seed=3)
+    assert [t.params for t in a] != [t.params for t in ml1.sample(8, split="test", seed=4)]
+    assert [t.params for t in a] != [t.params for t in ml1.sample(8, split="train", seed=3)]
+    g1, g2 = np.random.default_rng(5), np.random.default_rng(5)
+    assert ml1.sample(4, seed=g1) == ml1.sample(4, seed=g2)
+    ids = [t.task_id for t in ml1.sample(4, seed=g1) + ml1.sample(4, seed=g1)]
+    assert len(set(ids)) == len(ids)
+    for t in a:
+        ml1.validate_task(t)
+
+
+# ---- the env ---------------------------------------------------------------------------------
+def test_check_env_plain_and_trial(ml1):
+    task = ml1.sample(1, seed=1)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(ml1.make_env(task), skip_render_check=True)
+        check_env(metarl.TrialWrapper(ml1.make_env(task), 2), skip_render_check=True)
+
+
+def test_task_json_round_trip_reproduces_the_rollout(ml1):
+    task = ml1.sample(1, split="test", seed=2)[0]
+    back = metarl.Task.from_json(task.to_json())
+    assert back == task
+    acts = actions(40)
+    obs, rew = rollout(ml1.make_env(task), acts)
+    obs2, rew2 = rollout(ml1.make_env(back), acts)
+    np.testing.assert_array_equal(obs, obs2)
+    np.testing.assert_array_equal(rew, rew2)
+    # ... and equals Meta-World's own env given the official (pickled) task
+    i = [t.params for t in ml1.official_tasks("test")].index(task.params)
+    raw = metaworld.env_dict.ALL_V3_ENVIRONMENTS["reach-v3"]()
+    raw.set_task(ml1.benchmark.test_tasks[i])
+    obs3 = [raw.reset()[0]] + [raw.step(np.clip(a, -1, 1))[0] for a in acts]
+    np.testing.assert_array_equal(obs, np.array(obs3))
+
+
+def test_reset_task_switches_goal_in_place(ml1):
+    a, b = ml1.sample(2, seed=0)
+    env = ml1.make_env(a)
+    raw = env.raw_env
+    acts = actions(30, seed=1)
+    obs_a, rew_a = rollout(env, acts)
+    goal_a = raw._target_pos.copy()
+    obs_b, rew_b = rollout(env, acts, options={"task": b})
+    assert env.raw_env is raw and env.task == b                       # same class: same raw env
+    np.testing.assert_allclose(raw._target_pos, b.params["rand_vec"][3:])
+    assert not np.allclose(goal_a, raw._target_pos) and not np.array_equal(rew_a, rew_b)
+    obs_b2, rew_b2 = rollout(ml1.make_env(b), acts)                  # == a fresh env for b
+    np.testing.assert_array_equal(obs_b, obs_b2)
+    np.testing.assert_array_equal(rew_b, rew_b2)
+    obs_a2, rew_a2 = rollout(env, acts, options={"task": a})          # back to a
+    np.testing.assert_array_equal(obs_a, obs_a2)
+    np.testing.assert_array_equal(rew_a, rew_a2)
+
+
+def test_class_switch_uses_a_cached_env_per_class(ml10):
+    door, drawer = (next(t for t in ml10.official_tasks("test") if t.params["env_name"] == n)
+                    for n in ("door-close-v3", "drawer-open-v3"))
+    fam = metarl.make_family("ml10", env_cache_size=2)
+    env = fam.make_env(door)
+    raw_door = env.raw_env
+    env.reset(options={"task": drawer})
+    assert type(env.raw_env).__name__ != type(raw_door).__name__
+    env.step(np.zeros(4, dtype=np.float32))
+    env.reset(options={"task": door})
+    assert env.raw_env is raw_door                                   # cached, not rebuilt
+    one = metarl.make_family("ml10", env_cache_size=1).make_env(door)
+    one.reset(options={"task": drawer})
+    assert list(one._cache) == ["drawer-open-v3"] and one.reset()[0].shape == (39,)
+    # the same params under ml45 (door-close is an ML45 train class): no ML45 benchmark is built
+    key = ("ML45", None, 0)
+    had = key in metaworld_tasks._BENCHMARKS
+    ml45 = metarl.make_family("ml45")
+    env45 = ml45.make_env(metarl.Task("ml45", dict(door.params)))
+    obs, _ = env45.reset()
+    assert obs.shape == (39,) and (key in metaworld_tasks._BENCHMARKS) == had
+
+
+def test_truncation_at_500_and_success_flag(ml1):
+    task = ml1.sample(1, seed=0)[0]
+    env = ml1.make_env(task)
+    env.reset()
+    raw = env.raw_env
+    hits = []
+    for t in range(1, 501):
+        # a proportional controller on the (hidden) goal reaches it well within 500 steps
+        a = np.clip((raw._target_pos - raw.tcp_center) * 50.0, -1, 1)
+        _, r, term, trunc, info = env.step(np.append(a, 0.0).astype(np.float32))
+        assert isinstance(info["success"], bool) and not term and trunc == (t == 500)
+        hits.append(info["success"])
+    assert not hits[0] and any(hits)
+    with pytest.raises(MetaRLError, match="truncated at 500"):
+        env.step(np.zeros(4, dtype=np.float32))
+    env.reset()
+    env.step(np.zeros(4, dtype=np.float32))
+    short = metarl.make_family("ml1", horizon=3).make_env(task)
+    short.reset()
+    assert [short.step(np.zeros(4, dtype=np.float32))[3] for _ in range(3)] == [False, False, True]
+
+
+def test_bad_tasks_are_rejected(ml1):
+    good = ml1.sample(1, seed=0)[0]
+    p = dict(good.params)
+    for params, word in [({**p, "rand_vec": p["rand_vec"][:5]}, "rand_vec"),
+                         ({**p, "rand_vec": [0.1, "x", 0.2, 0.0, 0.8, 0.2]}, "rand_vec"),
+                         ({**p, "partially_observable": 1}, "partially_observable"),
+                         ({**p, "env_name": "push-v3"}, "env_name"),
+                         ({k: v for k, v in p.items() if k != "rand_vec"}, "rand_vec")]:
+        with pytest.raises(MetaRLError) as err:
+            ml1.make_env(metarl.Task("ml1", params, task_id="bad"))
+        assert "\n" not in str(err.value) and word in str(err.value)
+    # object and goal closer than reach-v3's 0.15: Meta-World's reset would loop forever
+    env = ml1.make_env(good)
+    bad = metarl.Task("ml1", {**p, "rand_vec": [0.0, 0.8, 0.02, 0.0, 0.85, 0.2]}, task_id="close")
+    with pytest.raises(ConfigError, match="reset constraints"):
+        env.reset(options={"task": bad})
+    assert env.task == good
+    obs, _ = env.reset()
+    assert obs.shape == (39,)
+
+
+def test_vector_env_and_success_info(ml1):
+    venv = ml1.make_vector_env(2, 1)
+    assert isinstance(venv, SyncTrialVectorEnv) and venv.max_trial_steps == 500
+    obs, _ = venv.reset(seed=0, options={"tasks": ml1.sample(2, split="test", seed=0)})
+    assert obs.shape == (2, 39 + 4 + 3)
+    for _ in range(3):
+        obs, rew, term, trunc, info = venv.step(venv.action_space.sample())
+    assert info["success"].dtype == bool and info["success"].shape == (2,)
+    venv.close()
+
+
+def test_ml45_construction_is_lazy():
+    key = ("ML45", None, 0)
+    had = key in metaworld_tasks._BENCHMARKS
+    fam = metarl.make_family("ml45", benchmark_seed=0)
+    assert len(fam.classes("train")) == 45 and set(fam.classes("test")) == ML45_TEST
+    assert set(fam.params["env_name"].choices) == set(fam.classes("train")) | ML45_TEST
+    assert "bin-picking" in fam.describe()["held_out"]
+    assert (key in metaworld_tasks._BENCHMARKS) == had            # nothing built yet
+    assert fam.sample(0, split="test") == []
+
+
+@pytest.mark.slow
+def test_ml45_sampling_covers_the_official_classes():
+    fam = metarl.make_family("ml45")
+    test = fam.sample(10, split="test", seed=0)
+    assert sorted(t.params["env_name"] for t in test) == sorted(2 * sorted(ML45_TEST))
+    train = fam.sample(45, split="train", seed=0)
+    assert {t.params["env_name"] for t in train} == set(fam.benchmark.train_classes) and len(train) == 45
