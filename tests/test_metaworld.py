@@ -266,3 +266,105 @@ def test_ml45_sampling_covers_the_official_classes():
     assert sorted(t.params["env_name"] for t in test) == sorted(2 * sorted(ML45_TEST))
     train = fam.sample(45, split="train", seed=0)
     assert {t.params["env_name"] for t in train} == set(fam.benchmark.train_classes) and len(train) == 45
+
+
+# ---- Meta-World's official evaluation protocol through the adapter -------------------------
+class CountingAgent:
+    """Records the trial observations it sees; actions 2.0 (clipped to 1 in prev_action);
+    memory = number of acts since init_state."""
+
+    def __init__(self, layout):
+        self.layout, self.seen = layout, []
+
+    def init_state(self, b):
+        return np.zeros(b, dtype=np.int64)
+
+    def act(self, obs, state, deterministic=False):
+        self.seen.append(obs.copy())
+        return np.full((obs.shape[0], 4), 2.0, dtype=np.float32), state + 1
+
+    def reseed(self, seed):
+        pass
+
+
+def test_adapter_builds_trial_observations_and_keeps_memory():
+    from gymnasium import spaces
+    from metaworld.evaluation import Timestep
+
+    from metarl.agents.metaworld_adapter import MetaWorldAgentAdapter
+    from metarl.rollout.trial import TrialLayout
+
+    layout = TrialLayout(spaces.Box(-np.inf, np.inf, (39,)), spaces.Box(-1.0, 1.0, (4,), dtype=np.float32))
+    agent = CountingAgent(layout)
+    ad = MetaWorldAgentAdapter(agent, episodes_per_trial=4)
+    obs = np.arange(2 * 39, dtype=np.float64).reshape(2, 39)
+    f = lambda x: (x[:, 39:43], x[:, 43], x[:, 44], x[:, 45])      # noqa: E731  prev a, r, end, progress
+    ts = lambda r, trunc: Timestep(obs, None, np.array(r), np.zeros(2, bool), np.array(trunc), {})  # noqa: E731
+    a, aux = ad.adapt_action(obs)
+    assert a.shape == (2, 4) and a.dtype == np.float64 and aux == {}
+    x = agent.seen[-1]
+    assert x.shape == (2, layout.dim) and np.array_equal(x[:, :39], obs)
+    assert all(np.all(v == 0) for v in f(x))
+    ad.step(ts([1.0, 2.0], [False, False]))
+    ad.adapt_action(obs)
+    pa, pr, end, prog = f(agent.seen[-1])
+    assert np.all(pa == 1.0) and list(pr) == [1, 2] and np.all(end == 0) and np.all(prog == 0)
+    ad.step(ts([3.0, 4.0], [True, True]))                            # both episodes end
+    ad.adapt_action(obs)
+    _, pr, end, prog = f(agent.seen[-1])
+    assert list(pr) == [3, 4] and np.all(end == 1) and np.all(prog == 0.25)
+    ad.step(ts([5.0, 6.0], [True, False]))
+    ad.adapt()
+    ad.reset(np.array([True, True]))             # env 0's end was already counted in step()
+    ad.eval_action(obs)
+    _, pr, end, prog = f(agent.seen[-1])
+    assert list(pr) == [5, 6] and np.all(end == 1) and list(prog) == [0.5, 0.5]
+    ad.eval_action(obs)                          # no reward is passed in evaluation: 0
+    assert np.all(f(agent.seen[-1])[1] == 0) and not ad.eval_rewards_seen
+    assert list(ad._state) == [5, 5]                                 # memory kept through adapt/reset
+    wide = np.concatenate([obs, np.zeros((2, 4)), [[0.7], [0.2]], np.zeros((2, 1))], axis=1)
+    ad.eval_action(wide)                         # Meta-World's recurrent layout carries reward / 10
+    assert np.allclose(f(agent.seen[-1])[1], [7.0, 2.0]) and ad.eval_rewards_seen
+    ad.init()
+    ad.adapt_action(obs)
+    assert list(ad._state) == [1, 1] and np.all(f(agent.seen[-1])[3] == 0)
+    with pytest.raises(ConfigError, match="expected"):
+        ad.adapt_action(np.zeros((2, 40)))
+    # parameter-adapting agents: adapt_fn gets the recorded adaptation steps, its agent evaluates
+    adapted, got = CountingAgent(layout), {}
+    ad = MetaWorldAgentAdapter(agent, adapt_fn=lambda ag, traj: (got.update(traj), adapted)[1])
+    for _ in range(3):
+        ad.adapt_action(obs)
+        ad.step(ts([1.0, 1.0], [False, False]))
+    ad.adapt()
+    assert got["obs"].shape == (3, 2, layout.dim) and got["actions"].shape == (3, 2, 4)
+    assert got["rewards"].shape == got["truncated"].shape == (3, 2)
+    ad.eval_action(obs)
+    assert len(adapted.seen) == 1 and list(ad._state) == [1, 1]
+
+
+def test_official_metalearning_evaluation_with_random_agent(ml1):
+    from metarl.agents.metaworld_adapter import MetaWorldAgentAdapter, official_metalearning_evaluation
+
+    class Recording(MetaWorldAgentAdapter):
+        def step(self, timestep):
+            self.rewards.append(np.asarray(timestep.reward, dtype=np.float32).copy())
+            super().step(timestep)
+
+    agent = metarl.make_agent("random", ml1, seed=0)
+    seen = []
+    act = agent.act
+    agent.act = lambda x, s, deterministic=False: (seen.append(x.copy()), act(x, s, deterministic))[1]
+    ad = Recording(agent, episodes_per_trial=2)
+    ad.rewards = []
+    out = official_metalearning_evaluation(ad, ml1, num_evals=1, meta_batch_size=1, adaptation_episodes=1,
+                                           evaluation_episodes=1, seed=0)
+    assert 0.0 <= out["success_rate"] <= 1.0 and set(out["success_rate_per_task"]) == {"reach-v3"}
+    assert out["settings"]["adaptation_episodes"] == 1 and out["metaworld_version"]
+    x = np.concatenate(seen)                                         # [steps, 46]: B = 1
+    assert x.shape[1] == 39 + 4 + 3 and ad.last_trial_obs.shape == (1, 46)
+    assert len(ad.rewards) == 500 and 501 <= len(x) <= 1000          # 1 adaptation + 1 eval episode
+    r = np.concatenate(ad.rewards)
+    np.testing.assert_allclose(x[1:501, 43], r)                      # prev_reward = the step's reward
+    assert np.flatnonzero(x[:, 44]).tolist() == [500]                # episode_end: first eval step
+    assert np.all(x[:500, 45] == 0) and np.all(x[500:, 45] == 0.5) and list(ad._episodes) == [2]
