@@ -17,7 +17,8 @@ adapted parameters — so the per-episode returns (``-(pred - y)^2``) show the s
 (pre-adaptation) and query-phase (post-adaptation) error. ``inner_step_curves`` gives
 held-out query MSE after 0, 1, ..., n inner steps, beside a pretrained multi-task regressor.
 
-RL families (MAML with policy-gradient inner loops) are not implemented yet.
+RL families use ``metarl.agents.maml_rl`` (policy-gradient inner loop, TRPO outer loop);
+``make_agent("maml", family)`` picks the class from ``family.kind``.
 """
 from __future__ import annotations
 
@@ -130,9 +131,9 @@ class MAMLAgent(Agent):
                  support: int = 10, batching: str = "vmap", device: str = "auto", seed: int = 0) -> None:
         kind = getattr(family, "kind", "rl")
         if kind != "supervised" or getattr(family, "max_episode_steps", 1) != 1:
-            raise ConfigError(f"{self.name} supports one-step supervised families (e.g. sinusoid) for now; "
-                              f"family {getattr(family, 'name', family)!r} is kind={kind!r} (RL MAML is not "
-                              "implemented yet)")
+            raise ConfigError(f"{type(self).__name__} is for one-step supervised families (e.g. sinusoid); "
+                              f"family {getattr(family, 'name', family)!r} is kind={kind!r}: build the agent with "
+                              f"make_agent({self.name!r}, family), which picks the RL class")
         super().__init__(family)
         if not isinstance(self.action_space, spaces.Box):
             raise ConfigError(f"{self.name} needs a regression family (Box action = prediction); "
@@ -188,6 +189,15 @@ class MAMLAgent(Agent):
         path = F.sgd_path(self.net, self.params, self.lrs, x, y.reshape(*x.shape[:2], -1),
                           self._config["inner_steps"] if steps is None else check_int("steps", steps, low=0))
         return {k: v[0] for k, v in path[-1].items()} if single else path[-1]
+
+    def inner_step_curve(self, tasks, *, steps: int = 3, seed: int = 0, queries: int = 100) -> dict:
+        """Held-out query MSE after 0..``steps`` inner steps on K support examples (see
+        ``inner_step_curves``), in the report's per-step format."""
+        out = inner_step_curves(self, tasks, steps=steps, queries=queries, seed=seed, pretrained=False)
+        c = out["curves"][self.name]
+        per_step = [{"mean": m, "ci_low": lo, "ci_high": hi} for m, lo, hi in zip(c["mse"], c["ci_low"], c["ci_high"])]
+        return {"metric": "query_mse", "steps": out["steps"], "support": out["support"], "queries": queries,
+                "n_tasks": out["n_tasks"], "per_step": per_step}
 
     # ---- acting -------------------------------------------------------------------------------
     def init_state(self, batch: int) -> SupportState:

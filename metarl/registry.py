@@ -12,6 +12,22 @@ from typing import Any, Callable
 
 from metarl.errors import ConfigError, UnknownNameError
 
+
+class ByFamilyKind:
+    """An agent name served by a different class per family kind (``family.kind``: "rl" or
+    "supervised"), e.g. ``maml``: the same algorithm, a different inner loss. Each entry is
+    a "module:attribute" string or the class itself."""
+
+    def __init__(self, **by_kind: Any) -> None:
+        self.by_kind = by_kind
+
+    def for_kind(self, kind: str, name: str) -> Any:
+        if kind not in self.by_kind:
+            raise ConfigError(f"agent {name!r} does not support {kind!r} families; it supports "
+                              f"{sorted(self.by_kind)} families")
+        return _resolve(self.by_kind[kind])
+
+
 # name -> "module:attribute" (lazy) or the registered object itself
 _FAMILIES: dict[str, Any] = {
     "bandit": "metarl.envs.bandit:BanditFamily",
@@ -33,8 +49,9 @@ _FAMILIES: dict[str, Any] = {
 }
 _AGENTS: dict[str, Any] = {
     "rl2": "metarl.agents.rl2:RL2Agent",
-    "maml": "metarl.agents.maml:MAMLAgent",
-    "metasgd": "metarl.agents.maml:MetaSGDAgent",
+    "maml": ByFamilyKind(supervised="metarl.agents.maml:MAMLAgent", rl="metarl.agents.maml_rl:MAMLRLAgent"),
+    "metasgd": ByFamilyKind(supervised="metarl.agents.maml:MetaSGDAgent",
+                            rl="metarl.agents.maml_rl:MetaSGDRLAgent"),
     "random": "metarl.agents.baselines.random_agent:RandomAgent",
     "bandit-greedy": "metarl.agents.baselines.bandit:GreedyAgent",
     "bandit-eps-greedy": "metarl.agents.baselines.bandit:EpsilonGreedyAgent",
@@ -95,9 +112,25 @@ def family_options(name: str) -> dict[str, Any]:
     return _keyword_options(_lookup(_FAMILIES, "family", name)) or {}
 
 
-def agent_options(name: str) -> dict[str, Any]:
-    """Options of agent ``name`` and their defaults ({} if it takes arbitrary ``**kwargs``)."""
-    return _keyword_options(_lookup(_AGENTS, "agent", name)) or {}
+def _family_kind(family: Any) -> str:
+    """``kind`` of a TaskFamily, or of a registered family's class given its name."""
+    if isinstance(family, str):
+        family = _lookup(_FAMILIES, "family", family)
+    return getattr(family, "kind", "rl")
+
+
+def agent_options(name: str, family: Any = None) -> dict[str, Any]:
+    """Options of agent ``name`` and their defaults ({} if it takes arbitrary ``**kwargs``).
+    For an agent that depends on the family's kind (``ByFamilyKind``), ``family`` (a
+    TaskFamily or a family name) picks the class; without it, the union of all kinds'."""
+    entry = _lookup(_AGENTS, "agent", name)
+    if isinstance(entry, ByFamilyKind):
+        kinds = [_family_kind(family)] if family is not None else list(entry.by_kind)
+        out: dict[str, Any] = {}
+        for kind in kinds:
+            out = {**(_keyword_options(entry.for_kind(kind, name)) or {}), **out}
+        return out
+    return _keyword_options(entry) or {}
 
 
 # ---- families ----------------------------------------------------------------------------
@@ -167,5 +200,7 @@ def make_agent(name: str, family, **config):
     if isinstance(family, str):
         family = make_family(family)
     factory = _lookup(_AGENTS, "agent", name)
+    if isinstance(factory, ByFamilyKind):
+        factory = factory.for_kind(_family_kind(family), name)
     agent = _call_checked("agent", name, factory, family, **config)
     return agent

@@ -163,9 +163,11 @@ def test_bad_options_fail_early_with_one_line(family, name, options, words):
     assert words in str(exc.value) and "\n" not in str(exc.value)
 
 
-def test_rl_families_are_refused_clearly():
+def test_rl_families_get_the_rl_class_and_the_supervised_class_refuses_them():
+    bandit = metarl.make_family("bandit", arms=5)
+    assert type(metarl.make_agent("maml", bandit)).__name__ == "MAMLRLAgent"
     with pytest.raises(ConfigError, match="supervised") as exc:
-        metarl.make_agent("maml", metarl.make_family("bandit", arms=5))
+        MAMLAgent(bandit)
     assert "\n" not in str(exc.value)
 
 

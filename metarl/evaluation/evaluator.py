@@ -81,7 +81,7 @@ def evaluate_baselines(family, tasks: Sequence[Task], *, episodes: int, seed: in
     out: dict[str, dict] = {}
     for name in (family.baselines if names is None else names):
         offered = {"horizon": episodes, "seed": seed}
-        params = agent_options(name)  # an unknown name: one-line error listing the agents
+        params = agent_options(name, family)  # an unknown name: one-line error listing the agents
         try:
             agent = make_agent(name, family, **{k: v for k, v in offered.items() if k in params})
         except ConfigError as exc:

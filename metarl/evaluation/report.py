@@ -23,10 +23,13 @@ class EvalReport:
     task_ids: list[str] = field(default_factory=list)
     baselines: dict[str, dict] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    inner_steps: dict[str, dict] = field(default_factory=dict)
+    """Gradient-based agents (MAML, Meta-SGD): name -> curve after 0..n inner steps
+    ({"metric", "steps", "per_step": [{mean, ci_low, ci_high}, ...], ...})."""
 
     def to_dict(self) -> dict:
         return {"version": REPORT_VERSION, "meta": self.meta, "summary": self.summary,
-                "baselines": self.baselines, "task_ids": self.task_ids,
+                "baselines": self.baselines, "inner_steps": self.inner_steps, "task_ids": self.task_ids,
                 "episode_returns": np.asarray(self.episode_returns).tolist(),
                 "success": None if self.success is None else np.asarray(self.success).astype(bool).tolist()}
 
@@ -43,7 +46,7 @@ class EvalReport:
         d = json.loads(Path(path).read_text())
         succ = d.get("success")
         return cls(np.asarray(d["episode_returns"]), None if succ is None else np.asarray(succ), d["summary"],
-                   d.get("task_ids", []), d.get("baselines", {}), d.get("meta", {}))
+                   d.get("task_ids", []), d.get("baselines", {}), d.get("meta", {}), d.get("inner_steps", {}))
 
     def table(self) -> str:
         """Plain-text table: this agent and each baseline, trial return with 95% CI."""
@@ -56,4 +59,18 @@ class EvalReport:
             ci = s["trial_return_ci"]
             lines.append(f"{name:<24} {s['trial_return']:>12.3f} {f'[{ci[0]:.3f}, {ci[1]:.3f}]':>20} "
                          f"{s['first']:>9.3f} {s['last']:>9.3f}")
+        for name, curve in self.inner_steps.items():
+            lines.append("")
+            lines.append(inner_step_table(name, curve))
         return "\n".join(lines)
+
+
+def inner_step_table(name: str, curve: dict) -> str:
+    """Lines: the curve's metric (95% CI) after each number of inner steps."""
+    extra = f", {curve['trajectories']} episodes per step" if "trajectories" in curve else ""
+    lines = [f"{name}: {curve['metric']} after n inner gradient steps ({curve['n_tasks']} tasks{extra})"]
+    for s, p in zip(curve["steps"], curve["per_step"]):
+        cell = "diverged" if p["mean"] is None else f"{p['mean']:.3f} [{p['ci_low']:.3f}, {p['ci_high']:.3f}]"
+        succ = curve.get("success_per_step")
+        lines.append(f"  {s} steps: {cell}" + (f"   success {succ[s]:.3f}" if succ else ""))
+    return "\n".join(lines)

@@ -40,6 +40,8 @@ class TrainConfig:
     """Evaluate with greedy actions instead of sampling."""
     baselines: bool = True
     """Also evaluate the family's classic baselines on the same test tasks."""
+    inner_steps_eval: int = 3
+    """Gradient-based agents (maml, metasgd): report the held-out curve after 0..N inner steps (0: skip)."""
     checkpoint_every: int = 20
     """Write checkpoints/latest.pt every N iterations (and at the end, and on Ctrl-C)."""
     torch_threads: int = 0
@@ -97,13 +99,13 @@ class Experiment:
         """Overridable keys by section."""
         return {"train": [f.name for f in dataclasses.fields(TrainConfig)],
                 "family": list(family_options(self.family)),
-                "agent": list(agent_options(self.agent))}
+                "agent": list(agent_options(self.agent, self.family))}
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Experiment":
         """A copy with ``overrides`` (key -> CLI text or value) applied; unknown keys raise."""
         train = dataclasses.replace(self.train)
         fam, agent = dict(self.family_kwargs), dict(self.agent_config)
-        fam_opts, agent_opts = family_options(self.family), agent_options(self.agent)
+        fam_opts, agent_opts = family_options(self.family), agent_options(self.agent, self.family)
         train_fields = {f.name: getattr(train, f.name) for f in dataclasses.fields(TrainConfig)}
         for key, text in overrides.items():
             key = key.replace("-", "_")

@@ -44,7 +44,7 @@ def help_text(exp: Experiment) -> str:
     from metarl.registry import agent_options, family_options
 
     for title, options, current in (("family", family_options(exp.family), exp.family_kwargs),
-                                    ("agent", agent_options(exp.agent), exp.agent_config)):
+                                    ("agent", agent_options(exp.agent, exp.family), exp.agent_config)):
         lines.append("")
         lines.append(f"{title} options ({exp.family if title == 'family' else exp.agent}):")
         for key, default in options.items():
@@ -98,6 +98,21 @@ def run_experiment(exp: Experiment, argv: list[str]) -> int:
         return 130
     print_summary(report, run_dir)
     return 0
+
+
+def run_to_known_dir(exp: Experiment, overrides: dict[str, str]) -> tuple[int, Path]:
+    """``run_experiment`` with the run directory fixed up front (``--run_dir``/``--resume`` if
+    given, else the usual RUN_ROOT/NAME__sSEED__STAMP), so a preset's script can post-process
+    the run. Returns (exit code, run directory)."""
+    import datetime as _dt
+
+    overrides = dict(overrides)
+    run_dir = overrides.get("resume") or overrides.get("run_dir")
+    if run_dir is None:
+        train = exp.with_overrides({k: v for k, v in overrides.items() if k not in ("resume", "run_dir")}).train
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = overrides["run_dir"] = str(Path(train.run_root) / f"{exp.name}__s{train.seed}__{stamp}")
+    return run_experiment(exp, [f"--{k}={v}" for k, v in overrides.items()]), Path(run_dir)
 
 
 def print_summary(report, run_dir: Path, eval_dir: Path | None = None) -> None:

@@ -37,6 +37,7 @@ class Trainer:
         check_int("eval_tasks_periodic", self.cfg.eval_tasks_periodic, low=1)
         check_int("eval_every", self.cfg.eval_every, low=0)
         check_int("torch_threads", self.cfg.torch_threads, low=0)
+        check_int("inner_steps_eval", self.cfg.inner_steps_eval, low=0)
         self.family, self.agent = build(experiment)
         if not getattr(self.agent, "trainable", False):
             raise ConfigError(f"agent {experiment.agent!r} is not trainable; use `metarl eval` for baselines")
@@ -85,7 +86,9 @@ class Trainer:
 
             torch.set_num_threads(cfg.torch_threads)
         log = RunLogger(self.run_dir, start_iteration=self.iteration)
-        venv = self.family.make_vector_env(self.trials_per_update, k)
+        # an agent that samples its own layout (MAML: tasks x episodes, one episode per slot) says so
+        venv = (self.agent.make_train_env(k) if hasattr(self.agent, "make_train_env")
+                else self.family.make_vector_env(self.trials_per_update, k))
         eval_every = cfg.eval_every or max(1, self._expected_iterations() // 10)
         periodic_tasks = self.family.sample(cfg.eval_tasks_periodic, split="test", seed=cfg.eval_seed)
         bar = _progress(cfg.total_steps, self.env_steps, cfg.quiet, "train")
@@ -158,7 +161,8 @@ class Trainer:
         print("\nCtrl-C: finishing this iteration and saving a checkpoint (Ctrl-C again to abort)", flush=True)
 
     def _expected_iterations(self) -> int:
-        per_iter = self.trials_per_update * self.cfg.episodes_per_trial * self.family.max_episode_steps
+        per_iter = getattr(self.agent, "steps_per_update", None) or (
+            self.trials_per_update * self.cfg.episodes_per_trial * self.family.max_episode_steps)
         return max(1, self.cfg.total_steps // max(1, per_iter))
 
     def _periodic_eval(self, tasks) -> dict[str, float]:
@@ -180,6 +184,13 @@ class Trainer:
             log.image("eval/adaptation", self.run_dir / "eval" / "adaptation.png", self.iteration)
             for i, p in enumerate(report.summary["per_episode"]):
                 log.writer.add_scalar(f"eval/final_return_episode_{i + 1}", p["mean"], self.iteration)
+            for curve in report.inner_steps.values():
+                for s, p in zip(curve["steps"], curve["per_step"]):
+                    if p["mean"] is not None:
+                        log.writer.add_scalar(f"eval/{curve['metric']}_after_{s}_inner_steps", p["mean"],
+                                              self.iteration)
+            if (self.run_dir / "eval" / "inner_steps.png").exists():
+                log.image("eval/inner_steps", self.run_dir / "eval" / "inner_steps.png", self.iteration)
         return report
 
 
@@ -201,6 +212,12 @@ def evaluate_run(exp: Experiment, family, agent, run_dir: Path, *, tasks=None, q
     curves.update({n: s["per_episode"] for n, s in report.baselines.items() if "per_episode" in s})
     plot_adaptation(curves, Path(run_dir) / "eval" / "adaptation.png",
                     title=f"{exp.name}: {family.name} {label} tasks (n={len(tasks)})")
+    if cfg.inner_steps_eval and callable(getattr(agent, "inner_step_curve", None)):
+        curve = agent.inner_step_curve(tasks, steps=cfg.inner_steps_eval, seed=cfg.eval_seed)
+        report.inner_steps[exp.agent] = curve
+        plot_adaptation({exp.agent: curve["per_step"]}, Path(run_dir) / "eval" / "inner_steps.png", x_start=0,
+                        xlabel="inner gradient steps", ylabel=curve["metric"].replace("_", " "),
+                        title=f"{exp.name}: {family.name} {label} tasks (n={len(tasks)})")
     return report
 
 
