@@ -4,7 +4,8 @@ A task is a goal ``(goal_x, goal_y)``, drawn uniformly from ``[goal_low, goal_hi
 (default ``[-0.5, 0.5]^2``, the paper's unit square). Every episode starts at the
 origin; the action is a displacement, clipped to ``[-0.1, 0.1]`` per coordinate; the
 reward is minus the Euclidean distance to the goal *after* the move. The observation
-is the position [2] (the goal is not observed). Episodes are cut at ``horizon`` (100)
+is the position [2] (the goal is not observed; ``observe_goal=True`` appends it, [4]: the
+"oracle" setting of the MAML paper, where no adaptation is needed). Episodes are cut at ``horizon`` (100)
 steps as a time limit (``truncated=True``; there is no terminal state, so the value at
 the cut is bootstrapped). ``info["success"]`` is ``distance < success_radius`` (0.05)
 after the move; reaching the goal does not end the episode.
@@ -27,8 +28,8 @@ MAX_STEP = 0.1
 HARD_GOAL = (-5.0, 5.0)
 
 
-def _spaces() -> tuple[spaces.Box, spaces.Box]:
-    obs = spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
+def _spaces(observe_goal: bool = False) -> tuple[spaces.Box, spaces.Box]:
+    obs = spaces.Box(-np.inf, np.inf, shape=(4 if observe_goal else 2,), dtype=np.float32)
     act = spaces.Box(-MAX_STEP, MAX_STEP, shape=(2,), dtype=np.float32)
     return obs, act
 
@@ -40,7 +41,7 @@ class PointNavEnv(gym.Env):
 
     def __init__(self, family: "PointNavFamily", task: Task) -> None:
         self.family = family
-        self.observation_space, self.action_space = _spaces()
+        self.observation_space, self.action_space = _spaces(family.observe_goal)
         self._set_task(task)
         self.pos, self.t = np.zeros(2), 0
 
@@ -54,7 +55,11 @@ class PointNavEnv(gym.Env):
         if options and "task" in options:
             self._set_task(options["task"])
         self.pos, self.t = np.zeros(2), 0
-        return self.pos.astype(np.float32), {}
+        return self._obs(), {}
+
+    def _obs(self) -> np.ndarray:
+        pos = self.pos.astype(np.float32)
+        return np.concatenate([pos, self.goal.astype(np.float32)]) if self.family.observe_goal else pos
 
     def step(self, action):
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -MAX_STEP, MAX_STEP)
@@ -62,7 +67,7 @@ class PointNavEnv(gym.Env):
         self.t += 1
         dist = float(np.sqrt(np.sum(np.square(self.pos - self.goal), axis=-1)))
         truncated = self.t >= self.family.horizon
-        return (self.pos.astype(np.float32), -dist, False, truncated,
+        return (self._obs(), -dist, False, truncated,
                 {"success": dist < self.family.success_radius})
 
 
@@ -70,7 +75,7 @@ class PointNavVectorEnv(NativeTrialVectorEnv):
     """B point-navigation tasks stepped in numpy (same arithmetic as ``PointNavEnv``)."""
 
     def __init__(self, family: "PointNavFamily", num_envs: int, episodes: int) -> None:
-        super().__init__(family, num_envs, episodes, *_spaces())
+        super().__init__(family, num_envs, episodes, *_spaces(family.observe_goal))
         self.pos = np.zeros((self.num_envs, 2))
         self.t = np.zeros(self.num_envs, dtype=np.int64)
 
@@ -81,7 +86,11 @@ class PointNavVectorEnv(NativeTrialVectorEnv):
     def _reset_inner(self, mask):
         self.pos = np.where(mask[:, None], 0.0, self.pos)
         self.t = np.where(mask, 0, self.t)
-        return self.pos.astype(np.float32)
+        return self._obs()
+
+    def _obs(self) -> np.ndarray:
+        pos = self.pos.astype(np.float32)
+        return np.concatenate([pos, self.goal.astype(np.float32)], 1) if self.family.observe_goal else pos
 
     def _step_inner(self, actions, active):
         a = np.clip(np.asarray(actions, dtype=np.float64).reshape(self.num_envs, 2), -MAX_STEP, MAX_STEP)
@@ -89,7 +98,7 @@ class PointNavVectorEnv(NativeTrialVectorEnv):
         self.t = self.t + active
         dist = np.sqrt(np.sum(np.square(self.pos - self.goal), axis=-1))
         trunc = self.t >= self.family.horizon
-        return (self.pos.astype(np.float32), -dist, np.zeros(self.num_envs, dtype=bool), trunc,
+        return (self._obs(), -dist, np.zeros(self.num_envs, dtype=bool), trunc,
                 {"success": dist < self.family.success_radius})
 
 
@@ -103,7 +112,10 @@ class PointNavFamily(TaskFamily):
     baselines = ("random",)
 
     def __init__(self, goal_low: float = -0.5, goal_high: float = 0.5, horizon: int = 100,
-                 success_radius: float = 0.05) -> None:
+                 success_radius: float = 0.05, observe_goal: bool = False) -> None:
+        if not isinstance(observe_goal, (bool, np.bool_)):
+            raise ConfigError(f"point-nav: observe_goal must be true or false, got {observe_goal!r}")
+        self.observe_goal = bool(observe_goal)
         goal_low = check_float("point-nav: goal_low", goal_low, low=HARD_GOAL[0], high=HARD_GOAL[1])
         goal_high = check_float("point-nav: goal_high", goal_high, low=HARD_GOAL[0], high=HARD_GOAL[1])
         if goal_low >= goal_high:

@@ -14,14 +14,13 @@ Meta-SGD (learned per-parameter inner step sizes).
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import json
 import sys
 from pathlib import Path
 
 from metarl.errors import check_choice
 from metarl.training.config import Experiment, TrainConfig, parse_overrides
-from metarl.training.runner import main_for, run_experiment
+from metarl.training.runner import main_for, run_to_known_dir
 
 EXPERIMENT = Experiment(
     name="maml_sinusoid",
@@ -83,12 +82,7 @@ def main(argv: list[str]) -> int:
     if agent != exp.agent:
         check_choice("--agent", agent, ("maml", "metasgd"))
         exp = dataclasses.replace(exp, agent=agent, name=f"{agent}_sinusoid")
-    run_dir = overrides.get("resume") or overrides.get("run_dir")
-    if run_dir is None:
-        train = exp.with_overrides(overrides).train
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = overrides["run_dir"] = str(Path(train.run_root) / f"{exp.name}__s{train.seed}__{stamp}")
-    rc = run_experiment(exp, [f"--{k}={v}" for k, v in overrides.items()])
+    rc, run_dir = run_to_known_dir(exp, overrides)
     if rc == 0:
         print()
         print(format_curves(inner_step_report(run_dir)))

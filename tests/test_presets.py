@@ -15,6 +15,7 @@ TINY = {  # overrides that make each preset a seconds-long smoke run
     "rl2_cartpole_dynamics": ["--total_steps", "600", "--hidden_size", "16", "--trials_per_update", "2",
                               "--minibatches", "2", "--bptt_chunk", "50"],
     "maml_sinusoid": ["--total_steps", "2000"],
+    "maml_point_nav": ["--total_steps", "1", "--meta_batch", "2", "--trajectories", "2", "--hidden_sizes", "[16]"],
 }
 
 
@@ -53,3 +54,21 @@ def test_bench_rl2_runs_both_learners(capsys):
     assert main(["--seconds", "2", "--settings", "bandit", "--eval-tasks", "20", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "metarl rl2" in out and "sb3-contrib RecurrentPPO" in out
+
+
+def test_maml_point_nav_script_trains_references_and_reports_the_gap(tmp_path, capsys):
+    """``python experiments/maml_point_nav.py``: MAML, then the pretrained and oracle references,
+    then the 0..3-step curves of all three and the gap closed (tiny budget: shapes only)."""
+    from metarl.experiments.maml_point_nav import main
+
+    torch.set_num_threads(1)
+    run_dir = tmp_path / "pn"
+    argv = ["--total_steps", "1", "--meta_batch", "2", "--trajectories", "2", "--hidden_sizes", "[16]",
+            "--eval_tasks", "4", "--eval_tasks_periodic", "2", "--quiet", "true", "--run_dir", str(run_dir),
+            "--baseline_steps", "1"]
+    assert main(argv) == 0
+    out = json.loads((run_dir / "eval" / "inner_steps.json").read_text())
+    assert set(out["curves"]) == {"maml", "pretrained", "oracle"}
+    assert all(c["steps"] == [0, 1, 2, 3] for c in out["curves"].values())
+    assert (run_dir / "references" / "oracle" / "config.yaml").exists()
+    assert "of the gap" in capsys.readouterr().out or out["gap_closed_after_1_step"] is None

@@ -1,0 +1,119 @@
+"""MAML on 2D point navigation (Finn et al. 2017, section 5.3).
+
+Goals uniform in [-0.5, 0.5]^2, unobserved; episodes of 100 steps from the origin, actions
+clipped to [-0.1, 0.1]^2, reward minus the distance to the goal. MAML as in the paper: MLP
+2x100 ReLU Gaussian policy, one inner policy-gradient step of size 0.1 on 20 episodes per
+task (linear feature baseline), meta-batch 20, TRPO outer step (KL 0.01) through the inner
+step. Ours: the TRPO metric is the first-order one on a quarter of the query episodes
+(``metric``, ``cg_subsample``; the line search checks the exact KL).
+
+``python experiments/maml_point_nav.py`` trains MAML (like ``metarl train maml_point_nav``),
+then, with the same budget, the paper's two references: a multi-task "pretrained" policy
+(same network and TRPO, no inner step) and an "oracle" that observes the goal. It writes
+eval/inner_steps.json and eval/inner_steps.png: held-out return after 0..3 inner steps
+(20 episodes per step) for all three, and the fraction of the gap between MAML's
+pre-update return and the oracle's that one inner step closes.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from metarl.training.config import Experiment, TrainConfig, parse_overrides
+from metarl.training.runner import main_for, run_to_known_dir
+
+EXPERIMENT = Experiment(
+    name="maml_point_nav",
+    family="point-nav",
+    agent="maml",
+    agent_config=dict(hidden_sizes=[100, 100], inner_lr=0.1, inner_steps=1, trajectories=20, meta_batch=20,
+                      outer="trpo", max_kl=0.01, cg_subsample=0.25, init_std=1.0),
+    train=TrainConfig(episodes_per_trial=4, total_steps=8_000_000, eval_tasks=500, eval_tasks_periodic=100,
+                      checkpoint_every=10, baselines=False, inner_steps_eval=3),
+    description=__doc__,
+)
+
+
+def _load(run_dir: Path):
+    from metarl.training.checkpoint import load_checkpoint
+    from metarl.training.rundir import build, read_config
+
+    exp = read_config(run_dir)
+    family, agent = build(exp)
+    agent.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "latest.pt")["agent"])
+    return exp, family, agent
+
+
+def train_references(run_dir: Path, exp: Experiment, total_steps: int, quiet: bool) -> dict[str, Path]:
+    """Train the pretrained (meta=False) and oracle (goal observed, meta=False) policies with
+    the MAML run's network and outer optimiser, in RUN_DIR/references/{pretrained,oracle}."""
+    import metarl
+
+    out = {}
+    for name, fam_kwargs in (("pretrained", {}), ("oracle", {"observe_goal": True})):
+        path = run_dir / "references" / name
+        if not (path / "checkpoints" / "latest.pt").exists():
+            print(f"\ntraining the {name} reference ({total_steps} steps) -> {path}", flush=True)
+            opts = {**exp.agent_config, "meta": False, "eval_tasks": 100, "eval_tasks_periodic": 50,
+                    "baselines": False, "inner_steps_eval": 0, "quiet": quiet}
+            metarl.train(exp.family, exp.agent, family_kwargs={**exp.family_kwargs, **fam_kwargs},
+                         episodes_per_trial=exp.train.episodes_per_trial, total_steps=total_steps,
+                         seed=exp.train.seed, run_dir=str(path), experiment_name=f"{exp.name}_{name}", **opts)
+        out[name] = path
+    return out
+
+
+def reference_report(run_dir: str | Path, *, steps: int = 3, baseline_steps: int | None = None,
+                     quiet: bool = True) -> dict:
+    """Curves after 0..``steps`` inner steps for MAML and the two references on the MAML run's
+    held-out tasks -> eval/inner_steps.json (+ .png); returns the dict."""
+    from metarl.evaluation.plots import plot_adaptation
+
+    run_dir = Path(run_dir)
+    exp, family, maml = _load(run_dir)
+    refs = train_references(run_dir, exp, baseline_steps or exp.train.total_steps, quiet)
+    tasks = family.sample(exp.train.eval_tasks, split="test", seed=exp.train.eval_seed)
+    agents = {"maml": maml, **{name: _load(path)[2] for name, path in refs.items()}}
+    curves = {name: a.inner_step_curve(tasks, steps=steps, seed=exp.train.eval_seed) for name, a in agents.items()}
+    r = {name: [p["mean"] for p in c["per_step"]] for name, c in curves.items()}
+    gap = r["oracle"][0] - r["maml"][0]
+    out = {"experiment": exp.name, "n_tasks": len(tasks), "curves": curves,
+           "gap_closed_after_1_step": (r["maml"][1] - r["maml"][0]) / gap if gap > 0 else None}
+    (run_dir / "eval").mkdir(parents=True, exist_ok=True)
+    (run_dir / "eval" / "inner_steps.json").write_text(json.dumps(out, indent=1))
+    plot_adaptation({n: c["per_step"] for n, c in curves.items()}, run_dir / "eval" / "inner_steps.png", x_start=0,
+                    xlabel="inner gradient steps (20 episodes each)", ylabel="return per episode",
+                    title=f"point-nav held-out goals (n={len(tasks)})")
+    return out
+
+
+def format_report(out: dict) -> str:
+    from metarl.evaluation.report import inner_step_table
+
+    lines = [inner_step_table(name, c) for name, c in out["curves"].items()]
+    g = out["gap_closed_after_1_step"]
+    lines.append(f"one inner step closes {g:.1%} of the gap between MAML's pre-update return and the oracle's"
+                 if g is not None else "the oracle is not above MAML's pre-update return: gap undefined")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    """Train MAML, then the references (``--baseline_steps N``, default: MAML's total_steps),
+    and print the inner-step curves."""
+    if any(a in ("-h", "--help") for a in argv):
+        return main_for(EXPERIMENT)
+    overrides = parse_overrides(argv)
+    baseline_steps = overrides.pop("baseline_steps", None)
+    rc, run_dir = run_to_known_dir(EXPERIMENT, overrides)
+    if rc == 0:
+        quiet = str(overrides.get("quiet", "false")).lower() in ("1", "true", "yes", "on")
+        out = reference_report(run_dir, baseline_steps=int(float(baseline_steps)) if baseline_steps else None,
+                               quiet=quiet)
+        print()
+        print(format_report(out))
+    return rc
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
