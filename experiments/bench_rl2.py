@@ -11,20 +11,16 @@ held-out score each reached in that budget (quality per time).
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
-import queue
-import resource
 import time
+
+from metarl.experiments._bench import in_process as _in_process
+from metarl.experiments._bench import peak_rss_mb as _peak_rss_mb
 
 SETTINGS = {
     # name: (family, family kwargs, episodes per trial, RecurrentPPO n_steps, envs)
     "bandit": ("bandit", {"arms": 5}, 10, 200, 8),
     "cartpole": ("cartpole-dynamics", {}, 2, 1000, 8),
 }
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _ours(setting: str, seconds: float, eval_tasks: int, seed: int, threads: int, trials: int | None,
@@ -73,26 +69,6 @@ def _rppo(setting: str, seconds: float, eval_tasks: int, seed: int, threads: int
     score = metarl.evaluate(agent, fam.sample(eval_tasks, split="test", seed=1000), episodes=k, seed=1000)
     return {**stats, "peak_mb": _peak_rss_mb(), "score": score.summary["trial_return"],
             "rollout": f"{n_envs} envs x {n_steps} steps"}
-
-
-def _child(fn, args, queue) -> None:
-    queue.put(fn(*args))
-
-
-def _in_process(fn, *args) -> dict:
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(fn, args, q))
-    p.start()
-    while True:  # a child that dies (error, out of memory) must not leave us waiting forever
-        try:
-            out = q.get(timeout=5)
-            break
-        except queue.Empty:
-            if not p.is_alive():
-                raise RuntimeError(f"benchmark worker {fn.__name__} exited with code {p.exitcode}") from None
-    p.join()
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,6 +70,13 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+# `metarl bench NAME` runs metarl.experiments.bench_NAME.main(options)
+BENCHMARKS = {
+    "rl2": "RL² throughput and quality-per-time vs sb3-contrib RecurrentPPO",
+    "maml": "one meta-iteration: batched (stacked / vmap) vs per-task loop, iterations/s and peak memory",
+}
+
+
 def _cmd_bench(args) -> int:
     import importlib
 
@@ -100,9 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_eval)
-    s = sub.add_parser("bench", help="throughput / memory benchmarks with ratios (rl2)", add_help=False,
-                       description="`metarl bench rl2 --help` lists a benchmark's options.")
-    s.add_argument("what", choices=["rl2"], help="which benchmark")
+    s = sub.add_parser("bench", help=f"throughput / memory benchmarks with ratios ({', '.join(BENCHMARKS)})",
+                       add_help=False, description="`metarl bench NAME --help` lists a benchmark's options.")
+    s.add_argument("what", choices=list(BENCHMARKS), help="which benchmark")
     s.add_argument("options", nargs=argparse.REMAINDER, help="options of that benchmark (--help for them)")
     s.set_defaults(func=_cmd_bench)
     p.bench_parser = s
@@ -124,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[:1] == ["bench"] and (len(argv) == 1 or argv[1] in ("-h", "--help")):
         parser.bench_parser.print_help()
-        print("\nbenchmarks: rl2 (RL² throughput and quality-per-time vs sb3-contrib RecurrentPPO); "
-              "options of one: `metarl bench rl2 --help`")
+        print("\nbenchmarks:")
+        for name, what in BENCHMARKS.items():
+            print(f"  {name:<8} {what}")
+        print("options of one: `metarl bench NAME --help`")
         return 0
     args = parser.parse_args(argv)
     try:

@@ -72,3 +72,15 @@ def test_maml_point_nav_script_trains_references_and_reports_the_gap(tmp_path, c
     assert all(c["steps"] == [0, 1, 2, 3] for c in out["curves"].values())
     assert (run_dir / "references" / "oracle" / "config.yaml").exists()
     assert "of the gap" in capsys.readouterr().out or out["gap_closed_after_1_step"] is None
+
+
+def test_bench_maml_prints_every_mode_and_the_verdict(capsys):
+    """`metarl bench maml` end to end on sinusoid (figures are not checked here), and the
+    point-nav measurement function in this process."""
+    from metarl.experiments.bench_maml import _point_nav, main
+
+    assert main(["--seconds", "0.2", "--settings", "sinusoid", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"sinusoid   {m}" in out for m in ("stacked", "vmap", "loop")) and "target >= 5x" in out
+    row = _point_nav("batched", 0.05, 1, 0)
+    assert row["rate"] > 0 and row["peak_mb"] >= row["base_mb"] > 0

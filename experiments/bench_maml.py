@@ -1,0 +1,102 @@
+"""``metarl bench maml``: one MAML meta-iteration, batched against the per-task loop reference.
+
+- sinusoid (MAML paper: 2x40 MLP, meta-batch 25, K=10 support + 10 queries, one inner
+  step, second order): one iteration = inner adaptation of every task + outer gradient +
+  Adam step. Modes: ``stacked`` (per-task parameter stacks, batched matmuls; the preset's
+  choice), ``vmap`` (``torch.func.vmap`` over tasks) and ``loop`` (a Python loop over tasks).
+- point-nav (MAML paper: 2x100 Gaussian policy, meta-batch 20 tasks x 20 episodes x 100
+  steps, one inner policy-gradient step, second order): one iteration = inner adaptation
+  of every task + the outer surrogate's gradient through it (the part TRPO's step is built
+  on; sampling is excluded, it is the same for both). Modes: ``batched`` (the agent's
+  stacked implementation) and ``loop`` (``outer_surrogate_loop``, one task at a time).
+
+Every mode runs in its own process with the same data, so its peak memory (RSS) is its
+own; "+MB" is the peak above the process's memory once its data was ready.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from metarl.experiments._bench import in_process, peak_rss_mb
+
+TARGETS = {"sinusoid": (5.0, 500.0), "point-nav": (3.0, None)}  # (ratio vs loop, meta-iterations/s)
+
+
+def _timed(step, seconds: float) -> float:
+    step()  # warm-up
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        step()
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def _sinusoid(mode: str, seconds: float, threads: int, seed: int) -> dict:
+    import torch
+
+    import metarl
+    from metarl.agents.maml import MAMLAgent, SupervisedBatch, draw_examples
+
+    torch.set_num_threads(threads)
+    family = metarl.make_family("sinusoid")
+    x, y = (torch.as_tensor(a) for a in draw_examples(family, family.sample(25, seed=seed), 20, seed=seed))
+    agent = MAMLAgent(family, meta_batch=25, trials_per_update=25, support=10, batching=mode, seed=seed,
+                      device="cpu")
+    batch = SupervisedBatch(x, y, 10, {"env_steps": 0})
+    base = peak_rss_mb()
+    rate = _timed(lambda: agent.update(batch), seconds)
+    return {"rate": rate, "peak_mb": peak_rss_mb(), "base_mb": base}
+
+
+def _point_nav(mode: str, seconds: float, threads: int, seed: int) -> dict:
+    import torch
+
+    import metarl
+    from metarl.agents.maml_rl_eval import outer_surrogate_loop
+
+    torch.set_num_threads(threads)
+    family = metarl.make_family("point-nav")
+    agent = metarl.make_agent("maml", family, meta_batch=20, trajectories=20, seed=seed, device="cpu")
+    batch = agent.collect(agent.make_train_env(1), family.sample(20, seed=seed), seed=seed)
+    theta = agent.meta_parameters()
+    surrogate = (lambda: agent.outer_terms(batch)[0]) if mode == "batched" else (
+        lambda: outer_surrogate_loop(agent, batch))
+    base = peak_rss_mb()
+    rate = _timed(lambda: torch.autograd.grad(surrogate(), theta), seconds)
+    return {"rate": rate, "peak_mb": peak_rss_mb(), "base_mb": base}
+
+
+SETTINGS = {"sinusoid": (_sinusoid, ("stacked", "vmap", "loop")), "point-nav": (_point_nav, ("batched", "loop"))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="metarl bench maml", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=10.0, help="timed seconds per mode")
+    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    ap.add_argument("--threads", type=int, default=2, help="torch threads per mode")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    print(f"MAML meta-iterations/s (second order), {args.threads} torch threads, {args.seconds:g} s per mode, "
+          "each mode in its own process")
+    print(f"{'setting':<10} {'mode':<8} {'meta-it/s':>10} {'vs loop':>8} {'peak MB':>8} {'+MB':>6}")
+    for name in args.settings:
+        fn, modes = SETTINGS[name]
+        rows = {m: in_process(fn, m, args.seconds, args.threads, args.seed) for m in modes}
+        loop = rows["loop"]["rate"]
+        for m, r in rows.items():
+            print(f"{name:<10} {m:<8} {r['rate']:>10.1f} {r['rate'] / loop:>7.1f}x {r['peak_mb']:>8.0f} "
+                  f"{r['peak_mb'] - r['base_mb']:>6.0f}", flush=True)
+        best = max((m for m in modes if m != "loop"), key=lambda m: rows[m]["rate"])
+        ratio, rate = rows[best]["rate"] / loop, rows[best]["rate"]
+        want_ratio, want_rate = TARGETS[name]
+        verdict = [f"ratio {ratio:.1f}x (target >= {want_ratio:g}x: {'met' if ratio >= want_ratio else 'NOT met'})"]
+        if want_rate:
+            verdict.append(f"{rate:.0f} it/s (target >= {want_rate:g}: {'met' if rate >= want_rate else 'NOT met'})")
+        print(f"{'':<10} best batched mode {best}: " + "; ".join(verdict))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
