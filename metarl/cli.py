@@ -40,6 +40,7 @@ def _cmd_train(args) -> int:
 def _cmd_eval(args) -> int:
     import dataclasses
 
+    from metarl.registry import evaluation_protocol
     from metarl.training.checkpoint import load_checkpoint
     from metarl.training.rundir import build, read_config
     from metarl.training.runner import print_summary
@@ -55,6 +56,9 @@ def _cmd_eval(args) -> int:
     if args.episodes is not None:
         train.episodes_per_trial = args.episodes
     exp = dataclasses.replace(exp, train=train)
+    if args.protocol == "metaworld" and exp.family not in ("ml1", "ml10", "ml45"):
+        raise MetaRLError(f"--protocol metaworld needs a Meta-World run (ml1, ml10, ml45); {run_dir} trained "
+                          f"on {exp.family!r}")
     family, agent = build(exp)
     ckpt = run_dir / "checkpoints" / "latest.pt"
     if not ckpt.exists():
@@ -65,8 +69,19 @@ def _cmd_eval(args) -> int:
     out_dir = run_dir if args.split == "test" else run_dir / f"eval_{args.split}"
     report = evaluate_run(exp, family, agent, out_dir, tasks=tasks, quiet=args.quiet, label=args.split)
     report.meta.update(iteration=ck.get("iteration"), env_steps=ck.get("env_steps"))
+    official = None
+    if args.protocol != "metarl":
+        # the benchmark's own evaluation function on its own test envs, beside ours
+        official = evaluation_protocol(args.protocol)(agent, family, num_evals=args.num_evals,
+                                                      meta_batch_size=args.protocol_tasks, seed=train.eval_seed)
+        report.meta["official_" + args.protocol] = official
     report.to_json(out_dir / "eval" / "report.json")
     print_summary(report, run_dir, eval_dir=out_dir / "eval")
+    if official is not None:
+        ours = report.summary.get("success_per_episode")
+        print(f"\nofficial {args.protocol} protocol ({official['settings']}): success rate "
+              f"{official['success_rate']:.3f}, mean return {official['mean_return']:.1f}"
+              + (f"; ours (success per episode index, last): {ours[-1]:.3f}" if ours else ""))
     return 0
 
 
@@ -106,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-baselines", action="store_true", help="skip the classic baselines")
     s.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--protocol", choices=["metarl", "metaworld"], default="metarl",
+                   help="metaworld: also run Meta-World's own metalearning_evaluation on its test envs")
+    s.add_argument("--num-evals", type=int, default=10, help="rounds of the official protocol (--protocol)")
+    s.add_argument("--protocol-tasks", type=int, default=20,
+                   help="test tasks per round of the official protocol (its meta_batch_size)")
     s.set_defaults(func=_cmd_eval)
     s = sub.add_parser("bench", help=f"throughput / memory benchmarks with ratios ({', '.join(BENCHMARKS)})",
                        add_help=False, description="`metarl bench NAME --help` lists a benchmark's options.")

@@ -204,3 +204,15 @@ def make_agent(name: str, family, **config):
         factory = factory.for_kind(_family_kind(family), name)
     agent = _call_checked("agent", name, factory, family, **config)
     return agent
+
+
+# ---- external evaluation protocols -----------------------------------------------------------
+# name -> "module:function(agent, family, *, num_evals, seed) -> dict" (lazy, like the tables above)
+_PROTOCOLS: dict[str, str] = {
+    "metaworld": "metarl.agents.metaworld_adapter:official_metalearning_evaluation",
+}
+
+
+def evaluation_protocol(name: str) -> Callable:
+    """An external benchmark's own evaluation function by name (``metarl eval --protocol``)."""
+    return _lookup(_PROTOCOLS, "evaluation protocol", name)
