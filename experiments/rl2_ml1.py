@@ -1,0 +1,27 @@
+"""RL² on Meta-World ML1 (slow, needs Meta-World): reach-v3 by default (``--env_name push-v3``).
+
+Official ML1 split (50 train goals, 50 test goals of the same class); 500-step episodes;
+a trial is ``episodes_per_trial`` episodes of one goal (the goal is hidden: the agent
+finds it from rewards). Success = Meta-World's flag at any step of an episode. GRU 256
+as Meta-World+'s RL² baseline; 250-step truncated BPTT chunks from the recorded memory.
+Meta-World's reference: RL² ML1 reach test success 100% (Yu et al. 2019, figure 6) after
+far larger budgets (~2M steps per task in Meta-World+).
+"""
+from metarl.training.config import Experiment, TrainConfig
+from metarl.training.runner import main_for
+
+EXPERIMENT = Experiment(
+    name="rl2_ml1",
+    family="ml1",
+    agent="rl2",
+    family_kwargs=dict(env_name="reach-v3"),
+    agent_config=dict(hidden_size=256, trials_per_update=10, minibatches=2, epochs=4, lr=3e-4, lr_final=3e-5,
+                      ent_coef=0.0, ent_coef_final=0.0, gamma=0.99, gae_lambda=0.95, value_scale=0.01,
+                      bptt_chunk=250),
+    train=TrainConfig(episodes_per_trial=3, total_steps=3_000_000, eval_tasks=50, eval_tasks_periodic=10,
+                      checkpoint_every=5, baselines=True),
+    description=__doc__,
+)
+
+if __name__ == "__main__":
+    raise SystemExit(main_for(EXPERIMENT))
