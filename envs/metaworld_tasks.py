@@ -86,6 +86,7 @@ class MetaWorldFamily(TaskFamily):
 
     kind = "rl"
     has_success = True
+    step_cost = "heavy"  # MuJoCo: make_vector_env may step large vectors in worker processes
     max_episode_steps = MAX_PATH_LENGTH
     baselines = ("random",)
     benchmark_name = ""        # "ML1" | "ML10" | "ML45"

@@ -89,6 +89,7 @@ class _DynamicsFamily(TaskFamily):
     """Shared construction; subclasses set ``name`` and ``ENV`` (a Gymnasium MuJoCo env class)."""
 
     kind = "rl"
+    step_cost = "heavy"  # MuJoCo: make_vector_env may step large vectors in worker processes
     baselines = ("random",)
     held_out_rule = ("test tasks are separately seeded log-uniform draws from the same train box "
                      "(mass, friction x 1.5^U(-L, L), damping x 1.3^U(-L, L)); the generator "

@@ -142,6 +142,7 @@ class _LocomotionFamily(TaskFamily):
     """Shared construction: horizon, scalar-parameter checks and the wrapped env."""
 
     kind = "rl"
+    step_cost = "heavy"  # MuJoCo: make_vector_env may step large vectors in worker processes
     baselines = ("random",)
     held_out_rule = ("test tasks are separately seeded draws from the same distribution "
                      "(as in MAML and PEARL)")

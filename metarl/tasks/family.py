@@ -28,6 +28,10 @@ class TaskFamily:
         kind: ``"rl"`` or ``"supervised"`` (one-step episodes; ``info["target"]`` holds the label).
         max_episode_steps: the longest one episode can be (trial length = episodes x this at most).
         has_success: whether ``info["success"]`` is defined.
+        step_cost: ``"light"`` (numpy, classic control: a step costs about as much as the
+            Python around it) or ``"heavy"`` (a physics simulator: MuJoCo, Meta-World). The
+            default ``make_vector_env`` steps large vectors of heavy families in worker
+            processes (``metarl.rollout.sampler``).
     """
 
     name: str = ""
@@ -35,6 +39,7 @@ class TaskFamily:
     kind: str = "rl"
     max_episode_steps: int = 1
     has_success: bool = False
+    step_cost: str = "light"
     #: registered agent names the evaluator runs beside a trained agent on the same test tasks
     baselines: tuple[str, ...] = ("random",)
 
@@ -85,15 +90,19 @@ class TaskFamily:
         """A Gymnasium env for ``task``; it also honours ``reset(options={"task": t})``."""
         raise NotImplementedError
 
-    def make_vector_env(self, num_envs: int, episodes: int) -> "TrialVectorEnv":
+    def make_vector_env(self, num_envs: int, episodes: int, *, sampler: str | None = None) -> "TrialVectorEnv":
         """``num_envs`` trials of ``episodes`` episodes stepped together.
 
-        The default steps one ``TrialWrapper(make_env(task))`` per slot in a loop;
-        numpy families override this with a native batched env.
+        The default steps one ``TrialWrapper(make_env(task))`` per slot: in a loop in this
+        process (``SyncTrialVectorEnv``) or, for large vectors of ``step_cost = "heavy"``
+        families, in one worker process per CPU (``ProcessTrialVectorEnv``); ``sampler``
+        ("auto", "sync", "process"; default: env var ``METARL_SAMPLER``, else "auto")
+        overrides the choice (rules in ``metarl.rollout.sampler``). Numpy families override
+        this with a native batched env.
         """
-        from metarl.rollout.vector import SyncTrialVectorEnv
+        from metarl.rollout.sampler import make_trial_vector_env
 
-        return SyncTrialVectorEnv(self, num_envs, episodes)
+        return make_trial_vector_env(self, num_envs, episodes, sampler)
 
     # ---- metadata -------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:

@@ -1,0 +1,353 @@
+"""Trials stepped in worker processes, for simulator-bound families (MuJoCo, Meta-World).
+
+``ProcessTrialVectorEnv(family, num_envs, episodes, workers=W)`` splits the ``num_envs``
+slots into W contiguous blocks (sizes differ by at most one). Worker ``w`` is a separate
+Python process that owns block ``w`` as a ``SyncTrialVectorEnv`` and steps it
+synchronously. On 2 cores this scales where Gymnasium's ``AsyncVectorEnv`` (a process and
+a pipe round trip per env and step) is slower than a plain loop.
+
+Data path of ``step(actions [B, ...])``: each worker gets its rows of the actions (one
+pickled array, dtype kept) through its socket; the workers step their blocks in parallel
+and write ``obs [B, D]`` float32, ``reward [B]`` float32, ``terminated`` / ``truncated`` /
+``active`` / ``episode_end [B]`` bool and ``episode_index [B]`` int64 into one shared
+memory segment (disjoint rows per worker); their reply carries only the family's optional
+info arrays (``success``, ``target``) for their rows. Same API and values as
+``SyncTrialVectorEnv`` (``metarl.rollout.vector``): slot ``i`` of both is the same
+``TrialWrapper`` env reset with the same seed, so for the same seeds, tasks and actions
+every output is bit-identical.
+
+Processes: a worker is a fresh interpreter (``subprocess`` exec of ``sys.executable``,
+i.e. the "spawn" start method, never ``fork``: the parent holds torch's threads). Unlike
+``multiprocessing``'s spawn it does not re-run the parent's ``__main__`` script, so a user
+script without an ``if __name__ == "__main__"`` guard still works when the sampler picks
+processes. The shared segment is an anonymous ``memfd`` (an unlinked temporary file where
+there is none) inherited by the workers: nothing to unlink, nothing left behind if the
+parent is killed (``multiprocessing.shared_memory`` would need its resource tracker, which
+in Python < 3.13 unlinks a segment when the first attached process exits). Workers ignore
+SIGINT (Ctrl-C reaches the trainer, which finishes its iteration), exit on ``close()``,
+when the env is garbage collected or the interpreter exits, and when the parent dies (their
+socket reaches end-of-file). An exception in a worker surfaces in the parent as a one-line
+``RolloutWorkerError`` (a ``MetaRLError``) naming the worker, its slots and the original
+error; a ``MetaRLError`` raised in a worker (e.g. a ``ConfigError`` for a bad goal) keeps
+its class.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import weakref
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from metarl.errors import ConfigError, MetaRLError, check_int
+from metarl.rollout.vector import SyncTrialVectorEnv, TrialVectorEnv, _slot_seeds
+
+if TYPE_CHECKING:
+    from metarl.tasks import TaskFamily
+
+START_TIMEOUT_S = 300.0     # building the envs in a worker (imports included)
+CLOSE_TIMEOUT_S = 10.0
+#: single-threaded numeric libraries in workers: the cores belong to the workers themselves
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+#: per-slot outputs in the shared segment, in this order: (name, dtype); obs rows are [D]
+_FIELDS = (("obs", np.float32), ("reward", np.float32), ("terminated", np.bool_), ("truncated", np.bool_),
+           ("active", np.bool_), ("episode_index", np.int64), ("episode_end", np.bool_))
+
+
+class RolloutWorkerError(MetaRLError):
+    """A rollout worker process failed or died (one line: worker, slots, original error)."""
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _layout(num_envs: int, dim: int) -> tuple[list[tuple[str, Any, tuple, int]], int]:
+    """[(name, dtype, shape, byte offset)] of the fields (8-byte aligned) and the total size."""
+    out, offset = [], 0
+    for name, dtype in _FIELDS:
+        shape = (num_envs, dim) if name == "obs" else (num_envs,)
+        out.append((name, dtype, shape, offset))
+        offset += -(-int(np.prod(shape)) * np.dtype(dtype).itemsize // 8) * 8
+    return out, max(offset, 8)
+
+
+def _views(buf, num_envs: int, dim: int, lo: int = 0, hi: int | None = None) -> dict[str, np.ndarray]:
+    """Arrays over the shared buffer: obs [hi-lo, dim], the others [hi-lo] (rows lo..hi-1)."""
+    fields, _ = _layout(num_envs, dim)
+    return {name: np.ndarray(shape, dtype=dtype, buffer=buf, offset=off)[lo:hi]
+            for name, dtype, shape, off in fields}
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+def _error_payload(exc: BaseException) -> tuple[Any, str]:
+    return (type(exc) if isinstance(exc, MetaRLError) else None), _one_line(exc)
+
+
+# ---- the worker process ------------------------------------------------------------------------
+def worker_main(sock_fd: int, mem_fd: int) -> None:
+    """Entry point of a worker: serve ``init``, ``attach``, ``reset``, ``step``, ``close`` on the
+    socket ``sock_fd``; outputs go to the shared segment ``mem_fd``. Returns on ``close`` or
+    when the parent's end of the socket closes (the parent exited or died)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn = Connection(sock_fd)
+    env, mem, views = None, None, None
+    try:
+        try:
+            cmd, arg = conn.recv()
+            blob, num_envs, episodes, lo, hi = arg
+            family = pickle.loads(blob)
+            env = SyncTrialVectorEnv(family, hi - lo, episodes)
+            conn.send(("ok", (env.layout.inner_observation_space, env.single_action_space)))
+        except (EOFError, OSError):
+            return
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, then exit
+            conn.send(("error", _error_payload(exc)))
+            return
+        while True:
+            try:
+                cmd, arg = conn.recv()
+            except (EOFError, OSError):  # the parent died or went away without a word
+                return
+            if cmd == "close":
+                conn.send(("ok", None))
+                return
+            try:
+                reply = None
+                if cmd == "attach":
+                    size, dim = arg
+                    mem = mmap.mmap(mem_fd, size)
+                    os.close(mem_fd)
+                    views = _views(mem, num_envs, dim, lo, hi)
+                elif cmd == "reset":
+                    seeds, tasks = arg
+                    views["obs"][:], _ = env.reset(seed=seeds, options={"tasks": tasks})
+                elif cmd == "step":
+                    obs, reward, term, trunc, info = env.step(arg)
+                    views["obs"][:], views["reward"][:] = obs, reward
+                    views["terminated"][:], views["truncated"][:] = term, trunc
+                    for k in ("active", "episode_index", "episode_end"):
+                        views[k][:] = info.pop(k)
+                    reply = info or None  # the optional keys (success, target) of these rows
+                else:
+                    raise MetaRLError(f"unknown rollout worker command {cmd!r}")
+                conn.send(("ok", reply))
+            except Exception as exc:  # noqa: BLE001 - the parent raises it; the env stays served
+                conn.send(("error", _error_payload(exc)))
+    finally:
+        views = None
+        if env is not None:
+            env.close()
+        if mem is not None:
+            mem.close()
+        conn.close()
+
+
+# ---- the parent side ---------------------------------------------------------------------------
+class _Workers:
+    """The processes, sockets and shared segment of one env; ``shutdown`` is its finalizer
+    (it must not refer to the env itself)."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+        self.conns: list[Connection] = []
+        self.mem_fd: int | None = None
+        self.mem: mmap.mmap | None = None
+
+    def shutdown(self) -> None:
+        for c in self.conns:
+            try:
+                c.send(("close", None))
+            except (OSError, ValueError):
+                pass
+        for p in self.procs:
+            try:
+                p.wait(timeout=CLOSE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for c in self.conns:
+            c.close()
+        self.conns.clear()
+        if self.mem_fd is not None:
+            os.close(self.mem_fd)
+            self.mem_fd = None
+        if self.mem is not None:
+            try:
+                self.mem.close()
+            except BufferError:  # arrays over it still alive (garbage collection): freed with them
+                pass
+            self.mem = None
+
+
+def _anonymous_file() -> int:
+    """A file descriptor of an anonymous, resizable shared-memory file."""
+    if hasattr(os, "memfd_create"):
+        return os.memfd_create("metarl-rollout", os.MFD_CLOEXEC)
+    fd, path = tempfile.mkstemp(prefix="metarl-rollout-")
+    os.unlink(path)
+    return fd
+
+
+def _spawn_worker(sock_fd: int, mem_fd: int) -> subprocess.Popen:
+    path = [p for p in sys.path if p]  # the parent's import path: families defined beside its scripts
+    code = (f"import sys; sys.path[:0] = {path!r}; from metarl.rollout.multiproc import worker_main; "
+            f"worker_main({sock_fd}, {mem_fd})")
+    env = {**WORKER_ENV, **os.environ}
+    return subprocess.Popen([sys.executable, "-c", code], pass_fds=(sock_fd, mem_fd), env=env,
+                            stdin=subprocess.DEVNULL, close_fds=True)
+
+
+class ProcessTrialVectorEnv(TrialVectorEnv):
+    """``num_envs`` trials stepped by ``workers`` processes (default: one per usable CPU, at
+    most one per slot). Same API and values as ``SyncTrialVectorEnv`` (module docstring):
+    ``reset(seed, options={"tasks": [...]})`` -> obs [B, D]; ``step(actions [B, ...])`` ->
+    obs [B, D], reward [B], terminated [B], truncated [B], info of [B] arrays."""
+
+    def __init__(self, family: "TaskFamily", num_envs: int, episodes: int, *, workers: int | None = None) -> None:
+        num_envs = check_int("num_envs", num_envs, low=1)
+        episodes = check_int("episodes", episodes, low=1)
+        w = min(usable_cpus(), num_envs) if workers is None else check_int("workers", workers, low=1)
+        if w > num_envs:
+            raise ConfigError(f"workers={w} exceeds num_envs={num_envs}; each worker needs at least one slot")
+        sizes = [num_envs // w + (i < num_envs % w) for i in range(w)]
+        self.blocks = [(sum(sizes[:i]), sum(sizes[: i + 1])) for i in range(w)]
+        family.sample(1, seed=0)  # build lazy per-process caches (Meta-World's task lists) once, here
+        try:
+            blob = pickle.dumps(family)
+        except Exception as exc:  # noqa: BLE001 - e.g. a family holding a lambda
+            raise ConfigError(f"family {family.name!r} cannot be sent to rollout worker processes "
+                              f"({_one_line(exc)}); use sampler='sync'") from None
+        self._w = _Workers()
+        self._finalizer = weakref.finalize(self, self._w.shutdown)
+        self._broken: str | None = None
+        try:
+            self._w.mem_fd = _anonymous_file()
+            for lo, hi in self.blocks:
+                mine, theirs = socket.socketpair()
+                with theirs:
+                    self._w.procs.append(_spawn_worker(theirs.fileno(), self._w.mem_fd))
+                self._w.conns.append(Connection(mine.detach()))
+            spaces = self._request("init", [(blob, num_envs, episodes, lo, hi) for lo, hi in self.blocks])
+            obs_space, act_space = spaces[0]
+            for i, (o, a) in enumerate(spaces):
+                if o != obs_space or a != act_space:
+                    raise MetaRLError(f"rollout worker {i} built spaces {o} / {a} for family {family.name!r}, "
+                                      f"worker 0 {obs_space} / {act_space}")
+            super().__init__(family, num_envs, episodes, obs_space, act_space)
+            _, size = _layout(num_envs, self.layout.dim)
+            os.ftruncate(self._w.mem_fd, size)
+            self._w.mem = mmap.mmap(self._w.mem_fd, size)
+            self._request("attach", [(size, self.layout.dim)] * w)
+            os.close(self._w.mem_fd)
+            self._w.mem_fd = None
+        except BaseException:
+            self._finalizer()
+            raise
+        self._views = _views(self._w.mem, num_envs, self.layout.dim)
+        self._info_fill: dict[str, np.ndarray] = {}
+
+    @property
+    def workers(self) -> int:
+        return len(self.blocks)
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the workers, in block order."""
+        return [p.pid for p in self._w.procs]
+
+    # ---- protocol --------------------------------------------------------------------------
+    def _name(self, i: int) -> str:
+        lo, hi = self.blocks[i]
+        return f"rollout worker {i} (slots {lo}-{hi - 1}, pid {self._w.procs[i].pid})"
+
+    def _request(self, cmd: str, args: list) -> list:
+        """Send ``cmd`` with ``args[i]`` to worker i, then read every reply (all of them, so the
+        protocol stays in step) and raise the first worker error, if any."""
+        if self._broken:
+            raise RolloutWorkerError(f"this ProcessTrialVectorEnv was shut down after an error "
+                                     f"({self._broken}); make a new one")
+        if not self._finalizer.alive:
+            raise MetaRLError("ProcessTrialVectorEnv used after close()")
+        for i, (c, a) in enumerate(zip(self._w.conns, args)):
+            try:
+                c.send((cmd, a))
+            except (OSError, ValueError) as exc:
+                self._fail(f"{self._name(i)} cannot be reached during {cmd}: {_one_line(exc)}")
+        replies, first_error = [], None
+        for i, c in enumerate(self._w.conns):
+            try:
+                if cmd == "init" and not c.poll(START_TIMEOUT_S):
+                    self._fail(f"{self._name(i)} did not start within {START_TIMEOUT_S:.0f} s")
+                status, payload = c.recv()
+            except (EOFError, OSError):
+                p = self._w.procs[i]
+                try:
+                    code = p.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    code = None
+                self._fail(f"{self._name(i)} died during {cmd} (exit code {code})")
+            if status == "error" and first_error is None:
+                cls, text = payload
+                first_error = (cls, f"{self._name(i)} failed during {cmd}: {text}")
+            replies.append(payload)
+        if first_error is not None:
+            cls, text = first_error
+            raise (cls if isinstance(cls, type) and issubclass(cls, MetaRLError) else RolloutWorkerError)(text)
+        return replies
+
+    def _fail(self, text: str) -> None:
+        self._broken = text
+        self._finalizer()
+        raise RolloutWorkerError(text)
+
+    # ---- VectorEnv API ---------------------------------------------------------------------
+    def reset(self, *, seed=None, options: dict | None = None):
+        self.tasks = self._check_tasks(options)
+        seeds = _slot_seeds(seed, self.num_envs)
+        self._request("reset", [(seeds[lo:hi], self.tasks[lo:hi]) for lo, hi in self.blocks])
+        self._done = np.zeros(self.num_envs, dtype=bool)
+        return self._views["obs"].copy(), {"episode_index": np.zeros(self.num_envs, dtype=np.int64)}
+
+    def step(self, actions):
+        actions = self._check_actions(actions)
+        extras = self._request("step", [actions[lo:hi] for lo, hi in self.blocks])
+        v = self._views
+        info: dict[str, Any] = {k: v[k].copy() for k in ("active", "episode_index", "episode_end")}
+        for k in dict.fromkeys(k for e in extras if e for k in e):  # optional keys, first-seen order
+            if k not in self._info_fill:
+                first = next(np.asarray(e[k]) for e in extras if e and k in e)
+                self._info_fill[k] = np.zeros_like(first[0])
+            fill = self._info_fill[k]
+            info[k] = np.concatenate([e[k] if e and k in e else np.broadcast_to(fill, (hi - lo, *fill.shape))
+                                      for e, (lo, hi) in zip(extras, self.blocks)])
+        for k, fill in self._info_fill.items():  # a key once seen stays, as in SyncTrialVectorEnv
+            if k not in info:
+                info[k] = np.broadcast_to(fill, (self.num_envs, *fill.shape)).copy()
+        term, trunc = v["terminated"].copy(), v["truncated"].copy()
+        self._done = term | trunc
+        return v["obs"].copy(), v["reward"].copy(), term, trunc, info
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self._views = {}
+        self._finalizer()
+
+    def __repr__(self) -> str:
+        return (f"<ProcessTrialVectorEnv {self.family.name!r} num_envs={self.num_envs} "
+                f"workers={self.workers} episodes={self.episodes}>")
