@@ -12,7 +12,8 @@ then, with the same budget, the paper's two references: a multi-task "pretrained
 (same network and TRPO, no inner step) and an "oracle" that observes the goal. It writes
 eval/inner_steps.json and eval/inner_steps.png: held-out return after 0..3 inner steps
 (20 episodes per step) for all three, and the fraction of the gap between MAML's
-pre-update return and the oracle's that one inner step closes.
+pre-update return and the oracle's that one inner step closes. ``--agent metasgd`` runs
+Meta-SGD (learned per-parameter inner step sizes) in MAML's place.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import sys
 from pathlib import Path
 
 from metarl.training.config import Experiment, TrainConfig, parse_overrides
-from metarl.training.runner import main_for, run_to_known_dir
+from metarl.training.runner import main_for, run_to_known_dir, with_agent_choice
 
 EXPERIMENT = Experiment(
     name="maml_point_nav",
@@ -45,19 +46,19 @@ def _load(run_dir: Path):
     return exp, family, agent
 
 
-def train_references(run_dir: Path, exp: Experiment, total_steps: int, quiet: bool) -> dict[str, Path]:
+def train_references(root: Path, exp: Experiment, total_steps: int, quiet: bool) -> dict[str, Path]:
     """Train the pretrained (meta=False) and oracle (goal observed, meta=False) policies with
-    the MAML run's network and outer optimiser, in RUN_DIR/references/{pretrained,oracle}."""
+    the MAML run's network and outer optimiser, in ROOT/{pretrained,oracle} (kept if there)."""
     import metarl
 
     out = {}
     for name, fam_kwargs in (("pretrained", {}), ("oracle", {"observe_goal": True})):
-        path = run_dir / "references" / name
+        path = Path(root) / name
         if not (path / "checkpoints" / "latest.pt").exists():
             print(f"\ntraining the {name} reference ({total_steps} steps) -> {path}", flush=True)
             opts = {**exp.agent_config, "meta": False, "eval_tasks": 100, "eval_tasks_periodic": 50,
                     "baselines": False, "inner_steps_eval": 0, "quiet": quiet}
-            metarl.train(exp.family, exp.agent, family_kwargs={**exp.family_kwargs, **fam_kwargs},
+            metarl.train(exp.family, "maml", family_kwargs={**exp.family_kwargs, **fam_kwargs},
                          episodes_per_trial=exp.train.episodes_per_trial, total_steps=total_steps,
                          seed=exp.train.seed, run_dir=str(path), experiment_name=f"{exp.name}_{name}", **opts)
         out[name] = path
@@ -65,21 +66,23 @@ def train_references(run_dir: Path, exp: Experiment, total_steps: int, quiet: bo
 
 
 def reference_report(run_dir: str | Path, *, steps: int = 3, baseline_steps: int | None = None,
-                     quiet: bool = True) -> dict:
+                     quiet: bool = True, references: str | Path | None = None) -> dict:
     """Curves after 0..``steps`` inner steps for MAML and the two references on the MAML run's
-    held-out tasks -> eval/inner_steps.json (+ .png); returns the dict."""
+    held-out tasks -> eval/inner_steps.json (+ .png); returns the dict. ``references``: a
+    directory holding (or to hold) the references; default RUN_DIR/references."""
     from metarl.evaluation.plots import plot_adaptation
 
     run_dir = Path(run_dir)
     exp, family, maml = _load(run_dir)
-    refs = train_references(run_dir, exp, baseline_steps or exp.train.total_steps, quiet)
+    refs = train_references(Path(references) if references else run_dir / "references", exp,
+                            baseline_steps or exp.train.total_steps, quiet)
     tasks = family.sample(exp.train.eval_tasks, split="test", seed=exp.train.eval_seed)
-    agents = {"maml": maml, **{name: _load(path)[2] for name, path in refs.items()}}
+    agents = {exp.agent: maml, **{name: _load(path)[2] for name, path in refs.items()}}
     curves = {name: a.inner_step_curve(tasks, steps=steps, seed=exp.train.eval_seed) for name, a in agents.items()}
     r = {name: [p["mean"] for p in c["per_step"]] for name, c in curves.items()}
-    gap = r["oracle"][0] - r["maml"][0]
-    out = {"experiment": exp.name, "n_tasks": len(tasks), "curves": curves,
-           "gap_closed_after_1_step": (r["maml"][1] - r["maml"][0]) / gap if gap > 0 else None}
+    gap = r["oracle"][0] - r[exp.agent][0]
+    out = {"experiment": exp.name, "agent": exp.agent, "n_tasks": len(tasks), "curves": curves,
+           "gap_closed_after_1_step": (r[exp.agent][1] - r[exp.agent][0]) / gap if gap > 0 else None}
     (run_dir / "eval").mkdir(parents=True, exist_ok=True)
     (run_dir / "eval" / "inner_steps.json").write_text(json.dumps(out, indent=1))
     plot_adaptation({n: c["per_step"] for n, c in curves.items()}, run_dir / "eval" / "inner_steps.png", x_start=0,
@@ -93,23 +96,27 @@ def format_report(out: dict) -> str:
 
     lines = [inner_step_table(name, c) for name, c in out["curves"].items()]
     g = out["gap_closed_after_1_step"]
-    lines.append(f"one inner step closes {g:.1%} of the gap between MAML's pre-update return and the oracle's"
+    lines.append(f"one inner step closes {g:.1%} of the gap between {out.get('agent', 'maml')}'s pre-update return "
+                 "and the oracle's"
                  if g is not None else "the oracle is not above MAML's pre-update return: gap undefined")
     return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
-    """Train MAML, then the references (``--baseline_steps N``, default: MAML's total_steps),
-    and print the inner-step curves."""
+    """Train MAML (``--agent metasgd``: Meta-SGD), then the references (``--baseline_steps N``,
+    default: the same total_steps; ``--references DIR`` reuses those of another run, e.g.
+    RUN_DIR/references), and print the inner-step curves."""
     if any(a in ("-h", "--help") for a in argv):
         return main_for(EXPERIMENT)
     overrides = parse_overrides(argv)
     baseline_steps = overrides.pop("baseline_steps", None)
-    rc, run_dir = run_to_known_dir(EXPERIMENT, overrides)
+    references = overrides.pop("references", None)
+    exp = with_agent_choice(EXPERIMENT, overrides, ("maml", "metasgd"))
+    rc, run_dir = run_to_known_dir(exp, overrides)
     if rc == 0:
         quiet = str(overrides.get("quiet", "false")).lower() in ("1", "true", "yes", "on")
         out = reference_report(run_dir, baseline_steps=int(float(baseline_steps)) if baseline_steps else None,
-                               quiet=quiet)
+                               quiet=quiet, references=references)
         print()
         print(format_report(out))
     return rc

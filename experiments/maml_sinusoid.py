@@ -13,14 +13,12 @@ Meta-SGD (learned per-parameter inner step sizes).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from metarl.errors import check_choice
 from metarl.training.config import Experiment, TrainConfig, parse_overrides
-from metarl.training.runner import main_for, run_to_known_dir
+from metarl.training.runner import main_for, run_to_known_dir, with_agent_choice
 
 EXPERIMENT = Experiment(
     name="maml_sinusoid",
@@ -77,11 +75,7 @@ def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         return main_for(EXPERIMENT)
     overrides = parse_overrides(argv)
-    exp = EXPERIMENT
-    agent = overrides.pop("agent", exp.agent)
-    if agent != exp.agent:
-        check_choice("--agent", agent, ("maml", "metasgd"))
-        exp = dataclasses.replace(exp, agent=agent, name=f"{agent}_sinusoid")
+    exp = with_agent_choice(EXPERIMENT, overrides, ("maml", "metasgd"))
     rc, run_dir = run_to_known_dir(exp, overrides)
     if rc == 0:
         print()

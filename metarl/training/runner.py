@@ -100,6 +100,20 @@ def run_experiment(exp: Experiment, argv: list[str]) -> int:
     return 0
 
 
+def with_agent_choice(exp: Experiment, overrides: dict[str, str], choices: tuple[str, ...]) -> Experiment:
+    """For scripts that offer sibling agents on one preset (``--agent metasgd`` on a MAML
+    preset): pops ``agent`` from ``overrides`` and returns the preset with that agent, named
+    ``<agent>_<rest of the preset name>``."""
+    from metarl.errors import check_choice
+
+    agent = overrides.pop("agent", exp.agent)
+    if agent == exp.agent:
+        return exp
+    check_choice("--agent", agent, choices)
+    suffix = exp.name.split("_", 1)[1] if "_" in exp.name else exp.name
+    return dataclasses.replace(exp, agent=agent, name=f"{agent}_{suffix}")
+
+
 def run_to_known_dir(exp: Experiment, overrides: dict[str, str]) -> tuple[int, Path]:
     """``run_experiment`` with the run directory fixed up front (``--run_dir``/``--resume`` if
     given, else the usual RUN_ROOT/NAME__sSEED__STAMP), so a preset's script can post-process
