@@ -58,9 +58,10 @@ def assert_same_step(a, b, where):
         np.testing.assert_array_equal(a[4][k], b[4][k], err_msg=f"{where}: info[{k!r}]")
 
 
-def run_both(fam, num_envs, episodes, resets, workers=2, seed=0):
+def run_both(fam, num_envs, episodes, resets, workers=2, seed=0, dtype=None):
     """Step a process env and a sync env side by side through ``resets`` = [(seed, tasks)],
-    each until every trial has finished plus 2 steps; returns the steps per reset."""
+    each until every trial has finished plus 2 steps, with actions of ``dtype`` (default:
+    the action space's); returns the steps per reset."""
     proc = ProcessTrialVectorEnv(fam, num_envs, episodes, workers=workers)
     sync = SyncTrialVectorEnv(fam, num_envs, episodes)
     rng = np.random.default_rng(seed)
@@ -75,7 +76,7 @@ def run_both(fam, num_envs, episodes, resets, workers=2, seed=0):
             np.testing.assert_array_equal(a[1]["episode_index"], b[1]["episode_index"])
             extra = 0
             for t in range(sync.max_trial_steps + 3):
-                acts = rng.uniform(space.low * 1.25, space.high * 1.25, (num_envs, *space.shape)).astype(space.dtype)
+                acts = rng.uniform(space.low * 1.25, space.high * 1.25, (num_envs, *space.shape)).astype(dtype or space.dtype)
                 out_s = sync.step(acts)
                 assert_same_step(proc.step(acts), out_s, f"reset {r} step {t}")
                 if (out_s[2] | out_s[3]).all():
@@ -103,9 +104,10 @@ def test_process_env_is_bit_identical_to_sync_on_metaworld():
     run_both(fam, 3, 2, [(0, fam.sample(3, split="test", seed=0)), (5, fam.sample(3, seed=1))], workers=3)
 
 
-def test_one_worker_and_repr():
+def test_one_worker_other_action_dtypes_and_repr():
     fam = metarl.make_family("cheetah-vel", horizon=5)
-    run_both(fam, 2, 1, [(0, fam.sample(2, seed=0))], workers=1)
+    run_both(fam, 2, 1, [(0, fam.sample(2, seed=0))], workers=1, dtype=np.float64)
+    run_both(RaisingFamily(), 3, 2, [(0, raising_tasks([0, 0, 0]))], dtype=object)  # sent inline, not shared
     venv = ProcessTrialVectorEnv(fam, 3, 1, workers=2)
     assert venv.workers == 2 and venv.blocks == [(0, 2), (2, 3)] and "workers=2" in repr(venv)
     venv.close()

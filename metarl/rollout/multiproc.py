@@ -33,6 +33,7 @@ its class.
 """
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import pickle
@@ -75,21 +76,42 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _layout(num_envs: int, dim: int) -> tuple[list[tuple[str, Any, tuple, int]], int]:
-    """[(name, dtype, shape, byte offset)] of the fields (8-byte aligned) and the total size."""
+def _layout(num_envs: int, dim: int, row_bytes: int) -> tuple[list[tuple[str, Any, tuple, int]], int, int]:
+    """[(name, dtype, shape, byte offset)] of the output fields (8-byte aligned), the offset
+    of the actions area (``row_bytes`` per slot) and the total size."""
     out, offset = [], 0
     for name, dtype in _FIELDS:
         shape = (num_envs, dim) if name == "obs" else (num_envs,)
         out.append((name, dtype, shape, offset))
         offset += -(-int(np.prod(shape)) * np.dtype(dtype).itemsize // 8) * 8
-    return out, max(offset, 8)
+    return out, offset, offset + num_envs * row_bytes
 
 
-def _views(buf, num_envs: int, dim: int, lo: int = 0, hi: int | None = None) -> dict[str, np.ndarray]:
-    """Arrays over the shared buffer: obs [hi-lo, dim], the others [hi-lo] (rows lo..hi-1)."""
-    fields, _ = _layout(num_envs, dim)
-    return {name: np.ndarray(shape, dtype=dtype, buffer=buf, offset=off)[lo:hi]
-            for name, dtype, shape, off in fields}
+def _views(buf, num_envs: int, dim: int, row_bytes: int, lo: int = 0,
+           hi: int | None = None) -> dict[str, np.ndarray]:
+    """Arrays over the shared buffer, rows lo..hi-1: obs [n, dim], the others [n]; and
+    ``"actions"``: the raw bytes of the actions area [n, row_bytes] (uint8)."""
+    fields, act_offset, _ = _layout(num_envs, dim, row_bytes)
+    out = {name: np.ndarray(shape, dtype=dtype, buffer=buf, offset=off)[lo:hi] for name, dtype, shape, off in fields}
+    out["actions"] = np.ndarray((num_envs, row_bytes), dtype=np.uint8, buffer=buf, offset=act_offset)[lo:hi]
+    return out
+
+
+def _send(conn: Connection, msg: Any) -> None:
+    """Plain pickle (multiprocessing's own pickler costs tens of microseconds per message)."""
+    conn.send_bytes(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _recv(conn: Connection) -> Any:
+    data = conn.recv_bytes()
+    return pickle.loads(data) if data else ("ok", None)  # b"": the common "ok, nothing to add"
+
+
+def _actions_from(raw: np.ndarray, dtype: str, shape: tuple) -> np.ndarray:
+    """Actions [n, *shape] of ``dtype`` read (copied) from their rows of raw bytes [n, row_bytes]."""
+    n = raw.shape[0]
+    size = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    return raw[:, :size].copy().view(dtype).reshape((n, *shape))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -110,36 +132,38 @@ def worker_main(sock_fd: int, mem_fd: int) -> None:
     env, mem, views = None, None, None
     try:
         try:
-            cmd, arg = conn.recv()
+            cmd, arg = _recv(conn)
             blob, num_envs, episodes, lo, hi = arg
             family = pickle.loads(blob)
             env = SyncTrialVectorEnv(family, hi - lo, episodes)
-            conn.send(("ok", (env.layout.inner_observation_space, env.single_action_space)))
+            _send(conn, ("ok", (env.layout.inner_observation_space, env.single_action_space)))
         except (EOFError, OSError):
             return
         except Exception as exc:  # noqa: BLE001 - reported to the parent, then exit
-            conn.send(("error", _error_payload(exc)))
+            _send(conn, ("error", _error_payload(exc)))
             return
         while True:
             try:
-                cmd, arg = conn.recv()
+                cmd, arg = _recv(conn)
             except (EOFError, OSError):  # the parent died or went away without a word
                 return
             if cmd == "close":
-                conn.send(("ok", None))
+                conn.send_bytes(b"")
                 return
             try:
                 reply = None
                 if cmd == "attach":
-                    size, dim = arg
+                    size, dim, row_bytes = arg
                     mem = mmap.mmap(mem_fd, size)
                     os.close(mem_fd)
-                    views = _views(mem, num_envs, dim, lo, hi)
+                    views = _views(mem, num_envs, dim, row_bytes, lo, hi)
                 elif cmd == "reset":
                     seeds, tasks = arg
                     views["obs"][:], _ = env.reset(seed=seeds, options={"tasks": tasks})
                 elif cmd == "step":
-                    obs, reward, term, trunc, info = env.step(arg)
+                    how, *what = arg  # ("shared", dtype, row shape) or ("inline", actions)
+                    actions = _actions_from(views["actions"], *what) if how == "shared" else what[0]
+                    obs, reward, term, trunc, info = env.step(actions)
                     views["obs"][:], views["reward"][:] = obs, reward
                     views["terminated"][:], views["truncated"][:] = term, trunc
                     for k in ("active", "episode_index", "episode_end"):
@@ -147,9 +171,12 @@ def worker_main(sock_fd: int, mem_fd: int) -> None:
                     reply = info or None  # the optional keys (success, target) of these rows
                 else:
                     raise MetaRLError(f"unknown rollout worker command {cmd!r}")
-                conn.send(("ok", reply))
+                if reply is None:
+                    conn.send_bytes(b"")
+                else:
+                    _send(conn, ("ok", reply))
             except Exception as exc:  # noqa: BLE001 - the parent raises it; the env stays served
-                conn.send(("error", _error_payload(exc)))
+                _send(conn, ("error", _error_payload(exc)))
     finally:
         views = None
         if env is not None:
@@ -173,7 +200,7 @@ class _Workers:
     def shutdown(self) -> None:
         for c in self.conns:
             try:
-                c.send(("close", None))
+                _send(c, ("close", None))
             except (OSError, ValueError):
                 pass
         for p in self.procs:
@@ -251,16 +278,18 @@ class ProcessTrialVectorEnv(TrialVectorEnv):
                     raise MetaRLError(f"rollout worker {i} built spaces {o} / {a} for family {family.name!r}, "
                                       f"worker 0 {obs_space} / {act_space}")
             super().__init__(family, num_envs, episodes, obs_space, act_space)
-            _, size = _layout(num_envs, self.layout.dim)
+            # room for actions of up to 8-byte items in the action space's shape; others go inline
+            self._row_bytes = 8 * max(1, int(np.prod(act_space.shape or (1,), dtype=np.int64)))
+            _, _, size = _layout(num_envs, self.layout.dim, self._row_bytes)
             os.ftruncate(self._w.mem_fd, size)
             self._w.mem = mmap.mmap(self._w.mem_fd, size)
-            self._request("attach", [(size, self.layout.dim)] * w)
+            self._request("attach", [(size, self.layout.dim, self._row_bytes)] * w)
             os.close(self._w.mem_fd)
             self._w.mem_fd = None
         except BaseException:
             self._finalizer()
             raise
-        self._views = _views(self._w.mem, num_envs, self.layout.dim)
+        self._views = _views(self._w.mem, num_envs, self.layout.dim, self._row_bytes)
         self._info_fill: dict[str, np.ndarray] = {}
 
     @property
@@ -287,7 +316,7 @@ class ProcessTrialVectorEnv(TrialVectorEnv):
             raise MetaRLError("ProcessTrialVectorEnv used after close()")
         for i, (c, a) in enumerate(zip(self._w.conns, args)):
             try:
-                c.send((cmd, a))
+                _send(c, (cmd, a))
             except (OSError, ValueError) as exc:
                 self._fail(f"{self._name(i)} cannot be reached during {cmd}: {_one_line(exc)}")
         replies, first_error = [], None
@@ -295,7 +324,7 @@ class ProcessTrialVectorEnv(TrialVectorEnv):
             try:
                 if cmd == "init" and not c.poll(START_TIMEOUT_S):
                     self._fail(f"{self._name(i)} did not start within {START_TIMEOUT_S:.0f} s")
-                status, payload = c.recv()
+                status, payload = _recv(c)
             except (EOFError, OSError):
                 p = self._w.procs[i]
                 try:
@@ -327,7 +356,14 @@ class ProcessTrialVectorEnv(TrialVectorEnv):
 
     def step(self, actions):
         actions = self._check_actions(actions)
-        extras = self._request("step", [actions[lo:hi] for lo, hi in self.blocks])
+        nbytes = actions.dtype.itemsize * math.prod(actions.shape[1:])
+        if actions.dtype.hasobject or nbytes > self._row_bytes:
+            args = [("inline", actions[lo:hi]) for lo, hi in self.blocks]
+        else:  # the usual case: through the shared segment, dtype and values kept
+            rows = self._views["actions"]
+            rows[:, :nbytes] = np.ascontiguousarray(actions).reshape(self.num_envs, -1).view(np.uint8)
+            args = [("shared", actions.dtype.str, actions.shape[1:])] * len(self.blocks)
+        extras = self._request("step", args)
         v = self._views
         info: dict[str, Any] = {k: v[k].copy() for k in ("active", "episode_index", "episode_end")}
         for k in dict.fromkeys(k for e in extras if e for k in e):  # optional keys, first-seen order
