@@ -213,6 +213,32 @@ def test_first_order_metric_is_exact_without_inner_step_curvature(nav, cls):
     assert float(v @ cheap(v)) > 0
 
 
+def test_inner_step_equals_a_hand_written_reinforce_step(nav):
+    agent = _agent(nav, inner_lr=0.3)
+    batch = _batch(agent, nav)
+    eps, adv = batch.rounds[0], batch.advs[0]
+    adapted = agent.inner_step(agent.stack(3, detach=True), eps, adv, create_graph=False)
+    for m in range(3):
+        p = {k: v.detach().clone().requires_grad_(True) for k, v in agent.params.items()}
+        mean = F.forward(agent.net, {k: v for k, v in p.items() if k != "log_std"},
+                         eps.obs[m].flatten(0, 1).double())
+        logp = Normal(mean, p["log_std"].exp()).log_prob(eps.actions[m].flatten(0, 1)).sum(-1)
+        mask = eps.mask[m].flatten()
+        loss = -(logp * adv[m].flatten() * mask).sum() / mask.sum()
+        for (k, v), g in zip(p.items(), torch.autograd.grad(loss, list(p.values()))):
+            torch.testing.assert_close(adapted[k][m], v.detach() - 0.3 * g, atol=1e-10, rtol=1e-8)
+
+
+def test_one_inner_step_lowers_each_tasks_inner_loss(nav):
+    agent = _agent(nav, inner_lr=0.01)
+    batch = _batch(agent, nav)
+    eps, adv = batch.rounds[0], batch.advs[0]
+    theta = agent.stack(3, detach=True)
+    before = agent.inner_loss(theta, eps, adv)
+    after = agent.inner_loss(agent.inner_step(theta, eps, adv, create_graph=False), eps, adv)
+    assert bool((after < before).all()), (before, after)
+
+
 # ---- acting in trials ----------------------------------------------------------------------------------
 def test_act_takes_one_inner_step_per_finished_episode_on_that_episode(nav):
     agent = MAMLRLAgent(nav, hidden_sizes=[16], device="cpu", seed=1)
