@@ -89,6 +89,7 @@ def _cmd_eval(args) -> int:
 BENCHMARKS = {
     "rl2": "RL² throughput and quality-per-time vs sb3-contrib RecurrentPPO",
     "maml": "one meta-iteration: batched (stacked / vmap) vs per-task loop, iterations/s and peak memory",
+    "rollout": "MuJoCo / Meta-World: raw single-env steps/s vs collection (sync, processes) and RL² training",
 }
 
 

@@ -33,6 +33,7 @@ its class.
 """
 from __future__ import annotations
 
+import json
 import math
 import mmap
 import os
@@ -233,10 +234,11 @@ def _anonymous_file() -> int:
 
 
 def _spawn_worker(sock_fd: int, mem_fd: int) -> subprocess.Popen:
-    path = [p for p in sys.path if p]  # the parent's import path: families defined beside its scripts
-    code = (f"import sys; sys.path[:0] = {path!r}; from metarl.rollout.multiproc import worker_main; "
-            f"worker_main({sock_fd}, {mem_fd})")
-    env = {**WORKER_ENV, **os.environ}
+    # the parent's import path (families defined beside its scripts), passed in the environment
+    path = json.dumps([p for p in sys.path if p])
+    code = ("import json, os, sys; sys.path[:0] = json.loads(os.environ.pop('METARL_WORKER_PATH')); "
+            f"from metarl.rollout.multiproc import worker_main; worker_main({sock_fd}, {mem_fd})")
+    env = {**WORKER_ENV, **os.environ, "METARL_WORKER_PATH": path}
     return subprocess.Popen([sys.executable, "-c", code], pass_fds=(sock_fd, mem_fd), env=env,
                             stdin=subprocess.DEVNULL, close_fds=True)
 

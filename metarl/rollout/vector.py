@@ -13,7 +13,9 @@ autoreset ``DISABLED``: a slot whose trial ended stays ended until the next ``re
   new trial of the old task; the loop here is the same cost.
 
 ``TaskFamily.make_vector_env`` picks: numpy families override it to return their native
-env, all others get ``SyncTrialVectorEnv``.
+env, all others get ``SyncTrialVectorEnv``, or, for large vectors of simulator families,
+``ProcessTrialVectorEnv`` (``metarl.rollout.multiproc``: worker processes, each stepping a
+block of slots as a ``SyncTrialVectorEnv``; rules in ``metarl.rollout.sampler``).
 
 ``reset(seed=s, options={"tasks": [t_0, ..., t_{B-1}]})`` starts B new trials (slot i
 seeded with ``s + i``; ``seed=None`` continues each slot's stream). ``step(actions)``

@@ -1,0 +1,192 @@
+"""``metarl bench rollout``: rollout throughput against the simulator's single-core limit.
+
+For each setting (cheetah-vel: HalfCheetah-v5, 2-episode trials of 200 steps; ml1
+reach-v3: Meta-World, 500-step episodes) it measures, one after the other in this process:
+
+- ``raw``: one bare simulator env (the Gymnasium ``HalfCheetahEnv`` / Meta-World's Sawyer
+  env, no metarl wrapper) stepped with uniform random actions: the physical single-core
+  limit of this machine;
+- ``collect sync`` / ``collect process``: the framework collecting whole trials with a real
+  policy in the loop (an RL² agent, GRU 256, ``agent.collect``: trial wrapper, policy
+  forward and sampling on the [B] batch, buffers), in the in-process loop
+  (``SyncTrialVectorEnv``) and in worker processes (``ProcessTrialVectorEnv``);
+- ``train process`` (ml1 only): full RL² training, collect + PPO update (the ``rl2_ml1``
+  preset's agent settings: GRU 256, 10 trials of 3 episodes per update, 4 epochs, 250-step
+  truncated BPTT), env steps/s including the updates.
+
+Each row prints env steps/s and the ratio to the setting's ``raw`` rate. Targets (issue 5,
+2 cores): collection >= 1.6x raw, RL² training on ml1 >= 0.6x raw. The figures depend on
+the machine's load: the 1-minute load average is printed before and after.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+SETTINGS = {
+    # name: (family, family kwargs, episodes per trial, trials per collect)
+    "cheetah-vel": ("cheetah-vel", {}, 2, 32),
+    "ml1": ("ml1", {"env_name": "reach-v3"}, 1, 16),
+}
+TARGET_COLLECT, TARGET_TRAIN = 1.6, 0.6
+#: the rl2_ml1 preset's agent settings (experiments/rl2_ml1.py)
+ML1_TRAIN = dict(hidden_size=256, trials_per_update=10, minibatches=2, epochs=4, lr=3e-4, lr_final=3e-5,
+                 ent_coef=0.0, ent_coef_final=0.0, gamma=0.99, gae_lambda=0.95, value_scale=0.01, bptt_chunk=250)
+ML1_TRAIN_EPISODES = 3
+
+
+def load_average() -> float:
+    """The 1-minute load average (nan where the OS has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return float("nan")
+
+
+def bare_env(family, task):
+    """The simulator env alone: Meta-World's Sawyer env with the task's goal set, or the
+    Gymnasium MuJoCo env inside the family's wrappers."""
+    if hasattr(family, "to_metaworld_task"):
+        from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+
+        raw = ALL_V3_ENVIRONMENTS[task.params["env_name"]]()
+        raw.set_task(family.to_metaworld_task(task))
+        return raw
+    return family.make_env(task).unwrapped
+
+
+def raw_rate(family, seconds: float, seed: int) -> float:
+    """Steps/s of the bare simulator env under the family's first test task, uniform random
+    actions, a reset every ``family.max_episode_steps`` steps (resets included)."""
+    import numpy as np
+
+    task = family.sample(1, split="test", seed=seed)[0]
+    raw = bare_env(family, task)
+    horizon = int(family.max_episode_steps)
+    space = raw.action_space
+    actions = np.random.default_rng(seed).uniform(space.low, space.high, size=(256, *space.shape))
+    actions = actions.astype(space.dtype)
+    raw.reset(seed=seed)
+    steps, t, start = 0, 0, time.perf_counter()
+    while True:
+        for a in actions:
+            raw.step(a)
+            t += 1
+            if t == horizon:
+                raw.reset()
+                t = 0
+        steps += len(actions)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            raw.close()
+            return steps / elapsed
+
+
+def collect_rate(family, agent, venv, trials: int, seconds: float, seed: int) -> tuple[float, int]:
+    """(env steps/s, collects) of ``agent.collect`` on ``venv`` for at least ``seconds``
+    (at least one collect)."""
+    from metarl.seeding import make_rng
+
+    rng = make_rng(seed, "bench-rollout")
+    steps, n, start = 0, 0, time.perf_counter()
+    while n == 0 or time.perf_counter() - start < seconds:
+        batch = agent.collect(venv, family.sample(trials, seed=rng), seed=seed + n)
+        steps += batch.stats["env_steps"]
+        n += 1
+    return steps / (time.perf_counter() - start), n
+
+
+def train_rate(family, seconds: float, seed: int, sampler: str) -> dict:
+    """RL² training (collect + PPO update) with the rl2_ml1 preset's agent settings."""
+    import metarl
+    from metarl.seeding import make_rng
+
+    c = ML1_TRAIN
+    agent = metarl.make_agent("rl2", family, seed=seed, **c)
+    venv = family.make_vector_env(c["trials_per_update"], ML1_TRAIN_EPISODES, sampler=sampler)
+    rng = make_rng(seed, "bench-rollout-train")
+    steps, n, t_collect, start = 0, 0, 0.0, time.perf_counter()
+    while n == 0 or time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        batch = agent.collect(venv, family.sample(c["trials_per_update"], seed=rng), seed=seed + n)
+        t_collect += time.perf_counter() - t0
+        batch.stats["progress"] = 0.0
+        agent.update(batch)
+        steps += batch.stats["env_steps"]
+        n += 1
+    elapsed = time.perf_counter() - start
+    venv.close()
+    return {"sps": steps / elapsed, "updates": n, "collect_share": t_collect / elapsed,
+            "kind": type(venv).__name__}
+
+
+def run_setting(name: str, seconds: float, train_seconds: float, seed: int, samplers: list[str],
+                trials: int | None, horizon: int | None) -> list[tuple]:
+    import metarl
+
+    fam_name, fam_kw, k, default_trials = SETTINGS[name]
+    trials = trials or default_trials
+    family = metarl.make_family(fam_name, **fam_kw, **({"horizon": horizon} if horizon else {}))
+    family.sample(1, seed=0)  # build lazy caches (Meta-World's task lists) outside the timings
+    rows = []
+    raw = raw_rate(family, seconds, seed)
+    rows.append((name, "raw single env, random actions", "1 env", raw, None))
+    print(f"[{name}] raw: {raw:.0f} steps/s", flush=True)
+    agent = metarl.make_agent("rl2", family, hidden_size=256, trials_per_update=trials, seed=seed)
+    for sampler in samplers:
+        t0 = time.perf_counter()
+        venv = family.make_vector_env(trials, k, sampler=sampler)
+        start_s = time.perf_counter() - t0
+        sps, n = collect_rate(family, agent, venv, trials, seconds, seed)
+        venv.close()
+        what = f"{trials} trials x {k} ep"
+        rows.append((name, f"collect {sampler}, RL² policy", what, sps, start_s))
+        print(f"[{name}] collect {sampler}: {sps:.0f} steps/s ({n} collects, start-up {start_s:.2f} s)",
+              flush=True)
+    if name == "ml1" and train_seconds > 0:
+        tr = train_rate(family, train_seconds, seed, "process" if "process" in samplers else samplers[0])
+        what = f"{ML1_TRAIN['trials_per_update']} trials x {ML1_TRAIN_EPISODES} ep"
+        rows.append((name, f"train {'process' if 'process' in samplers else samplers[0]}, RL² collect+update",
+                     what, tr["sps"], None))
+        print(f"[{name}] train: {tr['sps']:.0f} steps/s ({tr['updates']} updates, collection "
+              f"{100 * tr['collect_share']:.0f}% of the time, {tr['kind']})", flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="metarl bench rollout", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=10.0, help="budget of each raw / collect measurement")
+    ap.add_argument("--train-seconds", type=float, default=45.0, help="budget of the ml1 training measurement "
+                    "(0 skips it)")
+    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    ap.add_argument("--samplers", nargs="+", default=["sync", "process"], choices=["sync", "process"])
+    ap.add_argument("--trials", type=int, default=None, help="trials per collect (default: 32 cheetah-vel, 16 ml1)")
+    ap.add_argument("--horizon", type=int, default=None, help="episode length (default: the family's, 200 / 500)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of this (the policy's) process")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    load0 = load_average()
+    rows = []
+    for name in args.settings:
+        rows.extend(run_setting(name, args.seconds, args.train_seconds, args.seed, args.samplers, args.trials,
+                                 args.horizon))
+    load1 = load_average()
+    print(f"\nRollout throughput, env steps/s; ratio = steps/s / the setting's raw single-env rate "
+          f"({os.cpu_count()} CPUs, torch threads {args.threads}; 1-min load average {load0:.2f} before, "
+          f"{load1:.2f} after)")
+    print(f"{'setting':<12} {'measurement':<36} {'batch':<18} {'steps/s':>9} {'ratio':>6} {'start-up':>9}")
+    for name, what, batch, sps, start_s in rows:
+        raw = next(r[3] for r in rows if r[0] == name and r[4] is None and r[1].startswith("raw"))
+        start = "" if start_s is None else f"{start_s:.2f} s"
+        print(f"{name:<12} {what:<36} {batch:<18} {sps:>9.0f} {sps / raw:>5.2f}x {start:>9}")
+    print(f"targets: collection >= {TARGET_COLLECT}x raw on 2 cores; RL² training on ml1 >= {TARGET_TRAIN}x raw")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
