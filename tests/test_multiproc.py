@@ -76,7 +76,8 @@ def run_both(fam, num_envs, episodes, resets, workers=2, seed=0, dtype=None):
             np.testing.assert_array_equal(a[1]["episode_index"], b[1]["episode_index"])
             extra = 0
             for t in range(sync.max_trial_steps + 3):
-                acts = rng.uniform(space.low * 1.25, space.high * 1.25, (num_envs, *space.shape)).astype(dtype or space.dtype)
+                acts = rng.uniform(space.low * 1.25, space.high * 1.25, (num_envs, *space.shape))
+                acts = acts.astype(dtype or space.dtype)
                 out_s = sync.step(acts)
                 assert_same_step(proc.step(acts), out_s, f"reset {r} step {t}")
                 if (out_s[2] | out_s[3]).all():
@@ -114,6 +115,31 @@ def test_one_worker_other_action_dtypes_and_repr():
     with pytest.raises(ConfigError) as e:
         ProcessTrialVectorEnv(fam, 2, 1, workers=3)
     assert "workers=3" in one_line(e)
+
+
+def test_torch_threads_are_limited_during_a_pass_and_restored():
+    torch = pytest.importorskip("torch")
+    fam = metarl.make_family("cheetah-vel", horizon=3)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        venv = ProcessTrialVectorEnv(fam, 2, 1)
+        venv.reset(seed=0, options={"tasks": fam.sample(2)})
+        assert torch.get_num_threads() == 1
+        for _ in range(3):
+            assert torch.get_num_threads() == 1
+            *_, term, trunc, _ = venv.step(np.zeros((2, 6), np.float32))
+        assert (term | trunc).all() and torch.get_num_threads() == 2  # every trial ended
+        venv.reset(seed=0, options={"tasks": fam.sample(2)})
+        assert torch.get_num_threads() == 1
+        venv.close()  # mid-pass
+        assert torch.get_num_threads() == 2
+        off = ProcessTrialVectorEnv(fam, 2, 1, limit_torch_threads=False)
+        off.reset(seed=0, options={"tasks": fam.sample(2)})
+        assert torch.get_num_threads() == 2
+        off.close()
+    finally:
+        torch.set_num_threads(before)
 
 
 # ---- errors and process lifetime ---------------------------------------------------------------

@@ -4,5 +4,5 @@ from metarl.rollout.resample import ResamplingTrialEnv
 from metarl.rollout.trial import TrialLayout, TrialWrapper
 from metarl.rollout.vector import NativeTrialVectorEnv, SyncTrialVectorEnv, TrialVectorEnv
 
-__all__ = ["ResamplingTrialEnv", "TrialLayout", "TrialWrapper", "TrialVectorEnv", "NativeTrialVectorEnv", "SyncTrialVectorEnv",
-           "ProcessTrialVectorEnv", "RolloutWorkerError"]
+__all__ = ["ResamplingTrialEnv", "TrialLayout", "TrialWrapper", "TrialVectorEnv", "NativeTrialVectorEnv",
+           "SyncTrialVectorEnv", "ProcessTrialVectorEnv", "RolloutWorkerError"]
