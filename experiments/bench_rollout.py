@@ -7,9 +7,10 @@ reach-v3: Meta-World, 500-step episodes) it measures, one after the other in thi
   env, no metarl wrapper) stepped with uniform random actions: the physical single-core
   limit of this machine;
 - ``collect sync`` / ``collect process``: the framework collecting whole trials with a real
-  policy in the loop (an RL² agent, GRU 256, ``agent.collect``: trial wrapper, policy
-  forward and sampling on the [B] batch, buffers), in the in-process loop
-  (``SyncTrialVectorEnv``) and in worker processes (``ProcessTrialVectorEnv``);
+  policy in the loop (an RL² agent, GRU 256, ``agent.collect`` of 64 trials: trial wrapper,
+  policy forward and sampling on the [64] batch, buffers), in the in-process loop
+  (``SyncTrialVectorEnv``) and in worker processes (``ProcessTrialVectorEnv``, one per
+  CPU); the start-up column is the time to build the vector env;
 - ``train process`` (ml1 only): full RL² training, collect + PPO update (the ``rl2_ml1``
   preset's agent settings: GRU 256, 10 trials of 3 episodes per update, 4 epochs, 250-step
   truncated BPTT), env steps/s including the updates.
@@ -26,8 +27,8 @@ import time
 
 SETTINGS = {
     # name: (family, family kwargs, episodes per trial, trials per collect)
-    "cheetah-vel": ("cheetah-vel", {}, 2, 32),
-    "ml1": ("ml1", {"env_name": "reach-v3"}, 1, 16),
+    "cheetah-vel": ("cheetah-vel", {}, 2, 64),
+    "ml1": ("ml1", {"env_name": "reach-v3"}, 1, 64),
 }
 TARGET_COLLECT, TARGET_TRAIN = 1.6, 0.6
 #: the rl2_ml1 preset's agent settings (experiments/rl2_ml1.py)
@@ -157,24 +158,29 @@ def run_setting(name: str, seconds: float, train_seconds: float, seed: int, samp
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="metarl bench rollout", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=10.0, help="budget of each raw / collect measurement")
+    ap.add_argument("--seconds", type=float, default=15.0, help="budget of each raw / collect measurement")
     ap.add_argument("--train-seconds", type=float, default=45.0, help="budget of the ml1 training measurement "
                     "(0 skips it)")
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     ap.add_argument("--samplers", nargs="+", default=["sync", "process"], choices=["sync", "process"])
-    ap.add_argument("--trials", type=int, default=None, help="trials per collect (default: 32 cheetah-vel, 16 ml1)")
+    ap.add_argument("--trials", type=int, default=None, help="trials per collect (default: 64)")
     ap.add_argument("--horizon", type=int, default=None, help="episode length (default: the family's, 200 / 500)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads of this (the policy's) process")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads of this (the policy's) process; the "
+                    "process sampler uses 1 while collecting")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     import torch
 
+    threads_before = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     load0 = load_average()
     rows = []
-    for name in args.settings:
-        rows.extend(run_setting(name, args.seconds, args.train_seconds, args.seed, args.samplers, args.trials,
-                                 args.horizon))
+    try:
+        for name in args.settings:
+            rows.extend(run_setting(name, args.seconds, args.train_seconds, args.seed, args.samplers,
+                                    args.trials, args.horizon))
+    finally:
+        torch.set_num_threads(threads_before)
     load1 = load_average()
     print(f"\nRollout throughput, env steps/s; ratio = steps/s / the setting's raw single-env rate "
           f"({os.cpu_count()} CPUs, torch threads {args.threads}; 1-min load average {load0:.2f} before, "
