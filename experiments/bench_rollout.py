@@ -17,7 +17,9 @@ reach-v3: Meta-World, 500-step episodes) it measures, one after the other in thi
 
 Each row prints env steps/s and the ratio to the setting's ``raw`` rate. Targets (issue 5,
 2 cores): collection >= 1.6x raw, RL² training on ml1 >= 0.6x raw. The figures depend on
-the machine's load: the 1-minute load average is printed before and after.
+the machine's load: the 1-minute load average is printed before and after, and each row's
+``other CPUs`` column is the CPU time that processes other than this benchmark (and its
+workers) used during that row, in CPUs (Linux ``/proc``; 0.00 = the row ran alone).
 """
 from __future__ import annotations
 
@@ -35,6 +37,47 @@ TARGET_COLLECT, TARGET_TRAIN = 1.6, 0.6
 ML1_TRAIN = dict(hidden_size=256, trials_per_update=10, minibatches=2, epochs=4, lr=3e-4, lr_final=3e-5,
                  ent_coef=0.0, ent_coef_final=0.0, gamma=0.99, gae_lambda=0.95, value_scale=0.01, bptt_chunk=250)
 ML1_TRAIN_EPISODES = 3
+
+
+class OtherLoad:
+    """CPU time used by every process except ours during a measurement, in CPUs (Linux only;
+    nan elsewhere): (busy ticks of the machine - ticks of this process and ``pids``) / time."""
+
+    def __init__(self, pids=()) -> None:
+        self.pids = list(pids)
+
+    @staticmethod
+    def _busy() -> int:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return v[0] + v[1] + v[2] + v[5] + v[6]  # user nice system irq softirq
+
+    def _ours(self) -> int:
+        total = 0
+        for pid in [os.getpid(), *self.pids]:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime stime
+            except (FileNotFoundError, IndexError, ValueError):
+                pass
+        return total
+
+    def __enter__(self) -> "OtherLoad":
+        try:
+            self._start = (time.perf_counter(), self._busy(), self._ours())
+        except OSError:
+            self._start = None
+        self.cpus = float("nan")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._start is None:
+            return
+        t0, busy0, ours0 = self._start
+        ticks = os.sysconf("SC_CLK_TCK")
+        other = (self._busy() - busy0) - (self._ours() - ours0)
+        self.cpus = max(0.0, other / ticks / max(time.perf_counter() - t0, 1e-9))
 
 
 def load_average() -> float:
@@ -57,7 +100,7 @@ def bare_env(family, task):
     return family.make_env(task).unwrapped
 
 
-def raw_rate(family, seconds: float, seed: int) -> float:
+def raw_rate(family, seconds: float, seed: int) -> tuple[float, float]:
     """Steps/s of the bare simulator env under the family's first test task, uniform random
     actions, a reset every ``family.max_episode_steps`` steps (resets included)."""
     import numpy as np
@@ -70,32 +113,35 @@ def raw_rate(family, seconds: float, seed: int) -> float:
     actions = actions.astype(space.dtype)
     raw.reset(seed=seed)
     steps, t, start = 0, 0, time.perf_counter()
-    while True:
-        for a in actions:
-            raw.step(a)
-            t += 1
-            if t == horizon:
-                raw.reset()
-                t = 0
-        steps += len(actions)
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            raw.close()
-            return steps / elapsed
+    with OtherLoad() as other:
+        while True:
+            for a in actions:
+                raw.step(a)
+                t += 1
+                if t == horizon:
+                    raw.reset()
+                    t = 0
+            steps += len(actions)
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                break
+    raw.close()
+    return steps / elapsed, other.cpus
 
 
-def collect_rate(family, agent, venv, trials: int, seconds: float, seed: int) -> tuple[float, int]:
-    """(env steps/s, collects) of ``agent.collect`` on ``venv`` for at least ``seconds``
-    (at least one collect)."""
+def collect_rate(family, agent, venv, trials: int, seconds: float, seed: int) -> tuple[float, int, float]:
+    """(env steps/s, collects, other CPUs) of ``agent.collect`` on ``venv`` for at least
+    ``seconds`` (at least one collect)."""
     from metarl.seeding import make_rng
 
     rng = make_rng(seed, "bench-rollout")
     steps, n, start = 0, 0, time.perf_counter()
-    while n == 0 or time.perf_counter() - start < seconds:
-        batch = agent.collect(venv, family.sample(trials, seed=rng), seed=seed + n)
-        steps += batch.stats["env_steps"]
-        n += 1
-    return steps / (time.perf_counter() - start), n
+    with OtherLoad(getattr(venv, "pids", ())) as other:
+        while n == 0 or time.perf_counter() - start < seconds:
+            batch = agent.collect(venv, family.sample(trials, seed=rng), seed=seed + n)
+            steps += batch.stats["env_steps"]
+            n += 1
+    return steps / (time.perf_counter() - start), n, other.cpus
 
 
 def train_rate(family, seconds: float, seed: int, sampler: str) -> dict:
@@ -108,18 +154,19 @@ def train_rate(family, seconds: float, seed: int, sampler: str) -> dict:
     venv = family.make_vector_env(c["trials_per_update"], ML1_TRAIN_EPISODES, sampler=sampler)
     rng = make_rng(seed, "bench-rollout-train")
     steps, n, t_collect, start = 0, 0, 0.0, time.perf_counter()
-    while n == 0 or time.perf_counter() - start < seconds:
-        t0 = time.perf_counter()
-        batch = agent.collect(venv, family.sample(c["trials_per_update"], seed=rng), seed=seed + n)
-        t_collect += time.perf_counter() - t0
-        batch.stats["progress"] = 0.0
-        agent.update(batch)
-        steps += batch.stats["env_steps"]
-        n += 1
+    with OtherLoad(getattr(venv, "pids", ())) as other:
+        while n == 0 or time.perf_counter() - start < seconds:
+            t0 = time.perf_counter()
+            batch = agent.collect(venv, family.sample(c["trials_per_update"], seed=rng), seed=seed + n)
+            t_collect += time.perf_counter() - t0
+            batch.stats["progress"] = 0.0
+            agent.update(batch)
+            steps += batch.stats["env_steps"]
+            n += 1
     elapsed = time.perf_counter() - start
     venv.close()
     return {"sps": steps / elapsed, "updates": n, "collect_share": t_collect / elapsed,
-            "kind": type(venv).__name__}
+            "kind": type(venv).__name__, "other": other.cpus}
 
 
 def run_setting(name: str, seconds: float, train_seconds: float, seed: int, samplers: list[str],
@@ -131,25 +178,25 @@ def run_setting(name: str, seconds: float, train_seconds: float, seed: int, samp
     family = metarl.make_family(fam_name, **fam_kw, **({"horizon": horizon} if horizon else {}))
     family.sample(1, seed=0)  # build lazy caches (Meta-World's task lists) outside the timings
     rows = []
-    raw = raw_rate(family, seconds, seed)
-    rows.append((name, "raw single env, random actions", "1 env", raw, None))
+    raw, other = raw_rate(family, seconds, seed)
+    rows.append((name, "raw single env, random actions", "1 env", raw, None, other))
     print(f"[{name}] raw: {raw:.0f} steps/s", flush=True)
     agent = metarl.make_agent("rl2", family, hidden_size=256, trials_per_update=trials, seed=seed)
     for sampler in samplers:
         t0 = time.perf_counter()
         venv = family.make_vector_env(trials, k, sampler=sampler)
         start_s = time.perf_counter() - t0
-        sps, n = collect_rate(family, agent, venv, trials, seconds, seed)
+        sps, n, other = collect_rate(family, agent, venv, trials, seconds, seed)
         venv.close()
         what = f"{trials} trials x {k} ep"
-        rows.append((name, f"collect {sampler}, RL² policy", what, sps, start_s))
+        rows.append((name, f"collect {sampler}, RL² policy", what, sps, start_s, other))
         print(f"[{name}] collect {sampler}: {sps:.0f} steps/s ({n} collects, start-up {start_s:.2f} s)",
               flush=True)
     if name == "ml1" and train_seconds > 0:
         tr = train_rate(family, train_seconds, seed, "process" if "process" in samplers else samplers[0])
         what = f"{ML1_TRAIN['trials_per_update']} trials x {ML1_TRAIN_EPISODES} ep"
         rows.append((name, f"train {'process' if 'process' in samplers else samplers[0]}, RL² collect+update",
-                     what, tr["sps"], None))
+                     what, tr["sps"], None, tr["other"]))
         print(f"[{name}] train: {tr['sps']:.0f} steps/s ({tr['updates']} updates, collection "
               f"{100 * tr['collect_share']:.0f}% of the time, {tr['kind']})", flush=True)
     return rows
@@ -165,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samplers", nargs="+", default=["sync", "process"], choices=["sync", "process"])
     ap.add_argument("--trials", type=int, default=None, help="trials per collect (default: 64)")
     ap.add_argument("--horizon", type=int, default=None, help="episode length (default: the family's, 200 / 500)")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads of this (the policy's) process; the "
-                    "process sampler uses 1 while collecting")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of this (the policy's) process (the "
+                    "process sampler uses 1 while collecting; 2 OpenMP threads spin on a shared 2-core machine)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     import torch
@@ -185,11 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nRollout throughput, env steps/s; ratio = steps/s / the setting's raw single-env rate "
           f"({os.cpu_count()} CPUs, torch threads {args.threads}; 1-min load average {load0:.2f} before, "
           f"{load1:.2f} after)")
-    print(f"{'setting':<12} {'measurement':<36} {'batch':<18} {'steps/s':>9} {'ratio':>6} {'start-up':>9}")
-    for name, what, batch, sps, start_s in rows:
-        raw = next(r[3] for r in rows if r[0] == name and r[4] is None and r[1].startswith("raw"))
+    print(f"{'setting':<12} {'measurement':<36} {'batch':<18} {'steps/s':>9} {'ratio':>6} {'start-up':>9} "
+          f"{'other CPUs':>10}")
+    for name, what, batch, sps, start_s, other in rows:
+        raw = next(r[3] for r in rows if r[0] == name and r[1].startswith("raw"))
         start = "" if start_s is None else f"{start_s:.2f} s"
-        print(f"{name:<12} {what:<36} {batch:<18} {sps:>9.0f} {sps / raw:>5.2f}x {start:>9}")
+        print(f"{name:<12} {what:<36} {batch:<18} {sps:>9.0f} {sps / raw:>5.2f}x {start:>9} {other:>10.2f}")
     print(f"targets: collection >= {TARGET_COLLECT}x raw on 2 cores; RL² training on ml1 >= {TARGET_TRAIN}x raw")
     return 0
 
