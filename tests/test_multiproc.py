@@ -58,11 +58,11 @@ def assert_same_step(a, b, where):
         np.testing.assert_array_equal(a[4][k], b[4][k], err_msg=f"{where}: info[{k!r}]")
 
 
-def run_both(fam, num_envs, episodes, resets, workers=2, seed=0, dtype=None):
+def run_both(fam, num_envs, episodes, resets, workers=2, seed=0, dtype=None, local=True):
     """Step a process env and a sync env side by side through ``resets`` = [(seed, tasks)],
     each until every trial has finished plus 2 steps, with actions of ``dtype`` (default:
     the action space's); returns the steps per reset."""
-    proc = ProcessTrialVectorEnv(fam, num_envs, episodes, workers=workers)
+    proc = ProcessTrialVectorEnv(fam, num_envs, episodes, workers=workers, local_block=local)
     sync = SyncTrialVectorEnv(fam, num_envs, episodes)
     rng = np.random.default_rng(seed)
     space = sync.single_action_space
@@ -91,30 +91,36 @@ def run_both(fam, num_envs, episodes, resets, workers=2, seed=0, dtype=None):
     return lengths
 
 
-def test_process_env_is_bit_identical_to_sync_on_mujoco():
+@pytest.mark.parametrize("local", [True, False])
+def test_process_env_is_bit_identical_to_sync_on_mujoco(local):
     """hopper-dynamics: per-slot dynamics, early terminations (trials of different lengths),
-    3 + 2 uneven blocks; then a second reset with new tasks and seed=None (streams continue)."""
+    uneven blocks (2 + 2 + 1 with the local block, 3 + 2 without); then a second reset with
+    new tasks and seed=None (streams continue), and one with a list of seeds."""
     fam = metarl.make_family("hopper-dynamics", horizon=25)
     lengths = run_both(fam, 5, 2, [(7, fam.sample(5, seed=1)), (None, fam.sample(5, seed=2)),
-                                   ([3, 1, 4, 1, 5], fam.sample(5, seed=3))])
+                                   ([3, 1, 4, 1, 5], fam.sample(5, seed=3))], local=local)
     assert all(n <= 2 * 25 + 2 for n in lengths)
 
 
 def test_process_env_is_bit_identical_to_sync_on_metaworld():
     fam = metarl.make_family("ml1", env_name="reach-v3", horizon=12)
-    run_both(fam, 3, 2, [(0, fam.sample(3, split="test", seed=0)), (5, fam.sample(3, seed=1))], workers=3)
+    run_both(fam, 3, 2, [(0, fam.sample(3, split="test", seed=0)), (5, fam.sample(3, seed=1))], workers=2)
 
 
 def test_one_worker_other_action_dtypes_and_repr():
     fam = metarl.make_family("cheetah-vel", horizon=5)
-    run_both(fam, 2, 1, [(0, fam.sample(2, seed=0))], workers=1, dtype=np.float64)
-    run_both(RaisingFamily(), 3, 2, [(0, raising_tasks([0, 0, 0]))], dtype=object)  # sent inline, not shared
+    run_both(fam, 2, 1, [(0, fam.sample(2, seed=0))], workers=1, local=False, dtype=np.float64)
+    run_both(RaisingFamily(), 3, 2, [(0, raising_tasks([0, 0, 0]))], workers=1, dtype=object)  # sent inline
     venv = ProcessTrialVectorEnv(fam, 3, 1, workers=2)
-    assert venv.workers == 2 and venv.blocks == [(0, 2), (2, 3)] and "workers=2" in repr(venv)
+    assert venv.workers == 2 and venv.blocks == [(0, 1), (1, 2), (2, 3)] and len(venv.pids) == 2
+    assert "workers=2 local_block=True" in repr(venv)
+    venv.close()
+    venv = ProcessTrialVectorEnv(fam, 3, 1, workers=2, local_block=False)
+    assert venv.blocks == [(0, 2), (2, 3)] and "local_block=False" in repr(venv)
     venv.close()
     with pytest.raises(ConfigError) as e:
-        ProcessTrialVectorEnv(fam, 2, 1, workers=3)
-    assert "workers=3" in one_line(e)
+        ProcessTrialVectorEnv(fam, 2, 1, workers=2)
+    assert "workers=2 plus the local block" in one_line(e)
 
 
 def test_torch_threads_are_limited_during_a_pass_and_restored():
@@ -182,7 +188,7 @@ def raising_tasks(fail_at):
 
 
 def test_worker_exception_is_one_line_and_names_the_worker():
-    venv = ProcessTrialVectorEnv(RaisingFamily(), 4, 1, workers=2)
+    venv = ProcessTrialVectorEnv(RaisingFamily(), 4, 1, workers=2, local_block=False)
     venv.reset(seed=0, options={"tasks": raising_tasks([0, 0, 0, 3])})
     venv.step(np.zeros((4, 1), np.float32))
     venv.step(np.zeros((4, 1), np.float32))
@@ -196,12 +202,23 @@ def test_worker_exception_is_one_line_and_names_the_worker():
     venv.close()
 
 
+def test_an_error_in_the_local_block_is_raised_as_the_sync_env_would():
+    venv = ProcessTrialVectorEnv(RaisingFamily(), 3, 1, workers=2)  # slot 0 is stepped in this process
+    venv.reset(seed=0, options={"tasks": raising_tasks([1, 0, 0])})
+    with pytest.raises(RuntimeError, match="boom at step 1"):
+        venv.step(np.zeros((3, 1), np.float32))
+    obs, _ = venv.reset(seed=0, options={"tasks": raising_tasks([0, 0, 0])})  # the workers stayed in step
+    out = venv.step(np.zeros((3, 1), np.float32))
+    assert obs.shape == (3, venv.layout.dim) and out[4]["active"].all()
+    venv.close()
+
+
 def test_metarl_errors_keep_their_class():
     fam = metarl.make_family("ml1", env_name="reach-v3", horizon=5)
     good = fam.sample(2, seed=0)
     p = dict(good[1].params)
     bad = Task("ml1", {**p, "rand_vec": [0.0, 0.8, 0.02, 0.0, 0.85, 0.2]}, task_id="close")
-    venv = ProcessTrialVectorEnv(fam, 2, 1, workers=2)
+    venv = ProcessTrialVectorEnv(fam, 2, 1, workers=2, local_block=False)
     with pytest.raises(ConfigError) as e:  # reach-v3's reset constraints, raised in worker 1
         venv.reset(seed=0, options={"tasks": [good[0], bad]})
     assert "rollout worker 1" in one_line(e) and "reset constraints" in str(e.value)
@@ -226,7 +243,7 @@ def test_close_ends_the_workers_and_use_after_close_fails():
 
 def test_a_dead_worker_is_reported_and_the_env_shuts_down():
     fam = metarl.make_family("cheetah-vel", horizon=5)
-    venv = ProcessTrialVectorEnv(fam, 4, 1, workers=2)
+    venv = ProcessTrialVectorEnv(fam, 4, 1, workers=2, local_block=False)
     venv.reset(seed=0, options={"tasks": fam.sample(4)})
     os.kill(venv.pids[1], 9)
     with pytest.raises(RolloutWorkerError) as e:
@@ -244,8 +261,8 @@ def test_workers_exit_when_the_parent_dies():
         import os, metarl
         from metarl.rollout.multiproc import ProcessTrialVectorEnv
         fam = metarl.make_family("cheetah-vel", horizon=5)
-        venv = ProcessTrialVectorEnv(fam, 2, 1, workers=2)
-        venv.reset(seed=0, options={"tasks": fam.sample(2)})
+        venv = ProcessTrialVectorEnv(fam, 3, 1, workers=2)
+        venv.reset(seed=0, options={"tasks": fam.sample(3)})
         print(*venv.pids, flush=True)
         os.kill(os.getpid(), 9)
     """)
