@@ -27,6 +27,8 @@ import argparse
 import os
 import time
 
+from metarl.rollout.multiproc import usable_cpus
+
 SETTINGS = {
     # name: (family, family kwargs, episodes per trial, trials per collect)
     "cheetah-vel": ("cheetah-vel", {}, 2, 64),
@@ -100,33 +102,90 @@ def bare_env(family, task):
     return family.make_env(task).unwrapped
 
 
-def raw_rate(family, seconds: float, seed: int) -> tuple[float, float]:
-    """Steps/s of the bare simulator env under the family's first test task, uniform random
-    actions, a reset every ``family.max_episode_steps`` steps (resets included)."""
+def _raw_loop(family, task, seed: int):
+    """(bare env, random actions [256, act_dim], horizon) for ``task``."""
     import numpy as np
 
-    task = family.sample(1, split="test", seed=seed)[0]
     raw = bare_env(family, task)
-    horizon = int(family.max_episode_steps)
     space = raw.action_space
     actions = np.random.default_rng(seed).uniform(space.low, space.high, size=(256, *space.shape))
-    actions = actions.astype(space.dtype)
     raw.reset(seed=seed)
+    return raw, actions.astype(space.dtype), int(family.max_episode_steps)
+
+
+def _run_raw(raw, actions, horizon: int, seconds: float) -> float:
+    """Steps/s of ``raw`` over ``actions`` (cycled) for ``seconds``, a reset every ``horizon``."""
     steps, t, start = 0, 0, time.perf_counter()
+    while True:
+        for a in actions:
+            raw.step(a)
+            t += 1
+            if t == horizon:
+                raw.reset()
+                t = 0
+        steps += len(actions)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return steps / elapsed
+
+
+def raw_rate(family, seconds: float, seed: int) -> tuple[float, float]:
+    """(steps/s, other CPUs) of the bare simulator env under the family's first test task,
+    uniform random actions, a reset every ``family.max_episode_steps`` steps (included)."""
+    raw, actions, horizon = _raw_loop(family, family.sample(1, split="test", seed=seed)[0], seed)
     with OtherLoad() as other:
-        while True:
-            for a in actions:
-                raw.step(a)
-                t += 1
-                if t == horizon:
-                    raw.reset()
-                    t = 0
-            steps += len(actions)
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds:
-                break
+        rate = _run_raw(raw, actions, horizon, seconds)
     raw.close()
-    return steps / elapsed, other.cpus
+    return rate, other.cpus
+
+
+def raw_child(spec: str) -> None:
+    """Entry of one process of ``raw_parallel``: build the env, print "ready", wait for a line
+    on stdin, run, print the rate."""
+    import json
+    import sys
+
+    import metarl
+
+    name, fam_kw, task, seconds, seed = json.loads(spec)
+    raw, actions, horizon = _raw_loop(metarl.make_family(name, **fam_kw), metarl.Task.from_dict(task), seed)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    print(_run_raw(raw, actions, horizon, seconds), flush=True)
+
+
+def raw_parallel(family, fam_kw: dict, copies: int, seconds: float, seed: int) -> tuple[float, float]:
+    """(total steps/s, other CPUs) of ``copies`` processes each stepping its own bare env (the
+    task of ``raw_rate``) at the same time: how far this machine scales with independent
+    processes."""
+    import json
+    import subprocess
+    import sys
+
+    task = family.sample(1, split="test", seed=seed)[0].to_dict()
+    spec = json.dumps([family.name, fam_kw, task, seconds, seed])
+    code = f"from metarl.experiments.bench_rollout import raw_child; raw_child({spec!r})"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True) for _ in range(copies)]
+    try:
+        for p in procs:
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"raw benchmark process {p.pid} failed to start")
+        with OtherLoad([p.pid for p in procs]) as other:
+            for p in procs:
+                p.stdin.write("go\n")
+                p.stdin.flush()
+            rates = [float(p.stdout.readline()) for p in procs]
+    finally:
+        for p in procs:
+            p.stdin.close()
+            try:
+                p.wait(timeout=seconds + 30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+    return sum(rates), other.cpus
 
 
 def collect_rate(family, agent, venv, trials: int, seconds: float, seed: int) -> tuple[float, int, float]:
@@ -175,12 +234,18 @@ def run_setting(name: str, seconds: float, train_seconds: float, seed: int, samp
 
     fam_name, fam_kw, k, default_trials = SETTINGS[name]
     trials = trials or default_trials
-    family = metarl.make_family(fam_name, **fam_kw, **({"horizon": horizon} if horizon else {}))
+    fam_kw = {**fam_kw, **({"horizon": horizon} if horizon else {})}
+    family = metarl.make_family(fam_name, **fam_kw)
     family.sample(1, seed=0)  # build lazy caches (Meta-World's task lists) outside the timings
     rows = []
     raw, other = raw_rate(family, seconds, seed)
     rows.append((name, "raw single env, random actions", "1 env", raw, None, other))
     print(f"[{name}] raw: {raw:.0f} steps/s", flush=True)
+    copies = usable_cpus()
+    if copies > 1:
+        par, other = raw_parallel(family, fam_kw, copies, seconds, seed)
+        rows.append((name, f"raw, {copies} processes at once", f"{copies} x 1 env", par, None, other))
+        print(f"[{name}] raw, {copies} processes at once: {par:.0f} steps/s in total", flush=True)
     agent = metarl.make_agent("rl2", family, hidden_size=256, trials_per_update=trials, seed=seed)
     for sampler in samplers:
         t0 = time.perf_counter()
@@ -235,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'setting':<12} {'measurement':<36} {'batch':<18} {'steps/s':>9} {'ratio':>6} {'start-up':>9} "
           f"{'other CPUs':>10}")
     for name, what, batch, sps, start_s, other in rows:
-        raw = next(r[3] for r in rows if r[0] == name and r[1].startswith("raw"))
+        raw = next(r[3] for r in rows if r[0] == name and r[1].startswith("raw single"))
         start = "" if start_s is None else f"{start_s:.2f} s"
         print(f"{name:<12} {what:<36} {batch:<18} {sps:>9.0f} {sps / raw:>5.2f}x {start:>9} {other:>10.2f}")
     print(f"targets: collection >= {TARGET_COLLECT}x raw on 2 cores; RL² training on ml1 >= {TARGET_TRAIN}x raw")

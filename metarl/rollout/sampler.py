@@ -1,8 +1,8 @@
 """Which vector of trials ``TaskFamily.make_vector_env`` builds: the sampler choice.
 
 - ``"sync"``: ``SyncTrialVectorEnv``, one process, a loop over the slots.
-- ``"process"``: ``ProcessTrialVectorEnv`` (``metarl.rollout.multiproc``), one worker
-  process per usable CPU, each stepping a contiguous block of slots.
+- ``"process"``: ``ProcessTrialVectorEnv`` (``metarl.rollout.multiproc``): the slots split
+  into one contiguous block per usable CPU, stepped by worker processes and this one.
 - ``"auto"`` (default): ``"process"`` when the family's ``step_cost`` is ``"heavy"`` (a
   physics simulator: MuJoCo, Meta-World), there are at least 2 slots and 2 usable CPUs,
   and one pass over the trials is at least ``PROCESS_MIN_TRIAL_STEPS`` env steps
