@@ -1,17 +1,19 @@
 """Trials stepped in worker processes, for simulator-bound families (MuJoCo, Meta-World).
 
-``ProcessTrialVectorEnv(family, num_envs, episodes, workers=W)`` splits the ``num_envs``
-slots into W contiguous blocks (sizes differ by at most one). Worker ``w`` is a separate
-Python process that owns block ``w`` as a ``SyncTrialVectorEnv`` and steps it
-synchronously. On 2 cores this scales where Gymnasium's ``AsyncVectorEnv`` (a process and
-a pipe round trip per env and step) is slower than a plain loop.
+``ProcessTrialVectorEnv(family, num_envs, episodes)`` splits the ``num_envs`` slots into
+one contiguous block per usable CPU (sizes differ by at most one). Each block is a
+``SyncTrialVectorEnv`` stepped synchronously: block 0 by this process itself (the "local
+block"), the others by one worker process each (``local_block=False``: every block in a
+worker). On 2 cores this scales where Gymnasium's ``AsyncVectorEnv`` (a process and a pipe
+round trip per env and step) is slower than a plain loop.
 
-Data path of ``step(actions [B, ...])``: each worker gets its rows of the actions (one
-pickled array, dtype kept) through its socket; the workers step their blocks in parallel
-and write ``obs [B, D]`` float32, ``reward [B]`` float32, ``terminated`` / ``truncated`` /
-``active`` / ``episode_end [B]`` bool and ``episode_index [B]`` int64 into one shared
-memory segment (disjoint rows per worker); their reply carries only the family's optional
-info arrays (``success``, ``target``) for their rows. Same API and values as
+Data path of ``step(actions [B, ...])``: the actions go into a shared memory segment (dtype
+and values kept; inline through the socket when they do not fit) and each worker gets a
+short message on its socket; the blocks are stepped in parallel and write ``obs [B, D]``
+float32, ``reward [B]`` float32, ``terminated`` / ``truncated`` / ``active`` /
+``episode_end [B]`` bool and ``episode_index [B]`` int64 into their rows of the segment; a
+worker's reply carries only the family's optional info arrays (``success``, ``target``)
+for its rows. Protocol: ``metarl.rollout.worker``. Same API and values as
 ``SyncTrialVectorEnv`` (``metarl.rollout.vector``): slot ``i`` of both is the same
 ``TrialWrapper`` env reset with the same seed, so for the same seeds, tasks and actions
 every output is bit-identical.
@@ -67,6 +69,7 @@ START_TIMEOUT_S = 300.0     # building the envs in a worker (imports included)
 CLOSE_TIMEOUT_S = 10.0
 #: single-threaded numeric libraries in workers: the cores belong to the workers themselves
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
 
 class RolloutWorkerError(MetaRLError):
     """A rollout worker process failed or died (one line: worker, slots, original error)."""
