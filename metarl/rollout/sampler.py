@@ -8,10 +8,10 @@
   and one pass over the trials is at least ``PROCESS_MIN_TRIAL_STEPS`` env steps
   (``num_envs x episodes x family.max_episode_steps``); ``"sync"`` otherwise.
 
-Why the size threshold: starting the workers costs about 0.8 s for cheetah-vel and 2.3 s
-for ml1 (a fresh interpreter importing the simulator and building its envs; measured on
-2 loaded cores, load average 3.5), while the process sampler saves about half the time of
-each env step. At the threshold (5,000 steps: about 0.35 s of single-core HalfCheetah
+Why the size threshold: starting the worker costs about 0.6 s for cheetah-vel and 1.2 s
+for ml1 on 2 otherwise idle cores (0.8 s and 2.3 s at load average 3.5): a fresh
+interpreter importing the simulator and building its envs; the process sampler then saves
+up to half the time of each env step (less on this VM: ``metarl bench rollout``). At the threshold (5,000 steps: about 0.35 s of single-core HalfCheetah
 stepping, 1.2 s of reach-v3) a training env, reused every iteration, pays its start-up back
 within a few iterations (the rl2_cheetah_vel preset's 16 trials x 2 x 200 steps = 6,400
 are above it); a vector env used for a single pass, as an evaluation's is, gains only
