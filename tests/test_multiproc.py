@@ -118,6 +118,9 @@ def test_one_worker_other_action_dtypes_and_repr():
     venv = ProcessTrialVectorEnv(fam, 3, 1, workers=2, local_block=False)
     assert venv.blocks == [(0, 2), (2, 3)] and "local_block=False" in repr(venv)
     venv.close()
+    venv = ProcessTrialVectorEnv(fam, 1, 1)  # one slot: one worker, no local block
+    assert venv.workers == 1 and venv.blocks == [(0, 1)] and "local_block=False" in repr(venv)
+    venv.close()
     with pytest.raises(ConfigError) as e:
         ProcessTrialVectorEnv(fam, 2, 1, workers=2)
     assert "workers=2 plus the local block" in one_line(e)

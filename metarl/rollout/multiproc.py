@@ -158,7 +158,7 @@ class ProcessTrialVectorEnv(TrialVectorEnv):
                  local_block: bool = True, limit_torch_threads: bool = True) -> None:
         num_envs = check_int("num_envs", num_envs, low=1)
         episodes = check_int("episodes", episodes, low=1)
-        local = int(bool(local_block))
+        local = int(bool(local_block) and not (workers is None and num_envs == 1))  # 1 slot: in the worker
         if workers is None:
             w = max(1, min(usable_cpus() - local, num_envs - local))
         else:
