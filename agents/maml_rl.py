@@ -45,7 +45,7 @@ from metarl.rollout.episodes import Episodes, sample_episodes
 from metarl.seeding import derive_seeds
 
 from metarl.agents.maml import _flag, _hidden_sizes, _number
-from metarl.agents.maml_rl_outer import _per_task_mean, ppo_steps, trpo_step
+from metarl.agents.maml_rl_outer import ppo_steps, trpo_step
 
 
 @dataclass
@@ -69,15 +69,14 @@ class MetaBatch:
 @dataclass
 class TrialMemory:
     """``act``'s per-trial memory for B slots: the per-slot params [B, ...], the trial's history
-    (lists over steps of obs [B, d], actions, rewards [B]), where each slot's current episode
-    started and how many inner steps each slot has taken."""
+    (lists over steps of obs [B, d], actions, rewards [B]) and where each slot's current
+    episode started."""
 
     params: dict
     obs: list = field(default_factory=list)
     actions: list = field(default_factory=list)
     rewards: list = field(default_factory=list)
     ep_start: np.ndarray | None = None
-    steps_taken: np.ndarray | None = None
 
 
 class MAMLRLAgent(Agent):
@@ -285,11 +284,16 @@ class MAMLRLAgent(Agent):
     def outer_terms(self, batch: MetaBatch, create_graph: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """(surrogate to maximise, mean KL(old || new)) of the adapted policies on the query
         episodes, as functions of theta (through the inner steps)."""
+        new, ratio = self.query_ratio(batch, create_graph)
         q, adv = batch.rounds[-1], batch.advs[-1].flatten(1, 2)
         mask = q.mask.flatten(1, 2)
+        return pg.per_task_mean(ratio * adv, mask), pg.per_task_mean(self.kl(batch.old_dist, new), mask)
+
+    def query_ratio(self, batch: MetaBatch, create_graph: bool = True) -> tuple[tuple, torch.Tensor]:
+        """(distribution of theta'(theta) on the query steps, pi_new / pi_old ratio [M, N*T])."""
+        q = batch.rounds[-1]
         new = self.dist(self.adapted(batch, create_graph), q.obs.flatten(1, 2))
-        ratio = torch.exp(self.log_prob(new, q.actions.flatten(1, 2)) - batch.old_logp)
-        return _per_task_mean(ratio * adv, mask), _per_task_mean(self.kl(batch.old_dist, new), mask)
+        return new, torch.exp(self.log_prob(new, q.actions.flatten(1, 2)) - batch.old_logp)
 
     def update(self, batch: MetaBatch) -> dict[str, float]:
         c = self._config
@@ -312,7 +316,7 @@ class MAMLRLAgent(Agent):
     # ---- acting in trials -----------------------------------------------------------------------
     def init_state(self, batch: int) -> TrialMemory:
         return TrialMemory({k: v.clone() for k, v in self.stack(batch, detach=True).items()},
-                           ep_start=np.zeros(batch, dtype=np.int64), steps_taken=np.zeros(batch, dtype=np.int64))
+                           ep_start=np.zeros(batch, dtype=np.int64))
 
     def reseed(self, seed: int) -> None:
         self.act_generator.manual_seed(int(seed))
@@ -328,7 +332,6 @@ class MAMLRLAgent(Agent):
             todo = np.flatnonzero(ended & (obs[:, self.layout.trial_progress] < 1.0))
             if len(todo):
                 self._adapt_slots(state, todo)
-                state.steps_taken[todo] += 1
             state.ep_start[ended] = len(state.obs)
         with torch.no_grad():
             a, env_a = self.sample(state.params, x[:, None], self.act_generator, deterministic)

@@ -7,6 +7,7 @@ import math
 
 import torch
 
+from metarl.learning.policy_gradient import per_task_mean
 from metarl.learning.trpo import conjugate_gradient, flat, hessian_vector_product, line_search, unflat
 
 
@@ -14,11 +15,6 @@ def _assign(params: list[torch.Tensor], vector: torch.Tensor) -> None:
     with torch.no_grad():
         for p, v in zip(params, unflat(vector, params)):
             p.copy_(v)
-
-
-def _per_task_mean(v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over tasks of each task's mean over its real steps: v, mask [M, S] -> scalar."""
-    return ((v * mask).sum(1) / mask.sum(1).clamp_min(1)).mean()
 
 
 def first_order_metric(agent, batch, damping: float, subsample: float = 1.0):
@@ -38,7 +34,7 @@ def first_order_metric(agent, batch, damping: float, subsample: float = 1.0):
     keep = max(1, math.ceil(subsample * n_eps)) * steps  # episodes are i.i.d.: the first ones are a sample
     old = tuple(d[:, :keep] if d.shape[1] > 1 else d for d in batch.old_dist)
     new = agent.dist(p, q.obs.flatten(1, 2)[:, :keep])
-    kl = _per_task_mean(agent.kl(old, new), q.mask.flatten(1, 2)[:, :keep])
+    kl = per_task_mean(agent.kl(old, new), q.mask.flatten(1, 2)[:, :keep])
     grad_kl = torch.autograd.grad(kl, list(p.values()), create_graph=True)
     like, names = agent.meta_parameters(), list(agent.params)
     learn_lr = agent.learn_lr and bool(grad_sum)
@@ -98,13 +94,11 @@ def ppo_steps(agent, batch) -> dict[str, float]:
     """``outer_epochs`` Adam steps on the PPO-clipped surrogate of the adapted policies (each
     step replays the inner adaptation from the current theta)."""
     c = agent.config()
-    q = batch.rounds[-1]
-    adv, mask = batch.advs[-1].flatten(1, 2), q.mask.flatten(1, 2)
-    per_task = lambda v: _per_task_mean(v, mask)  # noqa: E731
+    adv, mask = batch.advs[-1].flatten(1, 2), batch.rounds[-1].mask.flatten(1, 2)
+    per_task = lambda v: per_task_mean(v, mask)  # noqa: E731
     sums = {"surrogate": 0.0, "kl": 0.0, "clip_fraction": 0.0}
     for _ in range(c["outer_epochs"]):
-        new = agent.dist(agent.adapted(batch, create_graph=True), q.obs.flatten(1, 2))
-        ratio = torch.exp(agent.log_prob(new, q.actions.flatten(1, 2)) - batch.old_logp)
+        new, ratio = agent.query_ratio(batch, create_graph=True)
         clipped = ratio.clamp(1 - c["clip"], 1 + c["clip"])
         surr = per_task(torch.minimum(ratio * adv, clipped * adv))
         if not torch.isfinite(surr):

@@ -79,6 +79,11 @@ def advantages(obs: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor, gam
     return task_normalize(adv, mask) if normalize else adv
 
 
+def per_task_mean(v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over tasks of each task's mean over its real steps: v, mask [M, S] -> scalar."""
+    return ((v * mask).sum(1) / mask.sum(1).clamp_min(1)).mean()
+
+
 # ---- distributions --------------------------------------------------------------------------
 def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     """log N(action; mean, exp(log_std)^2) summed over the last axis. mean / action [..., a];
