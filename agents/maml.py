@@ -162,7 +162,9 @@ class MAMLAgent(Agent):
         else:
             self.lrs = {k: torch.tensor(init, device=self.device) for k in self.params}
         meta_params = list(self.params.values()) + (list(self.lrs.values()) if self.learn_lr else [])
-        self.optimizer = torch.optim.Adam(meta_params, lr=meta_lr)
+        # fused Adam: one kernel for all parameters (about 3x faster per step than the default
+        # for-loop Adam on these small tensors; the meta-step is overhead-bound)
+        self.optimizer = torch.optim.Adam(meta_params, lr=meta_lr, fused=self.device.type in ("cpu", "cuda"))
         self.generator = torch.Generator()  # support/query resplits and minibatch order (CPU stream)
         self.generator.manual_seed(seed)
 

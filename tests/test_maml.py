@@ -108,6 +108,36 @@ def test_first_order_drops_exactly_the_second_order_term(family):
         torch.testing.assert_close(s - f, -a * hvi, rtol=1e-8, atol=1e-10)   # the dropped term exactly
 
 
+def test_explicit_stacked_gradients_equal_autograd_per_task(family):
+    """stacked_mse_grads (hand-written batched backward) = autograd.grad of each task's MSE."""
+    net = F.mlp(1, 1, (8, 6)).double()
+    xs, ys, _, _ = _data(family, n_tasks=3, k=5, q=1, dtype=torch.float64)
+    stack = {k: (v.detach() + 0.1 * torch.randn(3, *v.shape, generator=torch.Generator().manual_seed(i),
+                                                 dtype=torch.float64)) for i, (k, v) in enumerate(net.named_parameters())}
+    losses, grads = F.stacked_mse_grads(net, stack, xs, ys)
+    for t in range(3):
+        p = {k: v[t].clone().requires_grad_(True) for k, v in stack.items()}
+        loss = F.mse(net, p, xs[t], ys[t])
+        ref = torch.autograd.grad(loss, list(p.values()))
+        torch.testing.assert_close(losses[t], loss.detach(), rtol=1e-12, atol=1e-14)
+        for k, r in zip(p, ref):
+            torch.testing.assert_close(grads[k][t], r, rtol=1e-10, atol=1e-12)
+
+
+def test_stacked_meta_losses_fall_back_to_autograd_for_other_layers(family):
+    """A Tanh MLP is not what stacked_mse_grads handles: the autograd path gives vmap's numbers."""
+    net = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    params, lrs = dict(net.named_parameters()), {k: torch.tensor(0.05) for k, _ in net.named_parameters()}
+    xs, ys, xq, yq = _data(family, n_tasks=4, seed=5)
+    with pytest.raises(TypeError, match="Linear"):
+        F.stacked_mse_grads(net, params, xs, ys)
+    a = F.meta_losses_stacked(net, params, lrs, xs, ys, xq, yq, 1)[0]
+    b = F.meta_losses(net, params, lrs, xs, ys, xq, yq, 1)[0]
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    for ga, gb in zip(_grads(a.mean(), list(params.values())), _grads(b.mean(), list(params.values()))):
+        torch.testing.assert_close(ga, gb, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("first_order", [False, True])
 @pytest.mark.parametrize("cls", [MAMLAgent, MetaSGDAgent])
 def test_vmap_stacked_and_loop_meta_gradients_agree(family, cls, first_order):

@@ -14,7 +14,9 @@ when they are per-task).
 - ``meta_losses(...)``: per-task (query loss after adaptation, support loss before) [B],
   the meta-batch processed with ``torch.func.vmap`` over tasks.
 - ``meta_losses_stacked(...)``: the same for an ``mlp`` with the params expanded to
-  per-task stacks [B, ...] and batched matmuls (no ``vmap``; about 2x faster on CPU).
+  per-task stacks [B, ...] and batched matmuls (no ``vmap``); for a ReLU ``mlp`` the
+  inner gradient is an explicit batched backward pass (``stacked_mse_grads``), so the
+  outer backward is a single pass (about 3x the meta-steps/s of ``vmap`` on CPU).
 - ``meta_losses_loop(...)``: the same with a Python loop and ``torch.autograd.grad``
   (an independent reference, used by tests and benchmarks).
 """
@@ -114,21 +116,77 @@ def stacked_forward(net: nn.Sequential, params: Params, x: torch.Tensor) -> torc
     return h
 
 
+def _mlp_layers(net: nn.Sequential) -> list[tuple[str, str]] | None:
+    """[(name, "linear" | "relu")] for a ``Sequential`` of ``Linear`` and ``ReLU`` layers
+    (what ``mlp`` builds), else None."""
+    kinds = []
+    for name, layer in net.named_children():
+        if isinstance(layer, nn.Linear) and layer.bias is not None:
+            kinds.append((name, "linear"))
+        elif isinstance(layer, nn.ReLU):
+            kinds.append((name, "relu"))
+        else:
+            return None
+    return kinds
+
+
+def stacked_mse_grads(net: nn.Sequential, params: Params, x: torch.Tensor, y: torch.Tensor
+                      ) -> tuple[torch.Tensor, Params]:
+    """Per-task MSE [B] and its gradient w.r.t. per-task params [B, ...] for an ``mlp``
+    (x [B, K, in], y [B, K, out]), by an explicit backward pass written with batched matmuls.
+
+    Written by hand because it is the hot path of second-order MAML: the result is an ordinary
+    differentiable expression of ``params``, so the outer ``backward`` differentiates through it
+    once, instead of ``autograd.grad(create_graph=True)`` recording a double-backward graph
+    (about 1.5x faster per meta-step on CPU). ReLU's derivative is a constant mask, as in autograd.
+    Tested equal to ``autograd.grad`` in tests/test_maml.py.
+    """
+    layers = _mlp_layers(net)
+    if layers is None:
+        raise TypeError("stacked_mse_grads needs a Sequential of Linear (with bias) and ReLU layers")
+    inputs, h = [], x
+    for name, kind in layers:
+        if kind == "linear":
+            inputs.append((name, h))
+            h = torch.baddbmm(params[f"{name}.bias"].unsqueeze(1), h, params[f"{name}.weight"].transpose(1, 2))
+        else:
+            h = torch.relu(h)
+    err = h - y
+    losses = (err ** 2).mean(dim=(1, 2))
+    d = err * (2.0 / (err.shape[1] * err.shape[2]))  # dL/d(output) [B, K, out]
+    grads: Params = {}
+    for i in range(len(inputs) - 1, -1, -1):
+        name, a = inputs[i]
+        grads[f"{name}.weight"] = torch.bmm(d.transpose(1, 2), a)
+        grads[f"{name}.bias"] = d.sum(1)
+        if i > 0:  # through the weight, then the ReLU that produced a (a > 0 where it was active)
+            d = torch.bmm(d, params[f"{name}.weight"]) * (a > 0)
+    return losses, grads
+
+
 def meta_losses_stacked(net: nn.Sequential, params: Params, lrs: Mapping[str, torch.Tensor], xs: torch.Tensor,
                         ys: torch.Tensor, xq: torch.Tensor, yq: torch.Tensor, steps: int, first_order: bool = False
                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """``meta_losses`` with stacked parameters: the shared params are expanded to [B, ...], so
     the gradient of the summed per-task losses w.r.t. the stack is each task's own gradient;
-    an MLP's forward becomes batched matmuls (about 2x faster than ``vmap`` on CPU)."""
+    an MLP's forward becomes batched matmuls (about 2x faster than ``vmap`` on CPU). For a
+    ReLU ``mlp`` the inner gradients come from ``stacked_mse_grads`` (explicit backward);
+    other ``Sequential`` nets use ``autograd.grad``."""
     b = xs.shape[0]
+    explicit = _mlp_layers(net) is not None
     with torch.enable_grad():  # the inner gradients need a graph even under no_grad
         p = {k: v.expand(b, *v.shape) for k, v in params.items()}
-        p = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in p.items()}
+        if not explicit:
+            p = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in p.items()}
         pre = None
         for _ in range(steps):
-            losses = ((stacked_forward(net, p, xs) - ys) ** 2).mean(dim=(1, 2))  # [B]
+            if explicit:
+                losses, grads = stacked_mse_grads(net, p, xs, ys)
+                grads = [grads[k].detach() if first_order else grads[k] for k in p]
+            else:
+                losses = ((stacked_forward(net, p, xs) - ys) ** 2).mean(dim=(1, 2))  # [B]
+                grads = torch.autograd.grad(losses.sum(), list(p.values()), create_graph=not first_order)
             pre = losses if pre is None else pre
-            grads = torch.autograd.grad(losses.sum(), list(p.values()), create_graph=not first_order)
             p = {k: v - lrs[k] * g for (k, v), g in zip(p.items(), grads)}
         return ((stacked_forward(net, p, xq) - yq) ** 2).mean(dim=(1, 2)), pre
 
