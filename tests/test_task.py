@@ -246,6 +246,19 @@ def test_to_unit_from_unit_are_inverse(spec):
     assert isinstance(spec.from_unit(0.5), float) and isinstance(spec.to_unit(spec.low), float)
 
 
+def test_scalar_from_unit_equals_the_array_path():
+    """The scalar fast path (Python floats) gives the array path's numbers bit for bit."""
+    rng = np.random.default_rng(0)
+    u = np.concatenate([[0.0, 1.0, 1e-17, 1.0 - 1e-16, -0.25, 1.75], rng.random(200)])
+    for spec in (ParamSpec("a", -2.0, 3.0), ParamSpec("b", 0.1, 5.0), ParamSpec("c", 0, 7),
+                 ParamSpec("d", 0.01, 100.0, scale="log")):
+        arr = spec.from_unit(u)
+        for ui, ai in zip(u, arr):
+            for scalar in (float(ui), np.float64(ui)):
+                out = spec.from_unit(scalar)
+                assert isinstance(out, float) and out == ai, (spec, ui)
+
+
 def test_log_to_unit_is_in_log_space():
     spec = ParamSpec("lr", 1e-3, 1e1, scale="log")
     assert spec.to_unit(1e-1) == pytest.approx(0.5)

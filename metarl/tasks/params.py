@@ -129,6 +129,12 @@ class ParamSpec:
         """Inverse of ``to_unit``. Units in [0, 1] land exactly inside the train box
         (no rounding past ``low``/``high``); units outside it go beyond the box."""
         self._require_numeric("from_unit")
+        if self.scale == "linear" and isinstance(u, (float, np.floating)):  # scalar fast path, same numbers
+            u = float(u)
+            if u == 0.0 or u == 1.0:
+                return float(self.low if u == 0.0 else self.high)
+            out = self.low + u * (self.high - self.low)
+            return float(min(max(out, self.low), self.high) if 0.0 <= u <= 1.0 else out)
         u = np.asarray(u, dtype=np.float64)
         if self.scale == "log":
             out = np.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
