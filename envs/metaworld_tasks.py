@@ -168,6 +168,10 @@ class MetaWorldFamily(TaskFamily):
     def required_params(self) -> list[str]:
         return ["env_name", "rand_vec", "partially_observable"]
 
+    def task_group(self, task: Task) -> str:
+        """The task's Meta-World class (``env_name``): the evaluator reports success per class."""
+        return str(task.params["env_name"])
+
     def validate_task(self, task: Task) -> None:
         """Class among the benchmark's, ``rand_vec`` a non-empty list of finite numbers,
         ``partially_observable`` a bool; one-line ConfigError naming the bad value otherwise."""

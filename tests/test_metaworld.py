@@ -248,6 +248,23 @@ def test_vector_env_and_success_info(ml1):
     venv.close()
 
 
+def test_evaluation_reports_success_per_held_out_class(ml10):
+    """ML10's evaluation groups held-out tasks by class; the per-class numbers recombine to the total."""
+    fam = metarl.make_family("ml10", horizon=10)
+    tasks = fam.sample(10, split="test", seed=3)        # stratified: 2 per held-out class
+    rep = metarl.evaluate(metarl.make_agent("random", fam, seed=0), tasks, episodes=2, seed=0)
+    per = rep.summary["per_class"]
+    assert set(per) == ML10_TEST and all(c["n_tasks"] == 2 for c in per.values())
+    for cls, c in per.items():
+        rows = [i for i, t in enumerate(tasks) if t.params["env_name"] == cls]
+        np.testing.assert_allclose(c["return_per_episode"], rep.episode_returns[rows].mean(0))
+        np.testing.assert_allclose(c["success_per_episode"], rep.success[rows].mean(0))
+    np.testing.assert_allclose(np.mean([c["trial_return"] for c in per.values()]), rep.summary["trial_return"])
+    assert "success rate per episode index, per class" in rep.table()
+    assert "per_class" not in metarl.evaluate(metarl.make_agent("random", metarl.make_family("bandit"), seed=0),
+                                              metarl.make_family("bandit").sample(3), episodes=2).summary
+
+
 def test_ml45_construction_is_lazy():
     key = ("ML45", None, 0)
     had = key in metaworld_tasks._BENCHMARKS

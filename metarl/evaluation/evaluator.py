@@ -7,7 +7,7 @@ import numpy as np
 
 from metarl.errors import MetaRLError, check_int
 from metarl.evaluation.report import EvalReport
-from metarl.evaluation.stats import summarize
+from metarl.evaluation.stats import summarize, summarize_groups
 from metarl.tasks import Task
 
 
@@ -54,7 +54,8 @@ def evaluate(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, dete
 
     Returns an EvalReport with ``episode_returns`` [n_tasks, episodes], ``success`` (same
     shape, or None when the family defines no success) and a summary (trial return with
-    95% bootstrap CI and IQM, first/last episode return, gain).
+    95% bootstrap CI and IQM, first/last episode return, gain; for a family with classes,
+    ``per_class``: the same per class, success per episode index included).
     """
     episodes = check_int("episodes", episodes, low=1)
     tasks = list(tasks)
@@ -64,8 +65,11 @@ def evaluate(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, dete
                                   batch_size=batch_size, progress=progress)
     meta = {"agent": getattr(agent, "name", type(agent).__name__), "family": agent.family.name,
             "split": tasks[0].split, "episodes": episodes, "seed": seed, "deterministic": deterministic}
-    return EvalReport(returns, success, summarize(returns, success, seed=seed), [t.task_id for t in tasks],
-                      meta=meta)
+    summary = summarize(returns, success, seed=seed)
+    groups = [agent.family.task_group(t) for t in tasks]
+    if all(g is not None for g in groups):  # a family with classes (Meta-World): results per class
+        summary["per_class"] = summarize_groups(returns, success, groups)
+    return EvalReport(returns, success, summary, [t.task_id for t in tasks], meta=meta)
 
 
 def evaluate_baselines(family, tasks: Sequence[Task], *, episodes: int, seed: int = 0,

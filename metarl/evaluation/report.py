@@ -59,10 +59,26 @@ class EvalReport:
             ci = s["trial_return_ci"]
             lines.append(f"{name:<24} {s['trial_return']:>12.3f} {f'[{ci[0]:.3f}, {ci[1]:.3f}]':>20} "
                          f"{s['first']:>9.3f} {s['last']:>9.3f}")
+        classes = self.summary.get("per_class", {})
+        if len(classes) > 1:
+            lines += ["", per_class_table(self.meta.get("agent", "agent"), classes)]
         for name, curve in self.inner_steps.items():
             lines.append("")
             lines.append(inner_step_table(name, curve))
         return "\n".join(lines)
+
+
+def per_class_table(name: str, classes: dict) -> str:
+    """Lines: per class, its tasks and success per episode index (or return when no success)."""
+    succ = all("success_per_episode" in c for c in classes.values())
+    what = "success rate per episode index" if succ else "return per episode index"
+    lines = [f"{name}: {what}, per class"]
+    width = max(len(c) for c in classes)
+    for cls, c in classes.items():
+        vals = c["success_per_episode"] if succ else c["return_per_episode"]
+        lines.append(f"  {cls:<{width}}  {c['n_tasks']:>4} tasks  " + " ".join(
+            f"{v:.2f}" if succ else f"{v:.1f}" for v in vals))
+    return "\n".join(lines)
 
 
 def inner_step_table(name: str, curve: dict) -> str:

@@ -69,3 +69,25 @@ def summarize(episode_returns: np.ndarray, success: np.ndarray | None = None, *,
         s["success_per_episode"] = [float(v) for v in sr.mean(axis=0)]
         s["success_first"], s["success_last"] = s["success_per_episode"][0], s["success_per_episode"][-1]
     return s
+
+
+def summarize_groups(episode_returns: np.ndarray, success: np.ndarray | None, groups: list[str]) -> dict:
+    """Per-class summary of a [n_tasks, k] return matrix (and success, same shape): for each
+    group label in ``groups`` (one per task, in first-seen order) ``{n_tasks, trial_return,
+    return_per_episode [k], success_per_episode [k], success_last}`` (success keys only when
+    ``success`` is given). Means over the group's tasks."""
+    r = np.asarray(episode_returns, dtype=np.float64)
+    if len(groups) != r.shape[0]:
+        raise ValueError(f"summarize_groups: {len(groups)} group labels for {r.shape[0]} tasks")
+    labels = np.asarray(groups, dtype=object)
+    out: dict[str, dict] = {}
+    for g in dict.fromkeys(groups):
+        rows = labels == g
+        d = {"n_tasks": int(rows.sum()), "trial_return": float(r[rows].sum(axis=1).mean()),
+             "return_per_episode": [float(v) for v in r[rows].mean(axis=0)]}
+        if success is not None:
+            sr = np.asarray(success, dtype=np.float64)[rows].mean(axis=0)
+            d["success_per_episode"] = [float(v) for v in sr]
+            d["success_last"] = float(sr[-1])
+        out[str(g)] = d
+    return out

@@ -69,6 +69,11 @@ class TaskFamily:
         """Parameters of one task. Default: every spec uniformly from its train box."""
         return self.params.sample(rng)
 
+    def task_group(self, task: Task) -> str | None:
+        """The class ``task`` belongs to, for per-class results (Meta-World: the env name), or
+        None when the family has no classes (the default)."""
+        return None
+
     def validate_task(self, task: Task) -> None:
         """Raise a one-line error if ``task`` does not belong to this family or breaks hard limits."""
         if not isinstance(task, Task):

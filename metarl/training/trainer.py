@@ -184,6 +184,9 @@ class Trainer:
             log.image("eval/adaptation", self.run_dir / "eval" / "adaptation.png", self.iteration)
             for i, p in enumerate(report.summary["per_episode"]):
                 log.writer.add_scalar(f"eval/final_return_episode_{i + 1}", p["mean"], self.iteration)
+            for cls, c in report.summary.get("per_class", {}).items():
+                if "success_last" in c:
+                    log.writer.add_scalar(f"eval/success_class/{cls}", c["success_last"], self.iteration)
             for curve in report.inner_steps.values():
                 for s, p in zip(curve["steps"], curve["per_step"]):
                     if p["mean"] is not None:
