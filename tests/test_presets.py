@@ -1,5 +1,6 @@
 """Every shipped experiment preset runs end to end on a tiny budget; the main job learns (slow)."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -58,11 +59,15 @@ def test_main_job_reaches_within_3_percent_of_bayes_optimal(tmp_path):
 
 def test_bench_rl2_runs_both_learners(capsys):
     """`metarl bench rl2` end to end on a seconds-long budget (figures are not checked here)."""
+    import tempfile
+
     from metarl.experiments.bench_rl2 import main
 
+    sb3_dirs = set(Path(tempfile.gettempdir()).glob("SB3-*"))
     assert main(["--seconds", "2", "--settings", "bandit", "--eval-tasks", "20", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "metarl rl2" in out and "sb3-contrib RecurrentPPO" in out
+    assert set(Path(tempfile.gettempdir()).glob("SB3-*")) == sb3_dirs  # SB3's logger leaves no temp folders
 
 
 def test_maml_point_nav_script_trains_references_and_reports_the_gap(tmp_path, capsys):

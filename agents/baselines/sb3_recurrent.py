@@ -54,6 +54,7 @@ def train_recurrent_ppo(family, episodes: int, *, seconds: float | None = None, 
     and {"env_steps", "seconds", "sps"} (steps/s including its updates)."""
     RecurrentPPO = _require_sb3_contrib()
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     if seconds is None and total_steps is None:
@@ -63,6 +64,8 @@ def train_recurrent_ppo(family, episodes: int, *, seconds: float | None = None, 
     model = RecurrentPPO("MlpLstmPolicy", venv, n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs,
                          learning_rate=learning_rate, ent_coef=ent_coef, gamma=gamma, seed=seed, device=device,
                          policy_kwargs={"lstm_hidden_size": hidden_size})
+    # SB3's default logger creates an empty /tmp/SB3-<date> folder on every learn(); log nowhere
+    model.set_logger(Logger(folder=None, output_formats=[]))
 
     class StopAfter(BaseCallback):
         def _on_step(self) -> bool:
