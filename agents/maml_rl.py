@@ -140,7 +140,8 @@ class MAMLRLAgent(Agent):
             self.lrs = {k: torch.full_like(p, alpha).requires_grad_(True) for k, p in self.params.items()}
         else:
             self.lrs = {k: torch.tensor(alpha, device=self.device) for k in self.params}
-        self.optimizer = torch.optim.Adam(self.meta_parameters(), lr=self._config["meta_lr"])
+        self.optimizer = torch.optim.Adam(self.meta_parameters(), lr=self._config["meta_lr"],
+                                          fused=self.device.type in ("cpu", "cuda"))
         self.generator = torch.Generator(device=self.device).manual_seed(seed)      # training's stream
         self.act_generator = torch.Generator(device=self.device).manual_seed(seed)  # evaluation's (reseed)
         self._venv = None

@@ -74,7 +74,9 @@ class RL2Agent(Agent):
             torch.manual_seed(seed)
             net = RecurrentActorCritic(self.layout.dim, self.layout.act_dim, hidden_size=hidden_size, head=head)
         self.net = net.to(self.device)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr, eps=1e-5)
+        # fused: one kernel for all parameters (the per-parameter loop costs ~1 ms per minibatch on CPU)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr, eps=1e-5,
+                                          fused=self.device.type in ("cpu", "cuda"))
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
         self.act_generator = torch.Generator(device=self.device)  # evaluation's stream (see reseed)
