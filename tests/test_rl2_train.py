@@ -210,6 +210,24 @@ def test_resume_can_extend_total_steps_and_records_it(tmp_path):
 
 
 # ---- (d) atomic checkpoints ------------------------------------------------------------------------
+def test_time_limit_stops_training_and_anneals_on_time(tmp_path, monkeypatch):
+    """A run with a time limit stops once its training time is spent (far short of total_steps),
+    evaluates and checkpoints; annealed schedules follow the time fraction."""
+    clock = iter(range(10**6))  # every perf_counter() call is one "second" later
+    monkeypatch.setattr("metarl.training.trainer.time.perf_counter", lambda: float(next(clock)))
+    seen = []
+    orig = RL2Agent.update
+    monkeypatch.setattr(RL2Agent, "update", lambda self, batch: (seen.append(batch.stats["progress"]),
+                                                                 orig(self, batch))[1])
+    exp = tiny(1000, time_limit=6.0)  # each iteration takes 2 fake seconds (collect, update)
+    run = tmp_path / "run"
+    assert run_experiment(exp, ["--run_dir", str(run)]) == 0
+    ck = load_checkpoint(run / "checkpoints" / "latest.pt")
+    assert ck["iteration"] == 3 and ck["env_steps"] == 3 * STEPS_PER_ITER and ck["elapsed"] == 6.0
+    assert seen == [0.0, 2 / 6, 4 / 6]
+    assert json.loads((run / "eval" / "report.json").read_text())["meta"]["train_seconds"] == 6.0
+
+
 def test_checkpoint_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "checkpoints" / "latest.pt"
     save_checkpoint(path, {"iteration": 1, "w": torch.arange(3)})
@@ -357,6 +375,7 @@ def test_help_and_list_exit_0(argv, capsys):
     (["train", "rl2_bandits", "--hiden_size", "64"], ["--hiden_size", "hidden_size"]),
     (["train", "rl2_bandits", "--total_steps", "abc"], ["--total_steps", "integer", "abc"]),
     (["train", "rl2_bandits", "--lr", "fast"], ["--lr", "number", "fast"]),
+    (["train", "rl2_bandits", "--time_limit", "-5"], ["time_limit", "-5"]),
     (["train", "no_such_experiment"], ["no_such_experiment", "rl2_bandits"]),
     (["train", "rl2_bandits", "--resume", "/nonexistent/run"], ["/nonexistent/run"]),
 ])

@@ -26,6 +26,11 @@ class TrainConfig:
     """k: episodes of the same task in one trial (memory persists across them)."""
     total_steps: int = 1_000_000
     """Environment steps to train for."""
+    time_limit: float = 0.0
+    """Also stop after this many seconds of training (collection + updates, excluding periodic
+    evaluation; counted across --resume; 0: no limit). Annealed schedules (lr, entropy) then
+    follow the larger of the step and the time fraction, so a time-limited run is not
+    bit-reproducible: rerun with the reached total_steps and no time limit for that."""
     seed: int = 0
     """Seed of everything: task draws, env streams, network init, sampling."""
     eval_tasks: int = 1000

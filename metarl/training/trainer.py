@@ -38,6 +38,9 @@ class Trainer:
         check_int("eval_every", self.cfg.eval_every, low=0)
         check_int("torch_threads", self.cfg.torch_threads, low=0)
         check_int("inner_steps_eval", self.cfg.inner_steps_eval, low=0)
+        limit = self.cfg.time_limit
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit < 0:
+            raise ConfigError(f"time_limit must be a number of seconds >= 0 (0: no limit), got {limit!r}")
         self.family, self.agent = build(experiment)
         if not getattr(self.agent, "trainable", False):
             raise ConfigError(f"agent {experiment.agent!r} is not trainable; use `metarl eval` for baselines")
@@ -97,13 +100,13 @@ class Trainer:
         main_thread = threading.current_thread() is threading.main_thread()
         old_handler = signal.signal(signal.SIGINT, self._on_sigint) if main_thread else None
         try:
-            while self.env_steps < cfg.total_steps and not self._stop:
+            while self.env_steps < cfg.total_steps and not self._stop and not self._out_of_time():
                 t0 = time.perf_counter()
                 tasks = self.family.sample(self.trials_per_update, split="train", seed=self.task_rng)
                 env_seed = derive_seeds(cfg.seed, 1, "env", self.iteration)[0]
                 batch = self.agent.collect(venv, tasks, seed=env_seed)
                 t1 = time.perf_counter()
-                batch.stats["progress"] = min(1.0, self.env_steps / cfg.total_steps)
+                batch.stats["progress"] = self._progress()
                 try:
                     metrics = self.agent.update(batch)
                 except FloatingPointError as exc:
@@ -146,6 +149,16 @@ class Trainer:
         report = self.final_evaluation(log)
         log.close()
         return report
+
+    def _out_of_time(self) -> bool:
+        return bool(self.cfg.time_limit) and self.elapsed >= self.cfg.time_limit
+
+    def _progress(self) -> float:
+        """Fraction of the budget used, in [0, 1]: steps, or time when ``time_limit`` binds first."""
+        frac = self.env_steps / self.cfg.total_steps
+        if self.cfg.time_limit:
+            frac = max(frac, self.elapsed / self.cfg.time_limit)
+        return min(1.0, frac)
 
     def _kept_checkpoint(self) -> str:
         if self.ckpt_path.exists():
