@@ -33,9 +33,12 @@ by Meta-World's own seeded generator, with no box a generator could sample or ex
 from; ``validate_task`` checks ``rand_vec`` (finite numbers; its length is checked against the
 class when the env applies it) and ``partially_observable`` (a bool) separately.
 
-**Cost**: the official task lists are built once per process and benchmark seed on the first
-``sample`` / ``official_tasks`` (Meta-World builds every class and resets it 50 times: about
-1 s per class on 2 cores, so ml1 ~2.5 s, ml10 ~16 s, ml45 ~1 min). ``make_env`` needs no
+**Cost**: building the official task lists means building Meta-World's benchmark (every class
+built and reset 50 times: about 1 s per class on 2 cores, so ml1 ~2.5 s, ml10 ~16 s, ml45
+~1 min). It happens once per machine: the lists (JSON, the same params as the tasks) are
+cached in ``$METARL_CACHE_DIR`` (default ``$XDG_CACHE_HOME/metarl`` or ``~/.cache/metarl``;
+``off`` disables) under ``metaworld/<metaworld version>/``, written atomically and rebuilt
+if unreadable; within a process the benchmark object is shared. ``make_env`` needs no
 benchmark: it builds only the classes its tasks use. Episodes are 500 steps.
 
 Randomness: metarl draws tasks only from its seeded generators. Meta-World itself draws its
@@ -45,8 +48,11 @@ goal lists from numpy's global generator, which its benchmark classes seed with
 from __future__ import annotations
 
 import difflib
+import json
 import numbers
+import os
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import metaworld
@@ -64,6 +70,14 @@ SPLITS = ("train", "test")
 
 #: (benchmark, env_name or None, seed) -> metaworld.Benchmark, shared by every family instance
 _BENCHMARKS: dict[tuple[str, str | None, int], Any] = {}
+
+
+def cache_dir() -> Path | None:
+    """Where metarl caches derived data (None: caching is off), from ``METARL_CACHE_DIR``."""
+    env = os.environ.get("METARL_CACHE_DIR")
+    if env is not None:
+        return None if env.strip().lower() in ("", "off", "0", "none") else Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "metarl"
 
 
 def _metaworld_version() -> str:
@@ -124,15 +138,54 @@ class MetaWorldFamily(TaskFamily):
         return _BENCHMARKS[key]
 
     def _pools(self, split: str) -> OrderedDict[str, list[dict[str, Any]]]:
-        """class -> official task params of the split, in Meta-World's order."""
+        """class -> official task params of the split, in Meta-World's order (from the disk
+        cache when it holds them, else from the benchmark, which then fills the cache)."""
         if split not in self._official:
-            bench = self.benchmark
-            mw_tasks = bench.train_tasks if split == "train" else bench.test_tasks
-            pools: OrderedDict[str, list[dict[str, Any]]] = OrderedDict((c, []) for c in self.classes(split))
-            for t in mw_tasks:
-                pools[t.env_name].append(task_params(t))
-            self._official[split] = pools
+            lists = self._cached_lists()
+            if lists is None:
+                bench = self.benchmark
+                lists = {s: [task_params(t) for t in (bench.train_tasks if s == "train" else bench.test_tasks)]
+                         for s in SPLITS}
+                self._write_cache(lists)
+            for s in SPLITS:
+                pools: OrderedDict[str, list[dict[str, Any]]] = OrderedDict((c, []) for c in self.classes(s))
+                for params in lists[s]:
+                    pools[params["env_name"]].append(params)
+                self._official[s] = pools
         return self._official[split]
+
+    def _cache_path(self) -> Path | None:
+        root = cache_dir()
+        if root is None:
+            return None
+        bench, env_name, seed = self._cache_key()
+        name = f"{bench}{'-' + env_name if env_name else ''}-seed{seed}.json"
+        return root / "metaworld" / _metaworld_version() / name
+
+    def _cached_lists(self) -> dict[str, list[dict[str, Any]]] | None:
+        """The cached official lists, or None (no cache, unreadable, or not this benchmark's classes)."""
+        path = self._cache_path()
+        if path is None or not path.is_file():
+            return None
+        try:
+            lists = json.loads(path.read_text())
+            ok = all({p["env_name"] for p in lists[s]} == set(self.classes(s)) and
+                     all(isinstance(p["rand_vec"], list) for p in lists[s]) for s in SPLITS)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return lists if ok else None
+
+    def _write_cache(self, lists: dict[str, list[dict[str, Any]]]) -> None:
+        path = self._cache_path()
+        if path is None:
+            return
+        try:  # a cache is an optimisation: a read-only home only costs the rebuild next time
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(lists))
+            tmp.replace(path)
+        except OSError:
+            pass
 
     def official_tasks(self, split: str = "train") -> list[Task]:
         """Every official task of ``split`` in Meta-World's order (ids ``<name>/<split>/official/<i>``)."""

@@ -265,6 +265,30 @@ def test_evaluation_reports_success_per_held_out_class(ml10):
                                               metarl.make_family("bandit").sample(3), episodes=2).summary
 
 
+def test_official_lists_are_cached_on_disk(ml1, tmp_path, monkeypatch):
+    monkeypatch.setenv("METARL_CACHE_DIR", str(tmp_path))
+    first = metarl.make_family("ml1", env_name="reach-v3")
+    want = first.sample(20, split="test", seed=5) + first.official_tasks("train")
+    files = list(tmp_path.rglob("*.json"))
+    assert [f.relative_to(tmp_path).parts[:2] for f in files] == [("metaworld", metaworld_tasks._metaworld_version())]
+    assert files[0].name == "ML1-reach-v3-seed0.json"
+    # a fresh process's family (no benchmark in memory) reads the lists without building Meta-World
+    with monkeypatch.context() as m:
+        m.setattr(metaworld_tasks, "_BENCHMARKS", {})
+        m.setattr(metaworld_tasks.ML1Family, "_build_benchmark",
+                  lambda self: pytest.fail("the benchmark was built although the cache holds the lists"))
+        second = metarl.make_family("ml1", env_name="reach-v3")
+        assert second.sample(20, split="test", seed=5) + second.official_tasks("train") == want
+    # an unreadable cache file is ignored and rewritten; "off" writes nothing
+    files[0].write_text("{not json")
+    third = metarl.make_family("ml1", env_name="reach-v3")
+    assert third._cached_lists() is None
+    assert third.sample(20, split="test", seed=5) == want[:20] and third._cached_lists() is not None
+    monkeypatch.setenv("METARL_CACHE_DIR", "off")
+    files[0].unlink()
+    assert metarl.make_family("ml1", env_name="reach-v3").official_tasks("test") and not files[0].exists()
+
+
 def test_ml45_construction_is_lazy():
     key = ("ML45", None, 0)
     had = key in metaworld_tasks._BENCHMARKS
