@@ -228,6 +228,23 @@ def test_time_limit_stops_training_and_anneals_on_time(tmp_path, monkeypatch):
     assert json.loads((run / "eval" / "report.json").read_text())["meta"]["train_seconds"] == 6.0
 
 
+
+def _eval_iterations(run: Path) -> list[int]:
+    with open(run / "progress.csv") as f:
+        return [int(r["iteration"]) for r in csv.DictReader(f) if r.get("eval/trial_return")]
+
+
+def test_default_periodic_evaluation_at_each_tenth_of_the_budget(tmp_path, monkeypatch):
+    run = tmp_path / "steps"
+    assert run_experiment(tiny(20, eval_every=0), ["--run_dir", str(run)]) == 0
+    assert _eval_iterations(run) == list(range(2, 21, 2))          # every 2 of 20 iterations
+    clock = iter(range(10**6))  # 2 fake seconds per iteration; the time limit binds at iteration 10
+    monkeypatch.setattr("metarl.training.trainer.time.perf_counter", lambda: float(next(clock)))
+    run = tmp_path / "time"
+    assert run_experiment(tiny(1000, eval_every=0, time_limit=20.0), ["--run_dir", str(run)]) == 0
+    assert _eval_iterations(run) == list(range(1, 11))             # every tenth of 20 s
+
+
 def test_checkpoint_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "checkpoints" / "latest.pt"
     save_checkpoint(path, {"iteration": 1, "w": torch.arange(3)})

@@ -38,7 +38,7 @@ class TrainConfig:
     eval_seed: int = 1000
     """Seed of the test-task draw (fixed across runs so agents are compared on the same tasks)."""
     eval_every: int = 0
-    """Evaluate on held-out tasks every N iterations (0: about ten times per run)."""
+    """Evaluate on held-out tasks every N iterations (0: at each tenth of the step or time budget)."""
     eval_tasks_periodic: int = 500
     """Held-out tasks in each periodic evaluation."""
     eval_deterministic: bool = False

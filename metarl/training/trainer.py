@@ -92,7 +92,7 @@ class Trainer:
         # an agent that samples its own layout (MAML: tasks x episodes, one episode per slot) says so
         venv = (self.agent.make_train_env(k) if hasattr(self.agent, "make_train_env")
                 else self.family.make_vector_env(self.trials_per_update, k))
-        eval_every = cfg.eval_every or max(1, self._expected_iterations() // 10)
+        next_eval = (math.floor(self._progress() * 10) + 1) / 10  # eval_every=0: at each tenth of the budget
         periodic_tasks = self.family.sample(cfg.eval_tasks_periodic, split="test", seed=cfg.eval_seed)
         bar = _progress(cfg.total_steps, self.env_steps, cfg.quiet, "train")
         # Ctrl-C finishes the iteration and checkpoints; signal handlers can only be set
@@ -124,7 +124,12 @@ class Trainer:
                 scalars.update({"rollout/return": batch.stats["trial_return"], "time/sps": batch.num_steps / (t2 - t0),
                                 "time/collect_s": t1 - t0, "time/update_s": t2 - t1, "time/env_steps": self.env_steps,
                                 "time/elapsed_s": self.elapsed})
-                if self.iteration % eval_every == 0:
+                if cfg.eval_every:
+                    due = self.iteration % cfg.eval_every == 0
+                else:  # a tenth of the steps or, with a time limit, of the time (whichever is further)
+                    due = self._progress() >= next_eval
+                    next_eval = (math.floor(self._progress() * 10) + 1) / 10 if due else next_eval
+                if due:
                     scalars.update(self._periodic_eval(periodic_tasks))
                 log.log(self.iteration, scalars)
                 bar.update(batch.num_steps)
@@ -172,11 +177,6 @@ class Trainer:
             raise KeyboardInterrupt
         self._stop = True
         print("\nCtrl-C: finishing this iteration and saving a checkpoint (Ctrl-C again to abort)", flush=True)
-
-    def _expected_iterations(self) -> int:
-        per_iter = getattr(self.agent, "steps_per_update", None) or (
-            self.trials_per_update * self.cfg.episodes_per_trial * self.family.max_episode_steps)
-        return max(1, self.cfg.total_steps // max(1, per_iter))
 
     def _periodic_eval(self, tasks) -> dict[str, float]:
         k = self.cfg.episodes_per_trial
