@@ -26,11 +26,11 @@ class TrainConfig:
     """k: episodes of the same task in one trial (memory persists across them)."""
     total_steps: int = 1_000_000
     """Environment steps to train for."""
+    # Training time = collection + updates (not periodic evaluation), counted across --resume.
+    # Annealed schedules (lr, entropy) follow the larger of the step and the time fraction, so a
+    # time-limited run is not bit-reproducible: rerun with the reached total_steps for that.
     time_limit: float = 0.0
-    """Also stop after this many seconds of training (collection + updates, excluding periodic
-    evaluation; counted across --resume; 0: no limit). Annealed schedules (lr, entropy) then
-    follow the larger of the step and the time fraction, so a time-limited run is not
-    bit-reproducible: rerun with the reached total_steps and no time limit for that."""
+    """Also stop after this many seconds of training (0: no limit); schedules then anneal on time."""
     seed: int = 0
     """Seed of everything: task draws, env streams, network init, sampling."""
     eval_tasks: int = 1000
