@@ -92,7 +92,7 @@ class Trainer:
         # an agent that samples its own layout (MAML: tasks x episodes, one episode per slot) says so
         venv = (self.agent.make_train_env(k) if hasattr(self.agent, "make_train_env")
                 else self.family.make_vector_env(self.trials_per_update, k))
-        next_eval = (math.floor(self._progress() * 10) + 1) / 10  # eval_every=0: at each tenth of the budget
+        next_eval = (math.floor(self._budget_fraction() * 10) + 1) / 10  # eval_every=0: at each tenth of the budget
         periodic_tasks = self.family.sample(cfg.eval_tasks_periodic, split="test", seed=cfg.eval_seed)
         bar = _progress(cfg.total_steps, self.env_steps, cfg.quiet, "train")
         # Ctrl-C finishes the iteration and checkpoints; signal handlers can only be set
@@ -106,7 +106,7 @@ class Trainer:
                 env_seed = derive_seeds(cfg.seed, 1, "env", self.iteration)[0]
                 batch = self.agent.collect(venv, tasks, seed=env_seed)
                 t1 = time.perf_counter()
-                batch.stats["progress"] = self._progress()
+                batch.stats["progress"] = self._budget_fraction()
                 try:
                     metrics = self.agent.update(batch)
                 except FloatingPointError as exc:
@@ -127,14 +127,16 @@ class Trainer:
                 if cfg.eval_every:
                     due = self.iteration % cfg.eval_every == 0
                 else:  # a tenth of the steps or, with a time limit, of the time (whichever is further)
-                    due = self._progress() >= next_eval
-                    next_eval = (math.floor(self._progress() * 10) + 1) / 10 if due else next_eval
+                    due = self._budget_fraction() >= next_eval
+                    next_eval = (math.floor(self._budget_fraction() * 10) + 1) / 10 if due else next_eval
                 if due:
                     scalars.update(self._periodic_eval(periodic_tasks))
                 log.log(self.iteration, scalars)
                 bar.update(batch.num_steps)
-                bar.set_postfix(ret=f"{batch.stats['trial_return']:.3g}", sps=f"{scalars['time/sps']:.0f}",
-                                refresh=False)
+                post = {"ret": f"{batch.stats['trial_return']:.3g}", "sps": f"{scalars['time/sps']:.0f}"}
+                if cfg.time_limit:  # the bar counts steps; say how much of the time budget is left
+                    post["left"] = f"{max(0.0, cfg.time_limit - self.elapsed):.0f}s"
+                bar.set_postfix(post, refresh=False)
                 if self.iteration % cfg.checkpoint_every == 0:
                     self.save()
             self.save()
@@ -158,7 +160,7 @@ class Trainer:
     def _out_of_time(self) -> bool:
         return bool(self.cfg.time_limit) and self.elapsed >= self.cfg.time_limit
 
-    def _progress(self) -> float:
+    def _budget_fraction(self) -> float:
         """Fraction of the budget used, in [0, 1]: steps, or time when ``time_limit`` binds first."""
         frac = self.env_steps / self.cfg.total_steps
         if self.cfg.time_limit:
