@@ -153,13 +153,6 @@ class MAMLRLAgent(Agent):
         """theta: policy parameters (and Meta-SGD's step sizes)."""
         return list(self.params.values()) + (list(self.lrs.values()) if self.learn_lr else [])
 
-    @property
-    def steps_per_update(self) -> int:
-        """Env steps one meta-iteration collects (at most)."""
-        c = self._config
-        rounds = c["inner_steps"] + 1 if c["meta"] else 1
-        return c["meta_batch"] * c["trajectories"] * rounds * int(self.family.max_episode_steps)
-
     # ---- policy ---------------------------------------------------------------------------------
     def stack(self, m: int, detach: bool = False) -> dict[str, torch.Tensor]:
         """theta expanded to per-task stacks [m, ...] (connected to theta unless ``detach``)."""

@@ -92,7 +92,7 @@ class Trainer:
         # an agent that samples its own layout (MAML: tasks x episodes, one episode per slot) says so
         venv = (self.agent.make_train_env(k) if hasattr(self.agent, "make_train_env")
                 else self.family.make_vector_env(self.trials_per_update, k))
-        next_eval = (math.floor(self._budget_fraction() * 10) + 1) / 10  # eval_every=0: at each tenth of the budget
+        tenths = math.floor(self._budget_fraction() * 10)  # eval_every=0: evaluate at each new tenth
         periodic_tasks = self.family.sample(cfg.eval_tasks_periodic, split="test", seed=cfg.eval_seed)
         bar = _progress(cfg.total_steps, self.env_steps, cfg.quiet, "train")
         # Ctrl-C finishes the iteration and checkpoints; signal handlers can only be set
@@ -127,8 +127,8 @@ class Trainer:
                 if cfg.eval_every:
                     due = self.iteration % cfg.eval_every == 0
                 else:  # a tenth of the steps or, with a time limit, of the time (whichever is further)
-                    due = self._budget_fraction() >= next_eval
-                    next_eval = (math.floor(self._budget_fraction() * 10) + 1) / 10 if due else next_eval
+                    now = math.floor(self._budget_fraction() * 10)
+                    due, tenths = now > tenths, now
                 if due:
                     scalars.update(self._periodic_eval(periodic_tasks))
                 log.log(self.iteration, scalars)
