@@ -32,7 +32,7 @@ from gymnasium import spaces
 from metarl.errors import ConfigError, MetaRLError, check_choice, check_float, check_int, short_repr
 from metarl.learning import functional as F
 from metarl.learning.agent import Agent
-from metarl.learning.device import resolve_device
+from metarl.learning.device import adam, resolve_device
 
 
 def _number(what: str, value: Any, *, positive: bool = True) -> float:
@@ -162,9 +162,7 @@ class MAMLAgent(Agent):
         else:
             self.lrs = {k: torch.tensor(init, device=self.device) for k in self.params}
         meta_params = list(self.params.values()) + (list(self.lrs.values()) if self.learn_lr else [])
-        # fused Adam: one kernel for all parameters (about 3x faster per step than the default
-        # for-loop Adam on these small tensors; the meta-step is overhead-bound)
-        self.optimizer = torch.optim.Adam(meta_params, lr=meta_lr, fused=self.device.type in ("cpu", "cuda"))
+        self.optimizer = adam(meta_params, self.device, lr=meta_lr)
         self.generator = torch.Generator()  # support/query resplits and minibatch order (CPU stream)
         self.generator.manual_seed(seed)
 

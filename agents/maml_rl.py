@@ -40,7 +40,7 @@ from metarl.errors import ConfigError, check_choice, check_int
 from metarl.learning import functional as F
 from metarl.learning import policy_gradient as pg
 from metarl.learning.agent import Agent
-from metarl.learning.device import resolve_device
+from metarl.learning.device import adam, resolve_device
 from metarl.rollout.episodes import Episodes, sample_episodes
 from metarl.seeding import derive_seeds
 
@@ -140,8 +140,7 @@ class MAMLRLAgent(Agent):
             self.lrs = {k: torch.full_like(p, alpha).requires_grad_(True) for k, p in self.params.items()}
         else:
             self.lrs = {k: torch.tensor(alpha, device=self.device) for k in self.params}
-        self.optimizer = torch.optim.Adam(self.meta_parameters(), lr=self._config["meta_lr"],
-                                          fused=self.device.type in ("cpu", "cuda"))
+        self.optimizer = adam(self.meta_parameters(), self.device, lr=self._config["meta_lr"])
         self.generator = torch.Generator(device=self.device).manual_seed(seed)      # training's stream
         self.act_generator = torch.Generator(device=self.device).manual_seed(seed)  # evaluation's (reseed)
         self._venv = None

@@ -20,7 +20,7 @@ from gymnasium import spaces
 
 from metarl.errors import ConfigError, check_float, check_int
 from metarl.learning.agent import Agent
-from metarl.learning.device import resolve_device
+from metarl.learning.device import adam, resolve_device
 from metarl.learning.ppo import explained_variance, normalize, ppo_loss
 from metarl.learning.recurrent import RecurrentActorCritic
 from metarl.rollout.buffer import TrialBatch
@@ -74,9 +74,7 @@ class RL2Agent(Agent):
             torch.manual_seed(seed)
             net = RecurrentActorCritic(self.layout.dim, self.layout.act_dim, hidden_size=hidden_size, head=head)
         self.net = net.to(self.device)
-        # fused: one kernel for all parameters (the per-parameter loop costs ~1 ms per minibatch on CPU)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr, eps=1e-5,
-                                          fused=self.device.type in ("cpu", "cuda"))
+        self.optimizer = adam(self.net.parameters(), self.device, lr=lr, eps=1e-5)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
         self.act_generator = torch.Generator(device=self.device)  # evaluation's stream (see reseed)

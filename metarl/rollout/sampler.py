@@ -11,8 +11,8 @@
 Why the size threshold: starting the worker costs about 0.6 s for cheetah-vel and 1.2 s
 for ml1 on 2 otherwise idle cores (0.8 s and 2.3 s at load average 3.5): a fresh
 interpreter importing the simulator and building its envs; the process sampler then saves
-up to half the time of each env step (less on this VM: ``metarl bench rollout``). At the threshold (5,000 steps: about 0.35 s of single-core HalfCheetah
-stepping, 1.2 s of reach-v3) a training env, reused every iteration, pays its start-up back
+up to half the time of each env step (less on this VM: ``metarl bench rollout``). At the
+threshold (5,000 steps: about 0.35 s of single-core HalfCheetah stepping, 1.2 s of reach-v3) a training env, reused every iteration, pays its start-up back
 within a few iterations (the rl2_cheetah_vel preset's 16 trials x 2 x 200 steps = 6,400
 are above it); a vector env used for a single pass, as an evaluation's is, gains only
 from about 20,000 (cheetah) / 10,000 (reach-v3) steps up. Small vector envs (tests, smoke
