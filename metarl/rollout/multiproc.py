@@ -233,6 +233,13 @@ class ProcessTrialVectorEnv(TrialVectorEnv):
         lo, hi = self._wblocks[i]
         return f"rollout worker {i} (slots {lo}-{hi - 1}, pid {self._w.procs[i].pid})"
 
+    def _local_share(self, fn):
+        """``fn(lo, hi)`` bound to the local block's slots, or None when workers step every block."""
+        if self._local is None:
+            return None
+        lo, hi = self.blocks[0]
+        return lambda: fn(lo, hi)
+
     def _request(self, cmd: str, args: list, local_fn=None) -> list:
         """Send ``cmd`` with ``args[i]`` to worker i, run ``local_fn()`` (the local block's share)
         meanwhile, then read every reply (all of them, so the protocol stays in step) and raise
@@ -303,13 +310,12 @@ class ProcessTrialVectorEnv(TrialVectorEnv):
         self._single_thread()
         seeds = _slot_seeds(seed, self.num_envs)
 
-        def local_reset():
-            if self._local is not None:
-                lo, hi = self.blocks[0]
-                obs, _ = self._local.reset(seed=seeds[lo:hi], options={"tasks": self.tasks[lo:hi]})
-                self._views["obs"][lo:hi] = obs
+        def local_reset(lo: int, hi: int) -> None:
+            obs, _ = self._local.reset(seed=seeds[lo:hi], options={"tasks": self.tasks[lo:hi]})
+            self._views["obs"][lo:hi] = obs
 
-        self._request("reset", [(seeds[lo:hi], self.tasks[lo:hi]) for lo, hi in self._wblocks], local_reset)
+        self._request("reset", [(seeds[lo:hi], self.tasks[lo:hi]) for lo, hi in self._wblocks],
+                      self._local_share(local_reset))
         self._done = np.zeros(self.num_envs, dtype=bool)
         return self._views["obs"].copy(), {"episode_index": np.zeros(self.num_envs, dtype=np.int64)}
 
@@ -325,16 +331,14 @@ class ProcessTrialVectorEnv(TrialVectorEnv):
         v = self._views
         local_extra: list = []
 
-        def local_step():
-            if self._local is not None:
-                lo, hi = self.blocks[0]
-                v["obs"][lo:hi], v["reward"][lo:hi], v["terminated"][lo:hi], v["truncated"][lo:hi], info = \
-                    self._local.step(actions[lo:hi])
-                for k in ("active", "episode_index", "episode_end"):
-                    v[k][lo:hi] = info.pop(k)
-                local_extra.append(info or None)
+        def local_step(lo: int, hi: int) -> None:
+            v["obs"][lo:hi], v["reward"][lo:hi], v["terminated"][lo:hi], v["truncated"][lo:hi], info = \
+                self._local.step(actions[lo:hi])
+            for k in ("active", "episode_index", "episode_end"):
+                v[k][lo:hi] = info.pop(k)
+            local_extra.append(info or None)
 
-        worker_extras = self._request("step", args, local_step)
+        worker_extras = self._request("step", args, self._local_share(local_step))
         extras = local_extra + worker_extras
         info: dict[str, Any] = {k: v[k].copy() for k in ("active", "episode_index", "episode_end")}
         for k in dict.fromkeys(k for e in extras if e for k in e):  # optional keys, first-seen order
