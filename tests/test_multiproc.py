@@ -23,11 +23,7 @@ from metarl.rollout import sampler as sampler_mod
 from metarl.rollout.multiproc import ProcessTrialVectorEnv, RolloutWorkerError
 from metarl.rollout.vector import SyncTrialVectorEnv
 
-
-def one_line(exc_info) -> str:
-    msg = str(exc_info.value)
-    assert msg and "\n" not in msg, f"error message is not one line: {msg!r}"
-    return msg
+from helpers import one_line
 
 
 def gone(pid: int) -> bool:

@@ -11,6 +11,8 @@ from metarl import ParamSpace, ParamSpec, Task, TaskFamily, TrialWrapper
 from metarl import registry
 from metarl.errors import ConfigError, MetaRLError, UnknownNameError
 
+from helpers import one_line
+
 
 @pytest.fixture(autouse=True)
 def restore_registry():
@@ -21,12 +23,6 @@ def restore_registry():
     registry._FAMILIES.update(families)
     registry._AGENTS.clear()
     registry._AGENTS.update(agents)
-
-
-def one_line(exc_info) -> str:
-    msg = str(exc_info.value)
-    assert msg and "\n" not in msg, f"error message is not one line: {msg!r}"
-    return msg
 
 
 # ---- a user-defined family ---------------------------------------------------------------

@@ -13,11 +13,7 @@ import pytest
 from metarl import ParamSpace, ParamSpec, Task
 from metarl.errors import ConfigError, MetaRLError
 
-
-def one_line(exc_info) -> str:
-    msg = str(exc_info.value)
-    assert msg and "\n" not in msg, f"error message is not one line: {msg!r}"
-    return msg
+from helpers import one_line
 
 
 # ---- Task: JSON round trip ----------------------------------------------------------------
