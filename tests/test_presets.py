@@ -95,6 +95,22 @@ def test_bench_maml_prints_every_mode_and_the_verdict(capsys):
 
     assert main(["--seconds", "0.2", "--settings", "sinusoid", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    assert all(f"sinusoid   {m}" in out for m in ("stacked", "vmap", "loop")) and "target >= 5x" in out
+    assert all(f"sinusoid   {m}" in out for m in ("stacked", "vmap", "loop", "minimal")) and "target >= 5x" in out
+    assert "the bare-script step" in out
     row = _point_nav("batched", 0.05, 1, 0)
     assert row["rate"] > 0 and row["peak_mb"] >= row["base_mb"] > 0
+
+
+def test_bench_maml_bare_script_step_is_a_learning_maml_step():
+    """The bench's yardstick does real work: its query loss after one inner step falls."""
+    import torch
+
+    import metarl
+    from metarl.agents.maml import draw_examples
+    from metarl.experiments.bench_maml import _minimal_maml_step
+
+    family = metarl.make_family("sinusoid")
+    x, y = (torch.as_tensor(a) for a in draw_examples(family, family.sample(25, seed=0), 20, seed=0))
+    step = _minimal_maml_step(x, y, support=10, seed=0)
+    losses = [float(step()) for _ in range(200)]
+    assert sum(losses[-20:]) / 20 < 0.7 * sum(losses[:20]) / 20, (losses[:3], losses[-3:])
