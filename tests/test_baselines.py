@@ -166,6 +166,19 @@ def test_seeded_and_reproducible(bandit5):
     assert not np.array_equal(a, c)
 
 
+def test_evaluation_env_streams_do_not_depend_on_batch_size(bandit5):
+    """Task i's env slot is seeded with seed + i: a deterministic agent scores the same per
+    task whatever the batch size (a sampling agent's own stream is documented to depend on it)."""
+    from metarl.evaluation.evaluator import run_trials as evaluator_trials
+
+    family, tasks = bandit5
+    agent = metarl.make_agent("rl2", family, hidden_size=8, device="cpu")  # greedy actions: no agent draws
+    whole, _ = evaluator_trials(agent, tasks[:20], episodes=10, seed=4, batch_size=20, deterministic=True)
+    pieces, _ = evaluator_trials(agent, tasks[:20], episodes=10, seed=4, batch_size=7, deterministic=True)
+    np.testing.assert_array_equal(whole, pieces)
+    assert whole.sum() > 0
+
+
 # ---- random agent on Box / offset Discrete spaces --------------------------------------------
 class _StandInEnv(gym.Env):
     def __init__(self, action_space):

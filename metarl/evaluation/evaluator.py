@@ -16,7 +16,11 @@ def run_trials(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, de
     """Returns per task x episode index [n, k] and success [n, k] (None if undefined).
 
     Tasks are run ``batch_size`` at a time in the family's vector env; task i's env slot is
-    seeded with ``seed + i`` so results do not depend on ``batch_size``.
+    seeded with ``seed + i``, so the environments' randomness does not depend on
+    ``batch_size``. The agent's own sampling (``agent.reseed(seed)`` once, then one stream
+    for the whole evaluation, drawn for a batch of slots at a time) does: a stochastic agent
+    scored on more than ``batch_size`` tasks gives other (equally valid) numbers with another
+    ``batch_size``. Same seed and ``batch_size`` on the same CPU: the same numbers.
     """
     family = agent.family
     if callable(getattr(agent, "reseed", None)):  # agents built on metarl.learning.Agent have it
@@ -64,7 +68,8 @@ def evaluate(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, dete
     returns, success = run_trials(agent, tasks, episodes=episodes, seed=seed, deterministic=deterministic,
                                   batch_size=batch_size, progress=progress)
     meta = {"agent": getattr(agent, "name", type(agent).__name__), "family": agent.family.name,
-            "split": tasks[0].split, "episodes": episodes, "seed": seed, "deterministic": deterministic}
+            "split": tasks[0].split, "episodes": episodes, "seed": seed, "deterministic": deterministic,
+            "batch_size": batch_size}
     summary = summarize(returns, success, seed=seed)
     groups = [agent.family.task_group(t) for t in tasks]
     if all(g is not None for g in groups):  # a family with classes (Meta-World): results per class
