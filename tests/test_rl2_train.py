@@ -405,3 +405,20 @@ def test_bad_input_is_one_line_exit_2(argv, words, capsys, tmp_path, monkeypatch
     for w in words:
         assert w in lines[0], (w, lines[0])
     assert not any(tmp_path.iterdir()), "a bad command must not create a run directory"
+
+
+def test_auto_named_run_directories_started_in_the_same_second_do_not_collide(tmp_path, monkeypatch):
+    import datetime as dt
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 1, 2, 3, 4, 5)
+
+    monkeypatch.setattr("metarl.training.rundir._dt.datetime", Frozen)
+    exp = tiny(1)
+    exp.train.run_root = str(tmp_path / "runs")
+    dirs = [new_run_dir(exp) for _ in range(3)]
+    assert [d.name for d in dirs] == ["tiny_rl2__s3__20260102-030405", "tiny_rl2__s3__20260102-030405-2",
+                                      "tiny_rl2__s3__20260102-030405-3"]
+    assert all((d / "config.yaml").exists() for d in dirs)

@@ -62,10 +62,22 @@ def build(exp: Experiment):
 
 
 def new_run_dir(exp: Experiment, run_dir: str | Path | None = None) -> Path:
-    """Create the run directory (``run_dir`` if given) and write config.yaml."""
+    """Create the run directory and write config.yaml. Without ``run_dir`` the name is
+    ``RUN_ROOT/NAME__sSEED__TIMESTAMP``, created exclusively (runs started in the same second,
+    e.g. a sweep launched in the background, get ``-2``, ``-3``, ... instead of sharing one)."""
     if run_dir is None:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = Path(exp.train.run_root) / f"{exp.name}__s{exp.train.seed}__{stamp}"
+        base = Path(exp.train.run_root) / f"{exp.name}__s{exp.train.seed}__{stamp}"
+        base.parent.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 10_000):
+            run_dir = base if n == 1 else base.with_name(f"{base.name}-{n}")
+            try:
+                run_dir.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise MetaRLError(f"could not create a fresh run directory next to {base}")
     run_dir = Path(run_dir)
     if (run_dir / "checkpoints" / "latest.pt").exists():
         raise MetaRLError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it")
