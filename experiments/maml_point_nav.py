@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from metarl.training.config import Experiment, TrainConfig, parse_overrides
-from metarl.training.runner import main_for, run_to_known_dir, with_agent_choice
+from metarl.training.runner import main_for, run_to_known_dir, with_agent_choice, with_one_line_errors
 
 EXPERIMENT = Experiment(
     name="maml_point_nav",
@@ -123,4 +123,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(with_one_line_errors(main, sys.argv[1:]))

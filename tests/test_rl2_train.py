@@ -395,6 +395,9 @@ def test_help_and_list_exit_0(argv, capsys):
     (["train", "rl2_bandits", "--time_limit", "-5"], ["time_limit", "-5"]),
     (["train", "no_such_experiment"], ["no_such_experiment", "rl2_bandits"]),
     (["train", "rl2_bandits", "--resume", "/nonexistent/run"], ["/nonexistent/run"]),
+    (["train", "rl2_bandits", "--run_root"], ["--run_root needs a value"]),
+    (["train", "rl2_bandits", "--resume"], ["--resume needs a value"]),
+    (["train", "rl2_bandits", "--hidden-size", "x"], ["--hidden_size", "integer", "'x'"]),
 ])
 def test_bad_input_is_one_line_exit_2(argv, words, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing may be written, but if it were, not into the repo
@@ -422,3 +425,23 @@ def test_auto_named_run_directories_started_in_the_same_second_do_not_collide(tm
     assert [d.name for d in dirs] == ["tiny_rl2__s3__20260102-030405", "tiny_rl2__s3__20260102-030405-2",
                                       "tiny_rl2__s3__20260102-030405-3"]
     assert all((d / "config.yaml").exists() for d in dirs)
+
+
+def test_dashed_keys_and_bare_boolean_flags(tmp_path):
+    from metarl.training.config import parse_overrides
+
+    assert parse_overrides(["--run-dir", "x", "--quiet", "--total-steps=5"]) == \
+        {"run_dir": "x", "quiet": "true", "total_steps": "5"}
+    exp = tiny(1).with_overrides(parse_overrides(["--quiet", "--eval-tasks", "7"]))
+    assert exp.train.quiet is True and exp.train.eval_tasks == 7
+
+
+def test_preset_scripts_report_bad_options_in_one_line(tmp_path):
+    """The MAML scripts have their own main (train, then post-process): same one-line errors."""
+    repo = Path(__file__).resolve().parents[1]
+    for script, argv in (("maml_sinusoid.py", ["--agent", "nosuch"]), ("maml_point_nav.py", ["--no_such_key", "3"])):
+        proc = subprocess.run([sys.executable, str(repo / "experiments" / script), *argv], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+        assert not any(tmp_path.iterdir())

@@ -57,10 +57,17 @@ class TrainConfig:
     """Directory under which run directories are created."""
 
 
+class BareFlag(str):
+    """The value of an option given without one (``--quiet``): true for a boolean option,
+    an error for any other."""
+
+
 def parse_value(key: str, text: Any, like: Any) -> Any:
     """Convert CLI text to the type of ``like`` (a default value)."""
     if not isinstance(text, str):
         return text
+    if isinstance(text, BareFlag) and not isinstance(like, bool):
+        raise ConfigError(f"--{key} needs a value (only true/false options may be given bare)")
     if isinstance(like, bool):
         if text.lower() in ("1", "true", "yes", "on"):
             return True
@@ -140,7 +147,8 @@ class Experiment:
 
 
 def parse_overrides(argv: list[str]) -> dict[str, str]:
-    """``["--a", "1", "--b=2", "--flag"]`` -> {"a": "1", "b": "2", "flag": "true"}."""
+    """``["--a", "1", "--b=2", "--flag", "--run-dir", "x"]`` -> {"a": "1", "b": "2", "flag": "true",
+    "run_dir": "x"} (dashes in keys become underscores; a bare flag's value is a ``BareFlag``)."""
     out: dict[str, str] = {}
     i = 0
     while i < len(argv):
@@ -155,7 +163,7 @@ def parse_overrides(argv: list[str]) -> dict[str, str]:
             val = argv[i + 1]
             i += 2
         else:
-            val = "true"
+            val = BareFlag("true")
             i += 1
-        out[key] = val
+        out[key.replace("-", "_")] = val
     return out

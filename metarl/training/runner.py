@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from metarl.errors import MetaRLError, UnknownNameError
-from metarl.training.config import Experiment, TrainConfig, parse_overrides
+from metarl.training.config import Experiment, TrainConfig, parse_overrides, parse_value
 
 
 def list_experiments() -> list[str]:
@@ -75,8 +75,8 @@ def run_experiment(exp: Experiment, argv: list[str]) -> int:
         print(help_text(exp))
         return 0
     overrides = parse_overrides(argv)
-    resume = overrides.pop("resume", None)
-    run_dir_opt = overrides.pop("run_dir", None)
+    resume, run_dir_opt = (parse_value(k, overrides.pop(k), "") if k in overrides else None
+                           for k in ("resume", "run_dir"))
     if resume:
         run_dir = Path(resume)
         exp = read_config(run_dir)
@@ -118,14 +118,12 @@ def run_to_known_dir(exp: Experiment, overrides: dict[str, str]) -> tuple[int, P
     """``run_experiment`` with the run directory fixed up front (``--run_dir``/``--resume`` if
     given, else the usual RUN_ROOT/NAME__sSEED__STAMP), so a preset's script can post-process
     the run. Returns (exit code, run directory)."""
-    import datetime as _dt
+    from metarl.training.rundir import new_run_dir
 
     overrides = dict(overrides)
-    run_dir = overrides.get("resume") or overrides.get("run_dir")
-    if run_dir is None:
-        train = exp.with_overrides({k: v for k, v in overrides.items() if k not in ("resume", "run_dir")}).train
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = overrides["run_dir"] = str(Path(train.run_root) / f"{exp.name}__s{train.seed}__{stamp}")
+    run_dir = next((parse_value(k, overrides[k], "") for k in ("resume", "run_dir") if k in overrides), None)
+    if run_dir is None:  # the usual name, created now (exclusively) so the script knows it
+        run_dir = overrides["run_dir"] = str(new_run_dir(exp.with_overrides(overrides)))
     return run_experiment(exp, [f"--{k}={v}" for k, v in overrides.items()]), Path(run_dir)
 
 
@@ -145,8 +143,14 @@ def print_summary(report, run_dir: Path, eval_dir: Path | None = None) -> None:
 
 def main_for(exp: Experiment) -> int:
     """Entry point for ``python experiments/NAME.py [--key value ...]``."""
+    return with_one_line_errors(run_experiment, exp, sys.argv[1:])
+
+
+def with_one_line_errors(fn, *args) -> int:
+    """``fn(*args)`` as a command's exit code: a ``MetaRLError`` (bad option, value, run
+    directory) prints one line to stderr and gives 2 instead of a traceback."""
     try:
-        return run_experiment(exp, sys.argv[1:])
+        return fn(*args)
     except MetaRLError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
