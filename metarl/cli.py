@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
-from metarl.errors import MetaRLError
+from metarl.errors import MetaRLError, check_int
 
 
 def _cmd_list(args) -> int:
@@ -41,20 +42,21 @@ def _cmd_eval(args) -> int:
     import dataclasses
 
     from metarl.registry import evaluation_protocol
-    from metarl.training.checkpoint import load_checkpoint
+    from metarl.training.checkpoint import load_agent_state, load_checkpoint
     from metarl.training.rundir import build, read_config
     from metarl.training.runner import print_summary
     from metarl.training.trainer import evaluate_run
 
     run_dir = Path(args.run_dir)
     exp = read_config(run_dir)
-    train = dataclasses.replace(exp.train, quiet=args.quiet, baselines=not args.no_baselines)
+    # baselines as the run had them (a run trained without them is evaluated without them)
+    train = dataclasses.replace(exp.train, quiet=args.quiet, baselines=exp.train.baselines and not args.no_baselines)
     if args.deterministic:
         train.eval_deterministic = True
     if args.tasks is not None:
-        train.eval_tasks = args.tasks
+        train.eval_tasks = check_int("--tasks", args.tasks, low=1)
     if args.episodes is not None:
-        train.episodes_per_trial = args.episodes
+        train.episodes_per_trial = check_int("--episodes", args.episodes, low=1)
     exp = dataclasses.replace(exp, train=train)
     if args.protocol == "metaworld" and exp.family not in ("ml1", "ml10", "ml45"):
         raise MetaRLError(f"--protocol metaworld needs a Meta-World run (ml1, ml10, ml45); {run_dir} trained "
@@ -64,9 +66,13 @@ def _cmd_eval(args) -> int:
     if not ckpt.exists():
         raise MetaRLError(f"no checkpoint in {run_dir} (expected {ckpt})")
     ck = load_checkpoint(ckpt)
-    agent.load_state_dict(ck["agent"])
+    load_agent_state(agent, ck, ckpt, exp)
     tasks = family.sample(train.eval_tasks, split=args.split, seed=train.eval_seed)
     out_dir = run_dir if args.split == "test" else run_dir / f"eval_{args.split}"
+    trained = run_dir / "eval" / "report.json"
+    if out_dir == run_dir and trained.exists() and not (run_dir / "eval" / "report.train.json").exists():
+        # the training's own final evaluation is kept when `metarl eval` replaces report.json
+        shutil.copy2(trained, run_dir / "eval" / "report.train.json")
     report = evaluate_run(exp, family, agent, out_dir, tasks=tasks, quiet=args.quiet, label=args.split)
     report.meta.update(iteration=ck.get("iteration"), env_steps=ck.get("env_steps"))
     official = None
@@ -114,12 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "--resume RUN_DIR, --help")
     s.set_defaults(func=_cmd_train)
     p.train_parser = s  # main() prints its help (it has add_help=False)
-    s = sub.add_parser("eval", help="held-out evaluation of a trained run (writes eval/report.json)")
+    s = sub.add_parser("eval", help="held-out evaluation of a trained run (writes eval/report.json; "
+                                          "the training's own is kept as eval/report.train.json)")
     s.add_argument("run_dir", help="a run directory made by `metarl train`")
     s.add_argument("--tasks", type=int, default=None, help="number of held-out tasks (default: the run's eval_tasks)")
     s.add_argument("--episodes", type=int, default=None, help="episodes per trial (default: the run's)")
     s.add_argument("--split", choices=["test", "train"], default="test", help="which split to draw tasks from")
-    s.add_argument("--no-baselines", action="store_true", help="skip the classic baselines")
+    s.add_argument("--no-baselines", action="store_true",
+                   help="skip the classic baselines (a run trained with baselines=false never evaluates them)")
     s.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--protocol", choices=["metarl", "metaworld"], default="metarl",

@@ -352,6 +352,23 @@ def test_cli_eval_of_a_trained_run(cli_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((run_dir / "eval" / "report.json").read_text())
     assert report["summary"]["n_tasks"] == 100 and "bandit-ucb" in report["baselines"]
+    trained = json.loads((run_dir / "eval" / "report.train.json").read_text())  # the training's own, kept
+    assert "train_seconds" in trained["meta"] and trained["summary"]["n_tasks"] != 100
+
+
+def test_cli_eval_bad_checkpoints_and_options_are_one_line(cli_run, tmp_path, capsys):
+    import shutil
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(cli_run[0], run_dir)
+    assert cli(["eval", str(run_dir), "--tasks", "-3"]) == 2
+    assert "--tasks=-3 is too small" in capsys.readouterr().err
+    ckpt = run_dir / "checkpoints" / "latest.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])  # truncated, as by a full disk
+    for argv in (["eval", str(run_dir)], ["train", "tiny", "--resume", str(run_dir)]):
+        assert cli(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "cannot read the checkpoint" in err[0] and str(ckpt) in err[0], err
 
 
 def test_tensorboard_has_the_scalars_and_the_adaptation_image(cli_run):
@@ -394,6 +411,7 @@ def test_help_and_list_exit_0(argv, capsys):
     (["train", "rl2_bandits", "--lr", "fast"], ["--lr", "number", "fast"]),
     (["train", "rl2_bandits", "--time_limit", "-5"], ["time_limit", "-5"]),
     (["train", "no_such_experiment"], ["no_such_experiment", "rl2_bandits"]),
+    (["train", "/nonexistent/preset.py"], ["no preset file", "/nonexistent/preset.py", "not found"]),
     (["train", "rl2_bandits", "--resume", "/nonexistent/run"], ["/nonexistent/run"]),
     (["train", "rl2_bandits", "--run_root"], ["--run_root needs a value"]),
     (["train", "rl2_bandits", "--resume"], ["--resume needs a value"]),

@@ -11,8 +11,9 @@ import torch
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
     """torch.save ``payload`` to ``path`` atomically.
 
-    A crash (or an exception, or Ctrl-C) while writing leaves the previous file intact and
-    no temp file behind; after a successful return the new file is on disk (file and
+    A crash (an exception, or Ctrl-C) while writing leaves the previous file intact and no
+    temp file behind (a SIGKILL or power loss can leave a ``.NAME.tmpPID`` file, never a
+    damaged ``path``); after a successful return the new file is on disk (file and
     directory fsynced), so a power loss cannot leave a renamed-but-empty checkpoint.
     """
     path = Path(path)
@@ -45,4 +46,31 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    return torch.load(Path(path), map_location="cpu", weights_only=False)
+    """The payload saved at ``path`` (tensors on the CPU); an unreadable file (truncated,
+    corrupt, not a checkpoint) is a one-line ``MetaRLError`` naming it."""
+    import pickle
+
+    from metarl.errors import MetaRLError
+
+    try:
+        ck = torch.load(Path(path), map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MetaRLError(f"cannot read the checkpoint {path} ({type(exc).__name__}: {first[:200]}); it is "
+                          f"truncated or not a metarl checkpoint") from None
+    if not isinstance(ck, dict):
+        raise MetaRLError(f"{path} is not a metarl checkpoint (it holds a {type(ck).__name__}, not a dict)")
+    return ck
+
+
+def load_agent_state(agent, checkpoint: dict[str, Any], path: Path, exp) -> None:
+    """Load ``checkpoint["agent"]`` into ``agent``; a checkpoint of another network (e.g. other
+    ``--hidden_size``) is a one-line ``MetaRLError`` naming the file and the run's options."""
+    from metarl.errors import MetaRLError
+
+    try:
+        agent.load_state_dict(checkpoint["agent"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MetaRLError(f"the checkpoint {path} does not fit agent {exp.agent!r} with options "
+                          f"{exp.agent_config} ({first[:200]}); use the run's own network options") from None

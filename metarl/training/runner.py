@@ -25,6 +25,8 @@ def load_experiment(name: str) -> Experiment:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     else:
+        if name.endswith(".py"):
+            raise UnknownNameError(f"no preset file {name!r} (not found); or use a preset name: {list_experiments()}")
         if name not in list_experiments():
             raise UnknownNameError(f"unknown experiment {name!r}; available: {list_experiments()}")
         module = importlib.import_module(f"metarl.experiments.{name}")

@@ -13,7 +13,7 @@ from metarl.evaluation.evaluator import evaluate, evaluate_baselines
 from metarl.evaluation.plots import plot_adaptation
 from metarl.evaluation.report import EvalReport
 from metarl.seeding import derive_seeds, make_rng
-from metarl.training.checkpoint import load_checkpoint, save_checkpoint
+from metarl.training.checkpoint import load_agent_state, load_checkpoint, save_checkpoint
 from metarl.training.config import Experiment
 from metarl.training.logger import RunLogger
 from metarl.training.rundir import build, library_versions, write_config
@@ -60,13 +60,7 @@ class Trainer:
         if not self.ckpt_path.exists():
             raise MetaRLError(f"no checkpoint to resume from at {self.ckpt_path}")
         ck = load_checkpoint(self.ckpt_path)
-        try:
-            self.agent.load_state_dict(ck["agent"])
-        except (RuntimeError, KeyError, ValueError) as exc:  # e.g. --hidden_size changed on --resume
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise MetaRLError(f"the checkpoint {self.ckpt_path} does not fit agent {self.exp.agent!r} with "
-                              f"options {self.exp.agent_config} ({first}); resume with the run's own "
-                              f"network options") from None
+        load_agent_state(self.agent, ck, self.ckpt_path, self.exp)
         self.iteration, self.env_steps, self.elapsed = ck["iteration"], ck["env_steps"], ck["elapsed"]
         self.task_rng.bit_generator.state = ck["task_rng"]
 
