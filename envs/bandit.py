@@ -97,5 +97,5 @@ class BanditFamily(TaskFamily):
     def make_env(self, task: Task) -> gym.Env:
         return BanditEnv(self, task)
 
-    def make_vector_env(self, num_envs: int, episodes: int) -> BanditVectorEnv:
+    def native_vector_env(self, num_envs: int, episodes: int) -> BanditVectorEnv:
         return BanditVectorEnv(self, num_envs, episodes)

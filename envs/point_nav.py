@@ -136,5 +136,5 @@ class PointNavFamily(TaskFamily):
     def make_env(self, task: Task) -> gym.Env:
         return PointNavEnv(self, task)
 
-    def make_vector_env(self, num_envs: int, episodes: int) -> PointNavVectorEnv:
+    def native_vector_env(self, num_envs: int, episodes: int) -> PointNavVectorEnv:
         return PointNavVectorEnv(self, num_envs, episodes)

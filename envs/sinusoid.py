@@ -125,5 +125,5 @@ class SinusoidFamily(TaskFamily):
     def make_env(self, task: Task) -> gym.Env:
         return SinusoidEnv(self, task)
 
-    def make_vector_env(self, num_envs: int, episodes: int) -> SinusoidVectorEnv:
+    def native_vector_env(self, num_envs: int, episodes: int) -> SinusoidVectorEnv:
         return SinusoidVectorEnv(self, num_envs, episodes)

@@ -176,5 +176,5 @@ class TabularMDPFamily(TaskFamily):
     def make_env(self, task: Task) -> gym.Env:
         return TabularMDPEnv(self, task)
 
-    def make_vector_env(self, num_envs: int, episodes: int) -> TabularMDPVectorEnv:
+    def native_vector_env(self, num_envs: int, episodes: int) -> TabularMDPVectorEnv:
         return TabularMDPVectorEnv(self, num_envs, episodes)

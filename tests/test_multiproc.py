@@ -314,3 +314,8 @@ def test_make_vector_env_builds_the_chosen_env(monkeypatch):
     assert isinstance(fam.make_vector_env(3, 1), SyncTrialVectorEnv)  # 15 steps per pass: in-process
     bandit = metarl.make_family("bandit", arms=3)
     assert not isinstance(bandit.make_vector_env(64, 10), (SyncTrialVectorEnv, ProcessTrialVectorEnv))
+    # a native family accepts (and checks) the argument, and keeps its batched env
+    assert type(bandit.make_vector_env(4, 2, sampler="process")) is type(bandit.make_vector_env(4, 2))
+    with pytest.raises(ConfigError) as e:
+        bandit.make_vector_env(4, 2, sampler="fast")
+    assert "sampler='fast'" in one_line(e)

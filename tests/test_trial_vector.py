@@ -192,7 +192,7 @@ class ToyNativeVectorEnv(NativeTrialVectorEnv):
 
 
 class ToyNativeFamily(ToyFamily):
-    def make_vector_env(self, num_envs, episodes):
+    def native_vector_env(self, num_envs, episodes):
         return ToyNativeVectorEnv(self, num_envs, episodes)
 
 

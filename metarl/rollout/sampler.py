@@ -20,8 +20,8 @@ runs with short horizons) stay in-process and start instantly.
 
 Override: ``family.make_vector_env(n, k, sampler="sync" | "process" | "auto")`` or the
 environment variable ``METARL_SAMPLER`` (same values; the argument wins). ``"process"``
-applies to any family built on the default ``make_vector_env``; families with a native
-batched numpy env (bandit, tabular-mdp, point-nav, sinusoid) always use that.
+applies to any family without a native batched env; those with one (bandit, tabular-mdp,
+point-nav, sinusoid: ``TaskFamily.native_vector_env``) always use it.
 """
 from __future__ import annotations
 

@@ -102,12 +102,22 @@ class TaskFamily:
         process (``SyncTrialVectorEnv``) or, for large vectors of ``step_cost = "heavy"``
         families, in one worker process per CPU (``ProcessTrialVectorEnv``); ``sampler``
         ("auto", "sync", "process"; default: env var ``METARL_SAMPLER``, else "auto")
-        overrides the choice (rules in ``metarl.rollout.sampler``). Numpy families override
-        this with a native batched env.
+        overrides the choice (rules in ``metarl.rollout.sampler``). A family with a native
+        batched env (``native_vector_env``: the numpy families) always uses that; ``sampler``
+        is then only checked.
         """
-        from metarl.rollout.sampler import make_trial_vector_env
+        from metarl.errors import check_choice
+        from metarl.rollout.sampler import SAMPLERS, make_trial_vector_env
 
-        return make_trial_vector_env(self, num_envs, episodes, sampler)
+        if sampler is not None:
+            check_choice("sampler", sampler, SAMPLERS)
+        native = self.native_vector_env(num_envs, episodes)
+        return native if native is not None else make_trial_vector_env(self, num_envs, episodes, sampler)
+
+    def native_vector_env(self, num_envs: int, episodes: int) -> "TrialVectorEnv | None":
+        """A batched env stepping all slots at once (e.g. in one numpy call), or None (the default:
+        ``make_vector_env`` then builds one ``TrialWrapper`` per slot)."""
+        return None
 
     # ---- metadata -------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
