@@ -356,6 +356,18 @@ def test_cli_eval_of_a_trained_run(cli_run):
     assert "train_seconds" in trained["meta"] and trained["summary"]["n_tasks"] != 100
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["train", "rl2_tabular_mdp"], ["is a run of 'rl2_bandits', not 'rl2_tabular_mdp'"]),
+    (["train", "rl2_bandits", "--seed", "5", "--arms", "3"], ["cannot change: --arms, --seed"]),
+])
+def test_resume_refuses_another_preset_and_reseeding(cli_run, argv, words, capsys):
+    before = (cli_run[0] / "config.yaml").read_text()
+    assert cli([*argv, "--resume", str(cli_run[0])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and all(w in err[0] for w in words), err
+    assert (cli_run[0] / "config.yaml").read_text() == before
+
+
 def test_cli_eval_bad_checkpoints_and_options_are_one_line(cli_run, tmp_path, capsys):
     import shutil
 

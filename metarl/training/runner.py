@@ -7,7 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from metarl.errors import MetaRLError, UnknownNameError
+from metarl.errors import ConfigError, MetaRLError, UnknownNameError
 from metarl.training.config import Experiment, TrainConfig, parse_overrides, parse_value
 
 
@@ -70,6 +70,7 @@ def _field_docs() -> dict[str, str]:
 
 def run_experiment(exp: Experiment, argv: list[str]) -> int:
     """Parse overrides and ``--resume``, train, evaluate, print where everything is."""
+    from metarl.registry import family_options
     from metarl.training.rundir import new_run_dir, read_config
     from metarl.training.trainer import Trainer
 
@@ -81,7 +82,13 @@ def run_experiment(exp: Experiment, argv: list[str]) -> int:
                            for k in ("resume", "run_dir"))
     if resume:
         run_dir = Path(resume)
-        exp = read_config(run_dir)
+        preset, exp = exp, read_config(run_dir)
+        if preset.name != exp.name:
+            raise ConfigError(f"{run_dir} is a run of {exp.name!r}, not {preset.name!r}")
+        fixed = sorted(k for k in overrides if k == "seed" or k in family_options(exp.family))
+        if fixed:
+            raise ConfigError(f"--resume continues a run as it was seeded and built; these options cannot "
+                              f"change: {', '.join('--' + k for k in fixed)} (start a new run instead)")
         if overrides:
             # e.g. --total_steps to extend a run (the lr / entropy annealing then follows the
             # new total). Trainer.run records them in config.yaml once the checkpoint has loaded, so
