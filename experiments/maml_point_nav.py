@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from metarl.training.config import Experiment, TrainConfig, parse_overrides
-from metarl.training.runner import main_for, run_to_known_dir, with_agent_choice, with_one_line_errors
+from metarl.training.runner import main_for, run_to_known_dir, with_one_line_errors
 
 EXPERIMENT = Experiment(
     name="maml_point_nav",
@@ -33,6 +33,7 @@ EXPERIMENT = Experiment(
     train=TrainConfig(episodes_per_trial=4, total_steps=8_000_000, eval_tasks=500, eval_tasks_periodic=100,
                       checkpoint_every=10, baselines=False, inner_steps_eval=3),
     description=__doc__,
+    agent_choices=("metasgd",),
 )
 
 
@@ -111,8 +112,7 @@ def main(argv: list[str]) -> int:
     overrides = parse_overrides(argv)
     baseline_steps = overrides.pop("baseline_steps", None)
     references = overrides.pop("references", None)
-    exp = with_agent_choice(EXPERIMENT, overrides, ("maml", "metasgd"))
-    rc, run_dir = run_to_known_dir(exp, overrides)
+    rc, run_dir = run_to_known_dir(EXPERIMENT, overrides)
     if rc == 0:
         quiet = str(overrides.get("quiet", "false")).lower() in ("1", "true", "yes", "on")
         out = reference_report(run_dir, baseline_steps=int(float(baseline_steps)) if baseline_steps else None,

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from metarl.training.config import Experiment, TrainConfig, parse_overrides
-from metarl.training.runner import main_for, run_to_known_dir, with_agent_choice, with_one_line_errors
+from metarl.training.runner import main_for, run_to_known_dir, with_one_line_errors
 
 EXPERIMENT = Experiment(
     name="maml_sinusoid",
@@ -34,6 +34,7 @@ EXPERIMENT = Experiment(
     train=TrainConfig(episodes_per_trial=20, total_steps=2_500_000, eval_tasks=1000, checkpoint_every=500,
                       baselines=False),
     description=__doc__,
+    agent_choices=("metasgd",),
 )
 
 
@@ -75,8 +76,7 @@ def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         return main_for(EXPERIMENT)
     overrides = parse_overrides(argv)
-    exp = with_agent_choice(EXPERIMENT, overrides, ("maml", "metasgd"))
-    rc, run_dir = run_to_known_dir(exp, overrides)
+    rc, run_dir = run_to_known_dir(EXPERIMENT, overrides)
     if rc == 0:
         print()
         print(format_curves(inner_step_report(run_dir)))

@@ -23,7 +23,7 @@ from metarl.cli import main as cli_main
 from metarl.errors import MetaRLError
 from metarl.training.checkpoint import load_checkpoint, save_checkpoint
 from metarl.training.config import Experiment, TrainConfig
-from metarl.training.rundir import new_run_dir
+from metarl.training.rundir import new_run_dir, read_config
 from metarl.training.runner import run_experiment
 from metarl.training.trainer import Trainer, TrainingDiverged
 
@@ -475,3 +475,20 @@ def test_preset_scripts_report_bad_options_in_one_line(tmp_path):
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
         assert not any(tmp_path.iterdir())
+
+
+def test_agent_choice_from_the_cli_names_the_run_and_resumes(tmp_path, capsys):
+    """`--agent metasgd` on a MAML preset (its agent_choices) works in `metarl train` as in the
+    preset's script; the run is named after the agent, and resuming it needs the same choice."""
+    run = tmp_path / "run"
+    small = ["--total_steps", "1000", "--eval_tasks", "20", "--eval_tasks_periodic", "10", "--inner_steps_eval", "1",
+             "--quiet", "true", "--hidden_sizes", "[8]"]
+    assert cli(["train", "maml_sinusoid", "--agent", "metasgd", "--run_dir", str(run), *small]) == 0
+    cfg = read_config(run)
+    assert (cfg.name, cfg.agent, cfg.agent_choices) == ("metasgd_sinusoid", "metasgd", ("maml",))
+    assert cli(["train", "maml_sinusoid", "--resume", str(run)]) == 2  # the maml preset is not this run
+    assert "is a run of 'metasgd_sinusoid'" in capsys.readouterr().err
+    assert cli(["train", "maml_sinusoid", "--agent", "metasgd", "--resume", str(run), "--total_steps", "1500"]) == 0
+    assert cli(["train", "maml_sinusoid", "--agent", "rl2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--agent='rl2' is not valid" in err[0] and "metasgd" in err[0], err

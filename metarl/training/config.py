@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from metarl.errors import ConfigError
+from metarl.errors import ConfigError, check_choice
 from metarl.registry import agent_options, family_options
 
 
@@ -106,6 +106,9 @@ class Experiment:
     agent_config: dict = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     description: str = ""
+    agent_choices: tuple = ()
+    """Sibling agents ``--agent NAME`` may swap in (e.g. ``("metasgd",)`` on a MAML preset); the
+    run is then named ``<agent>_<rest of the preset name>``."""
 
     def keys(self) -> dict[str, list[str]]:
         """Overridable keys by section."""
@@ -115,12 +118,14 @@ class Experiment:
 
     def with_overrides(self, overrides: dict[str, Any]) -> "Experiment":
         """A copy with ``overrides`` (key -> CLI text or value) applied; unknown keys raise."""
+        overrides = {k.replace("-", "_"): v for k, v in overrides.items()}
+        if "agent" in overrides:  # first: the other keys are checked against the chosen agent's options
+            return self._with_agent(parse_value("agent", overrides.pop("agent"), "")).with_overrides(overrides)
         train = dataclasses.replace(self.train)
         fam, agent = dict(self.family_kwargs), dict(self.agent_config)
         fam_opts, agent_opts = family_options(self.family), agent_options(self.agent, self.family)
         train_fields = {f.name: getattr(train, f.name) for f in dataclasses.fields(TrainConfig)}
         for key, text in overrides.items():
-            key = key.replace("-", "_")
             if key in train_fields:
                 setattr(train, key, parse_value(key, text, train_fields[key]))
             elif key in fam_opts:
@@ -133,17 +138,27 @@ class Experiment:
                     f"{sorted(train_fields)}, family {sorted(fam_opts)}, agent {sorted(agent_opts)}")
         return dataclasses.replace(self, family_kwargs=fam, agent_config=agent, train=train)
 
+    def _with_agent(self, agent: str) -> "Experiment":
+        """This preset with sibling agent ``agent`` (one of ``agent_choices``) in place of its own."""
+        if agent == self.agent:
+            return self
+        check_choice("--agent", agent, (self.agent, *self.agent_choices))
+        suffix = self.name.split("_", 1)[1] if "_" in self.name else self.name
+        return dataclasses.replace(self, agent=agent, name=f"{agent}_{suffix}",
+                                   agent_choices=tuple(a for a in (self.agent, *self.agent_choices) if a != agent))
+
     def to_dict(self) -> dict:
         return {"experiment": self.name, "description": self.description,
                 "family": {"name": self.family, "kwargs": self.family_kwargs},
-                "agent": {"name": self.agent, "config": self.agent_config},
+                "agent": {"name": self.agent, "config": self.agent_config, "choices": list(self.agent_choices)},
                 "train": dataclasses.asdict(self.train)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Experiment":
         return cls(name=d["experiment"], family=d["family"]["name"], agent=d["agent"]["name"],
                    family_kwargs=dict(d["family"].get("kwargs", {})), agent_config=dict(d["agent"].get("config", {})),
-                   train=TrainConfig(**d["train"]), description=d.get("description", ""))
+                   train=TrainConfig(**d["train"]), description=d.get("description", ""),
+                   agent_choices=tuple(d["agent"].get("choices", ())))
 
 
 def parse_overrides(argv: list[str]) -> dict[str, str]:

@@ -40,7 +40,9 @@ def help_text(exp: Experiment) -> str:
     """``--help`` for a preset: every overridable key with its current value."""
     docs = _field_docs()
     lines = [f"usage: metarl train {exp.name} [--key value ...] [--run_dir DIR | --resume RUN_DIR]", "",
-             exp.description.strip(), "", f"family: {exp.family}   agent: {exp.agent}", "", "trainer options:"]
+             exp.description.strip(), "", f"family: {exp.family}   agent: {exp.agent}"
+             + (f"   (--agent {' | '.join(exp.agent_choices)}: a sibling agent instead)" if exp.agent_choices else ""),
+             "", "trainer options:"]
     for f in dataclasses.fields(TrainConfig):
         lines.append(f"  --{f.name:<22} {getattr(exp.train, f.name)!r:<12} {docs.get(f.name, '')}")
     from metarl.registry import agent_options, family_options
@@ -82,6 +84,8 @@ def run_experiment(exp: Experiment, argv: list[str]) -> int:
                            for k in ("resume", "run_dir"))
     if resume:
         run_dir = Path(resume)
+        if "agent" in overrides:  # a sibling agent's run of this preset (--agent metasgd)
+            exp = exp.with_overrides({"agent": overrides.pop("agent")})
         preset, exp = exp, read_config(run_dir)
         if preset.name != exp.name:
             raise ConfigError(f"{run_dir} is a run of {exp.name!r}, not {preset.name!r}")
@@ -107,20 +111,6 @@ def run_experiment(exp: Experiment, argv: list[str]) -> int:
         return 130
     print_summary(report, run_dir)
     return 0
-
-
-def with_agent_choice(exp: Experiment, overrides: dict[str, str], choices: tuple[str, ...]) -> Experiment:
-    """For scripts that offer sibling agents on one preset (``--agent metasgd`` on a MAML
-    preset): pops ``agent`` from ``overrides`` and returns the preset with that agent, named
-    ``<agent>_<rest of the preset name>``."""
-    from metarl.errors import check_choice
-
-    agent = overrides.pop("agent", exp.agent)
-    if agent == exp.agent:
-        return exp
-    check_choice("--agent", agent, choices)
-    suffix = exp.name.split("_", 1)[1] if "_" in exp.name else exp.name
-    return dataclasses.replace(exp, agent=agent, name=f"{agent}_{suffix}")
 
 
 def run_to_known_dir(exp: Experiment, overrides: dict[str, str]) -> tuple[int, Path]:
