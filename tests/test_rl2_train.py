@@ -368,6 +368,15 @@ def test_resume_refuses_another_preset_and_reseeding(cli_run, argv, words, capsy
     assert (cli_run[0] / "config.yaml").read_text() == before
 
 
+def test_resume_of_a_finished_run_shows_its_report_without_logging_again(cli_run, capsys):
+    run_dir = cli_run[0]
+    before = {p.name: p.stat().st_size for p in run_dir.iterdir() if p.is_file()}
+    assert cli(["train", "rl2_bandits", "--resume", str(run_dir)]) == 0
+    captured = capsys.readouterr()
+    assert "has finished its budget" in captured.err and "rl2" in captured.out
+    assert {p.name: p.stat().st_size for p in run_dir.iterdir() if p.is_file()} == before
+
+
 def test_cli_eval_bad_checkpoints_and_options_are_one_line(cli_run, tmp_path, capsys):
     import shutil
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -75,6 +76,13 @@ class Trainer:
         self.ckpt_path = self.run_dir / "checkpoints" / "latest.pt"
         if resume:
             self.restore()
+            done = self.run_dir / "eval" / "report.json"
+            if self._budget_fraction() >= 1.0 and done.exists():
+                # trained to its budget and evaluated: show that, without logging the final scalars twice
+                print(f"{self.run_dir} has finished its budget ({self.env_steps} steps); its saved evaluation "
+                      f"follows (`metarl eval {self.run_dir}` evaluates again, --total_steps N trains further)",
+                      file=sys.stderr, flush=True)
+                return EvalReport.from_json(done)
         if record_config:
             write_config(self.exp, self.run_dir)
         cfg, k = self.cfg, self.cfg.episodes_per_trial
