@@ -35,6 +35,13 @@ def short_repr(value: object, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def one_line(exc: BaseException, limit: int | None = None) -> str:
+    """``"TypeName: message"`` folded onto one line (cut to about ``limit`` characters), to
+    quote an exception from deep inside (a worker, torch.load) in a one-line error."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
 def check_choice(what: str, value: object, choices: Iterable[object]) -> None:
     """Raise ConfigError unless ``value`` is one of ``choices``."""
     choices = list(choices)

@@ -37,3 +37,12 @@ def test_check_int_rejects_non_integers(value):
     with pytest.raises(ConfigError, match="n must be an integer"):
         check_int("n", value)
     assert check_int("n", np.int32(4), low=1) == 4
+
+
+def test_one_line_folds_an_exception_and_cuts_it():
+    from metarl.errors import one_line
+
+    exc = RuntimeError("Error(s) in loading state_dict:\n\tsize mismatch for w:\n\tcopying a param")
+    assert one_line(exc) == "RuntimeError: Error(s) in loading state_dict: size mismatch for w: copying a param"
+    cut = one_line(exc, 30)
+    assert len(cut) == 30 and cut.endswith("...") and "\n" not in cut

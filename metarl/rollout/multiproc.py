@@ -58,9 +58,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from metarl.errors import ConfigError, MetaRLError, check_int
+from metarl.errors import ConfigError, MetaRLError, check_int, one_line
 from metarl.rollout.vector import SyncTrialVectorEnv, TrialVectorEnv, _slot_seeds
-from metarl.rollout.worker import one_line, recv_msg, segment_layout, send_msg, shared_views
+from metarl.rollout.worker import recv_msg, segment_layout, send_msg, shared_views
 
 if TYPE_CHECKING:
     from metarl.tasks import TaskFamily

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from metarl.errors import MetaRLError
+from metarl.errors import MetaRLError, one_line
 from metarl.rollout.vector import SyncTrialVectorEnv
 
 #: per-slot outputs in the shared segment, in this order: (name, dtype); obs rows are [D]
@@ -72,10 +72,6 @@ def actions_from(raw: np.ndarray, dtype: str, shape: tuple) -> np.ndarray:
     n = raw.shape[0]
     size = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
     return raw[:, :size].copy().view(dtype).reshape((n, *shape))
-
-
-def one_line(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 def error_payload(exc: BaseException) -> tuple[Any, str]:

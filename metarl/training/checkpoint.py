@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from metarl.errors import MetaRLError, one_line
+
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> Path:
     """torch.save ``payload`` to ``path`` atomically.
@@ -50,13 +52,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     corrupt, not a checkpoint) is a one-line ``MetaRLError`` naming it."""
     import pickle
 
-    from metarl.errors import MetaRLError
-
     try:
         ck = torch.load(Path(path), map_location="cpu", weights_only=False)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise MetaRLError(f"cannot read the checkpoint {path} ({type(exc).__name__}: {first[:200]}); it is "
+        raise MetaRLError(f"cannot read the checkpoint {path} ({one_line(exc, 200)}); it is "
                           f"truncated or not a metarl checkpoint") from None
     if not isinstance(ck, dict):
         raise MetaRLError(f"{path} is not a metarl checkpoint (it holds a {type(ck).__name__}, not a dict)")
@@ -66,11 +65,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 def load_agent_state(agent, checkpoint: dict[str, Any], path: Path, exp) -> None:
     """Load ``checkpoint["agent"]`` into ``agent``; a checkpoint of another network (e.g. other
     ``--hidden_size``) is a one-line ``MetaRLError`` naming the file and the run's options."""
-    from metarl.errors import MetaRLError
-
     try:
         agent.load_state_dict(checkpoint["agent"])
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise MetaRLError(f"the checkpoint {path} does not fit agent {exp.agent!r} with options "
-                          f"{exp.agent_config} ({first[:200]}); use the run's own network options") from None
+                          f"{exp.agent_config} ({one_line(exc, 200)}); use the run's own network options") from None
