@@ -77,18 +77,16 @@ def check_float(what: str, value: object, *, low: float | None = None, high: flo
     """Raise ConfigError unless ``value`` is a finite real number within the bounds."""
     import math
 
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        # numpy / torch scalars convert; booleans and text do not count as numbers here
-        # (float(True) and float("0.5") would silently accept them)
-        import numpy as np
+    import numpy as np
 
-        if isinstance(value, (bool, str, bytes, np.bool_)):
-            raise ConfigError(f"{what} must be a number, got {short_repr(value)}")
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{what} must be a number, got {short_repr(value)}") from None
-    value = float(value)
+    # numpy / torch scalars convert; booleans and text do not count as numbers here
+    # (float(True) and float("0.5") would silently accept them)
+    if isinstance(value, (bool, str, bytes, np.bool_)):
+        raise ConfigError(f"{what} must be a number, got {short_repr(value)}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a number, got {short_repr(value)}") from None
     if not math.isfinite(value):
         raise ConfigError(f"{what} must be finite, got {value!r}")
     if low is not None and (value <= low if low_open else value < low):
