@@ -12,8 +12,9 @@ Why the size threshold: starting the worker costs about 0.6 s for cheetah-vel an
 for ml1 on 2 otherwise idle cores (0.8 s and 2.3 s at load average 3.5): a fresh
 interpreter importing the simulator and building its envs; the process sampler then saves
 up to half the time of each env step (less on this VM: ``metarl bench rollout``). At the
-threshold (5,000 steps: about 0.35 s of single-core HalfCheetah stepping, 1.2 s of reach-v3) a training env, reused every iteration, pays its start-up back
-within a few iterations (the rl2_cheetah_vel preset's 16 trials x 2 x 200 steps = 6,400
+threshold (5,000 steps: about 0.35 s of single-core HalfCheetah stepping, 1.2 s of
+reach-v3) a training env, reused every iteration, pays its start-up back within a few
+iterations (the rl2_cheetah_vel preset's 16 trials x 2 x 200 steps = 6,400
 are above it); a vector env used for a single pass, as an evaluation's is, gains only
 from about 20,000 (cheetah) / 10,000 (reach-v3) steps up. Small vector envs (tests, smoke
 runs with short horizons) stay in-process and start instantly.
@@ -40,6 +41,13 @@ PROCESS_MIN_TRIAL_STEPS = 5_000
 ENV_VAR = "METARL_SAMPLER"
 
 
+def check_sampler(sampler: str, source: str = "sampler") -> None:
+    """One-line ConfigError unless ``sampler`` is one of ``SAMPLERS`` (``source``: the argument
+    or the environment variable it came from)."""
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"{source}={sampler!r} is not valid; choose one of {', '.join(SAMPLERS)}")
+
+
 def resolve_sampler(family: "TaskFamily", num_envs: int, episodes: int, sampler: str | None = None) -> str:
     """``"sync"`` or ``"process"`` for this family and size (rules in the module docstring)."""
     from metarl.rollout.multiproc import usable_cpus
@@ -47,8 +55,7 @@ def resolve_sampler(family: "TaskFamily", num_envs: int, episodes: int, sampler:
     source = "sampler"
     if sampler is None:
         sampler, source = os.environ.get(ENV_VAR, "").strip() or "auto", ENV_VAR
-    if sampler not in SAMPLERS:
-        raise ConfigError(f"{source}={sampler!r} is not valid; choose one of {', '.join(SAMPLERS)}")
+    check_sampler(sampler, source)
     if sampler != "auto":
         return sampler
     cost = getattr(family, "step_cost", "light")

@@ -106,11 +106,10 @@ class TaskFamily:
         batched env (``native_vector_env``: the numpy families) always uses that; ``sampler``
         is then only checked.
         """
-        from metarl.errors import check_choice
-        from metarl.rollout.sampler import SAMPLERS, make_trial_vector_env
+        from metarl.rollout.sampler import check_sampler, make_trial_vector_env
 
         if sampler is not None:
-            check_choice("sampler", sampler, SAMPLERS)
+            check_sampler(sampler)
         native = self.native_vector_env(num_envs, episodes)
         return native if native is not None else make_trial_vector_env(self, num_envs, episodes, sampler)
 
