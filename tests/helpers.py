@@ -7,3 +7,13 @@ def one_line(exc_info) -> str:
     msg = str(exc_info.value)
     assert msg and "\n" not in msg, f"error message is not one line: {msg!r}"
     return msg
+
+
+def cli(argv: list[str]) -> int:
+    """``metarl ARGV`` in this process, as its exit code (argparse's own exits included)."""
+    from metarl.cli import main as cli_main
+
+    try:
+        return cli_main(argv)
+    except SystemExit as exc:  # argparse's own --help / usage errors
+        return int(exc.code or 0)

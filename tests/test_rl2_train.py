@@ -1,5 +1,6 @@
 """RL² training end to end: it learns, it is deterministic, resume is exact, checkpoints are
-atomic, divergence stops cleanly, and the CLI writes a complete run directory."""
+atomic, divergence stops cleanly, the CLI writes a complete run directory and `metarl eval`
+reads it back (the command line itself: test_cli.py)."""
 from __future__ import annotations
 
 import csv
@@ -19,13 +20,14 @@ import yaml
 
 import metarl
 from metarl.agents.rl2 import RL2Agent
-from metarl.cli import main as cli_main
 from metarl.errors import MetaRLError
 from metarl.training.checkpoint import load_checkpoint, save_checkpoint
 from metarl.training.config import Experiment, TrainConfig
-from metarl.training.rundir import new_run_dir, read_config
+from metarl.training.rundir import new_run_dir
 from metarl.training.runner import run_experiment
 from metarl.training.trainer import Trainer, TrainingDiverged
+
+from helpers import cli
 
 torch.set_num_threads(1)
 
@@ -209,7 +211,7 @@ def test_resume_can_extend_total_steps_and_records_it(tmp_path):
     assert (run / "config.yaml").read_text() == before
 
 
-# ---- (d) atomic checkpoints ------------------------------------------------------------------------
+# ---- (d) time budget, periodic evaluation, atomic checkpoints--------------------------------------------------------------------
 def test_time_limit_stops_training_and_anneals_on_time(tmp_path, monkeypatch):
     """A run with a time limit stops once its training time is spent (far short of total_steps),
     evaluates and checkpoints; annealed schedules follow the time fraction."""
@@ -406,49 +408,7 @@ def test_tensorboard_has_the_scalars_and_the_adaptation_image(cli_run):
     assert "eval/adaptation" in tags["images"]
 
 
-# ---- (g) bad input and help ------------------------------------------------------------------------
-def cli(argv: list[str]) -> int:
-    try:
-        return cli_main(argv)
-    except SystemExit as exc:  # argparse's own --help / usage errors
-        return int(exc.code or 0)
-
-
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "rl2_bandits", "--help"],
-                                  ["eval", "--help"], ["list"]])
-def test_help_and_list_exit_0(argv, capsys):
-    assert cli(argv) == 0
-    out = capsys.readouterr().out
-    assert out.strip()
-    if argv[:2] == ["train", "rl2_bandits"]:
-        assert "--total_steps" in out and "--hidden_size" in out and "--arms" in out
-    if argv == ["list"]:
-        assert "rl2_bandits" in out and "bandit" in out and "rl2" in out
-
-
-@pytest.mark.parametrize("argv, words", [
-    (["train", "rl2_bandits", "--hiden_size", "64"], ["--hiden_size", "hidden_size"]),
-    (["train", "rl2_bandits", "--total_steps", "abc"], ["--total_steps", "integer", "abc"]),
-    (["train", "rl2_bandits", "--lr", "fast"], ["--lr", "number", "fast"]),
-    (["train", "rl2_bandits", "--time_limit", "-5"], ["time_limit", "-5"]),
-    (["train", "no_such_experiment"], ["no_such_experiment", "rl2_bandits"]),
-    (["train", "/nonexistent/preset.py"], ["no preset file", "/nonexistent/preset.py", "not found"]),
-    (["train", "rl2_bandits", "--resume", "/nonexistent/run"], ["/nonexistent/run"]),
-    (["train", "rl2_bandits", "--run_root"], ["--run_root needs a value"]),
-    (["train", "rl2_bandits", "--resume"], ["--resume needs a value"]),
-    (["train", "rl2_bandits", "--hidden-size", "x"], ["--hidden_size", "integer", "'x'"]),
-])
-def test_bad_input_is_one_line_exit_2(argv, words, capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # nothing may be written, but if it were, not into the repo
-    assert cli(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    assert not any(tmp_path.iterdir()), "a bad command must not create a run directory"
-
-
+# ---- (g) run directories ---------------------------------------------------------------------------
 def test_auto_named_run_directories_started_in_the_same_second_do_not_collide(tmp_path, monkeypatch):
     import datetime as dt
 
@@ -464,40 +424,3 @@ def test_auto_named_run_directories_started_in_the_same_second_do_not_collide(tm
     assert [d.name for d in dirs] == ["tiny_rl2__s3__20260102-030405", "tiny_rl2__s3__20260102-030405-2",
                                       "tiny_rl2__s3__20260102-030405-3"]
     assert all((d / "config.yaml").exists() for d in dirs)
-
-
-def test_dashed_keys_and_bare_boolean_flags(tmp_path):
-    from metarl.training.config import parse_overrides
-
-    assert parse_overrides(["--run-dir", "x", "--quiet", "--total-steps=5"]) == \
-        {"run_dir": "x", "quiet": "true", "total_steps": "5"}
-    exp = tiny(1).with_overrides(parse_overrides(["--quiet", "--eval-tasks", "7"]))
-    assert exp.train.quiet is True and exp.train.eval_tasks == 7
-
-
-def test_preset_scripts_report_bad_options_in_one_line(tmp_path):
-    """The MAML scripts have their own main (train, then post-process): same one-line errors."""
-    repo = Path(__file__).resolve().parents[1]
-    for script, argv in (("maml_sinusoid.py", ["--agent", "nosuch"]), ("maml_point_nav.py", ["--no_such_key", "3"])):
-        proc = subprocess.run([sys.executable, str(repo / "experiments" / script), *argv], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120)
-        lines = proc.stderr.strip().splitlines()
-        assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-        assert not any(tmp_path.iterdir())
-
-
-def test_agent_choice_from_the_cli_names_the_run_and_resumes(tmp_path, capsys):
-    """`--agent metasgd` on a MAML preset (its agent_choices) works in `metarl train` as in the
-    preset's script; the run is named after the agent, and resuming it needs the same choice."""
-    run = tmp_path / "run"
-    small = ["--total_steps", "1000", "--eval_tasks", "20", "--eval_tasks_periodic", "10", "--inner_steps_eval", "1",
-             "--quiet", "true", "--hidden_sizes", "[8]"]
-    assert cli(["train", "maml_sinusoid", "--agent", "metasgd", "--run_dir", str(run), *small]) == 0
-    cfg = read_config(run)
-    assert (cfg.name, cfg.agent, cfg.agent_choices) == ("metasgd_sinusoid", "metasgd", ("maml",))
-    assert cli(["train", "maml_sinusoid", "--resume", str(run)]) == 2  # the maml preset is not this run
-    assert "is a run of 'metasgd_sinusoid'" in capsys.readouterr().err
-    assert cli(["train", "maml_sinusoid", "--agent", "metasgd", "--resume", str(run), "--total_steps", "1500"]) == 0
-    assert cli(["train", "maml_sinusoid", "--agent", "rl2"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--agent='rl2' is not valid" in err[0] and "metasgd" in err[0], err

@@ -1,0 +1,86 @@
+"""The command line: help and listing, one-line errors for bad input (options, values, presets,
+run directories), option spelling (dashes, bare flags), the MAML scripts' own entry points and
+``--agent`` on presets with sibling agents. Training end to end is in test_rl2_train.py."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from metarl.training.config import parse_overrides
+from metarl.training.rundir import read_config
+from metarl.training.runner import load_experiment
+
+from helpers import cli
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "rl2_bandits", "--help"],
+                                  ["eval", "--help"], ["list"]])
+def test_help_and_list_exit_0(argv, capsys):
+    assert cli(argv) == 0
+    out = capsys.readouterr().out
+    assert out.strip()
+    if argv[:2] == ["train", "rl2_bandits"]:
+        assert "--total_steps" in out and "--hidden_size" in out and "--arms" in out
+    if argv == ["list"]:
+        assert "rl2_bandits" in out and "bandit" in out and "rl2" in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "rl2_bandits", "--hiden_size", "64"], ["--hiden_size", "hidden_size"]),
+    (["train", "rl2_bandits", "--total_steps", "abc"], ["--total_steps", "integer", "abc"]),
+    (["train", "rl2_bandits", "--lr", "fast"], ["--lr", "number", "fast"]),
+    (["train", "rl2_bandits", "--time_limit", "-5"], ["time_limit", "-5"]),
+    (["train", "no_such_experiment"], ["no_such_experiment", "rl2_bandits"]),
+    (["train", "/nonexistent/preset.py"], ["no preset file", "/nonexistent/preset.py", "not found"]),
+    (["train", "rl2_bandits", "--resume", "/nonexistent/run"], ["/nonexistent/run"]),
+    (["train", "rl2_bandits", "--run_root"], ["--run_root needs a value"]),
+    (["train", "rl2_bandits", "--resume"], ["--resume needs a value"]),
+    (["train", "rl2_bandits", "--hidden-size", "x"], ["--hidden_size", "integer", "'x'"]),
+])
+def test_bad_input_is_one_line_exit_2(argv, words, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, but if it were, not into the repo
+    assert cli(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    assert not any(tmp_path.iterdir()), "a bad command must not create a run directory"
+
+
+def test_dashed_keys_and_bare_boolean_flags(tmp_path):
+    assert parse_overrides(["--run-dir", "x", "--quiet", "--total-steps=5"]) == \
+        {"run_dir": "x", "quiet": "true", "total_steps": "5"}
+    exp = load_experiment("rl2_bandits").with_overrides(parse_overrides(["--quiet", "--eval-tasks", "7"]))
+    assert exp.train.quiet is True and exp.train.eval_tasks == 7
+
+
+def test_preset_scripts_report_bad_options_in_one_line(tmp_path):
+    """The MAML scripts have their own main (train, then post-process): same one-line errors."""
+    repo = Path(__file__).resolve().parents[1]
+    for script, argv in (("maml_sinusoid.py", ["--agent", "nosuch"]), ("maml_point_nav.py", ["--no_such_key", "3"])):
+        proc = subprocess.run([sys.executable, str(repo / "experiments" / script), *argv], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+        assert not any(tmp_path.iterdir())
+
+
+def test_agent_choice_from_the_cli_names_the_run_and_resumes(tmp_path, capsys):
+    """`--agent metasgd` on a MAML preset (its agent_choices) works in `metarl train` as in the
+    preset's script; the run is named after the agent, and resuming it needs the same choice."""
+    run = tmp_path / "run"
+    small = ["--total_steps", "1000", "--eval_tasks", "20", "--eval_tasks_periodic", "10", "--inner_steps_eval", "1",
+             "--quiet", "true", "--hidden_sizes", "[8]"]
+    assert cli(["train", "maml_sinusoid", "--agent", "metasgd", "--run_dir", str(run), *small]) == 0
+    cfg = read_config(run)
+    assert (cfg.name, cfg.agent, cfg.agent_choices) == ("metasgd_sinusoid", "metasgd", ("maml",))
+    assert cli(["train", "maml_sinusoid", "--resume", str(run)]) == 2  # the maml preset is not this run
+    assert "is a run of 'metasgd_sinusoid'" in capsys.readouterr().err
+    assert cli(["train", "maml_sinusoid", "--agent", "metasgd", "--resume", str(run), "--total_steps", "1500"]) == 0
+    assert cli(["train", "maml_sinusoid", "--agent", "rl2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--agent='rl2' is not valid" in err[0] and "metasgd" in err[0], err
