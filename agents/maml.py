@@ -32,7 +32,7 @@ from gymnasium import spaces
 from metarl.errors import ConfigError, MetaRLError, check_choice, check_float, check_int, short_repr
 from metarl.learning import functional as F
 from metarl.learning.agent import Agent
-from metarl.learning.device import adam, resolve_device
+from metarl.learning.device import adam, resolve_device, restore_generator
 
 
 def _number(what: str, value: Any, *, positive: bool = True) -> float:
@@ -313,7 +313,7 @@ class MAMLAgent(Agent):
             for k, v in state["lrs"].items():
                 self.lrs[k].copy_(v)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
+        restore_generator(self.generator, state["generator"])
 
 
 class MetaSGDAgent(MAMLAgent):

@@ -40,7 +40,7 @@ from metarl.errors import ConfigError, check_choice, check_int
 from metarl.learning import functional as F
 from metarl.learning import policy_gradient as pg
 from metarl.learning.agent import Agent
-from metarl.learning.device import adam, resolve_device
+from metarl.learning.device import adam, resolve_device, restore_generator
 from metarl.rollout.episodes import Episodes, sample_episodes
 from metarl.seeding import derive_seeds
 
@@ -363,7 +363,7 @@ class MAMLRLAgent(Agent):
             for k, v in state["lrs"].items():
                 self.lrs[k].copy_(v)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"].cpu())
+        restore_generator(self.generator, state["generator"])
 
 
 class MetaSGDRLAgent(MAMLRLAgent):

@@ -20,7 +20,7 @@ from gymnasium import spaces
 
 from metarl.errors import ConfigError, check_float, check_int
 from metarl.learning.agent import Agent
-from metarl.learning.device import adam, resolve_device
+from metarl.learning.device import adam, resolve_device, restore_generator
 from metarl.learning.ppo import explained_variance, normalize, ppo_loss
 from metarl.learning.recurrent import RecurrentActorCritic
 from metarl.rollout.buffer import TrialBatch
@@ -227,5 +227,4 @@ class RL2Agent(Agent):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"].cpu() if hasattr(state["generator"], "cpu")
-                                 else state["generator"])
+        restore_generator(self.generator, state["generator"])

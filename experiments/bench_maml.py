@@ -13,7 +13,9 @@
   stacked implementation) and ``loop`` (``outer_surrogate_loop``, one task at a time).
 
 Every mode runs in its own process with the same data, so its peak memory (RSS) is its
-own; "+MB" is the peak above the process's memory once its data was ready.
+own; "+MB" is the peak above the process's memory once its data was ready. ``--device cuda``
+times the same modes on a GPU (the targets are for 2 CPU cores; a GPU column "GPU MB" then
+gives ``torch.cuda.max_memory_allocated``).
 """
 from __future__ import annotations
 
@@ -25,16 +27,28 @@ from metarl.experiments._bench import in_process, peak_rss_mb
 TARGETS = {"sinusoid": (5.0, 500.0), "point-nav": (3.0, None)}  # (ratio vs loop, meta-iterations/s)
 
 
-def _timed(step, seconds: float) -> float:
+def _timed(step, seconds: float, device: str = "cpu") -> float:
+    import torch
+
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     step()  # warm-up
+    sync()
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         step()
         n += 1
+    sync()  # queued GPU work counts
     return n / (time.perf_counter() - t0)
 
 
-def _sinusoid(mode: str, seconds: float, threads: int, seed: int) -> dict:
+def _result(rate: float, base_mb: float, device: str) -> dict:
+    import torch
+
+    gpu = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+    return {"rate": rate, "peak_mb": peak_rss_mb(), "base_mb": base_mb, "gpu_mb": gpu}
+
+
+def _sinusoid(mode: str, seconds: float, threads: int, seed: int, device: str = "cpu") -> dict:
     import torch
 
     import metarl
@@ -42,17 +56,17 @@ def _sinusoid(mode: str, seconds: float, threads: int, seed: int) -> dict:
 
     torch.set_num_threads(threads)
     family = metarl.make_family("sinusoid")
-    x, y = (torch.as_tensor(a) for a in draw_examples(family, family.sample(25, seed=seed), 20, seed=seed))
+    x, y = (torch.as_tensor(a, device=device) for a in draw_examples(family, family.sample(25, seed=seed), 20,
+                                                                      seed=seed))
     if mode == "minimal":
         step = _minimal_maml_step(x, y, support=10, seed=seed)
     else:
         agent = MAMLAgent(family, meta_batch=25, trials_per_update=25, support=10, batching=mode, seed=seed,
-                          device="cpu")
+                          device=device)
         batch = SupervisedBatch(x, y, 10, {"env_steps": 0})
         step = lambda: agent.update(batch)  # noqa: E731
     base = peak_rss_mb()
-    rate = _timed(step, seconds)
-    return {"rate": rate, "peak_mb": peak_rss_mb(), "base_mb": base}
+    return _result(_timed(step, seconds, device), base, device)
 
 
 def _minimal_maml_step(x, y, support: int, seed: int):
@@ -64,7 +78,7 @@ def _minimal_maml_step(x, y, support: int, seed: int):
     from torch.func import functional_call, grad, vmap
 
     torch.manual_seed(seed)
-    net = nn.Sequential(nn.Linear(1, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 1))
+    net = nn.Sequential(nn.Linear(1, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 1)).to(x.device)
     params = {k: v.detach().requires_grad_(True) for k, v in net.named_parameters()}
     opt = torch.optim.Adam(params.values(), lr=1e-3)
 
@@ -86,7 +100,7 @@ def _minimal_maml_step(x, y, support: int, seed: int):
     return step
 
 
-def _point_nav(mode: str, seconds: float, threads: int, seed: int) -> dict:
+def _point_nav(mode: str, seconds: float, threads: int, seed: int, device: str = "cpu") -> dict:
     import torch
 
     import metarl
@@ -94,14 +108,13 @@ def _point_nav(mode: str, seconds: float, threads: int, seed: int) -> dict:
 
     torch.set_num_threads(threads)
     family = metarl.make_family("point-nav")
-    agent = metarl.make_agent("maml", family, meta_batch=20, trajectories=20, seed=seed, device="cpu")
+    agent = metarl.make_agent("maml", family, meta_batch=20, trajectories=20, seed=seed, device=device)
     batch = agent.collect(agent.make_train_env(1), family.sample(20, seed=seed), seed=seed)
     theta = agent.meta_parameters()
     surrogate = (lambda: agent.outer_terms(batch)[0]) if mode == "batched" else (
         lambda: outer_surrogate_loop(agent, batch))
     base = peak_rss_mb()
-    rate = _timed(lambda: torch.autograd.grad(surrogate(), theta), seconds)
-    return {"rate": rate, "peak_mb": peak_rss_mb(), "base_mb": base}
+    return _result(_timed(lambda: torch.autograd.grad(surrogate(), theta), seconds, device), base, device)
 
 
 SETTINGS = {"sinusoid": (_sinusoid, ("stacked", "vmap", "loop", "minimal")), "point-nav": (_point_nav, ("batched", "loop"))}
@@ -114,17 +127,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     ap.add_argument("--threads", type=int, default=2, help="torch threads per mode")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu (the targets' setting), cuda or cuda:N")
     args = ap.parse_args(argv)
-    print(f"MAML meta-iterations/s (second order), {args.threads} torch threads, {args.seconds:g} s per mode, "
-          "each mode in its own process")
-    print(f"{'setting':<10} {'mode':<8} {'meta-it/s':>10} {'vs loop':>8} {'peak MB':>8} {'+MB':>6}")
+    from metarl.errors import MetaRLError
+    from metarl.learning.device import resolve_device
+
+    try:
+        device = str(resolve_device(args.device))
+    except MetaRLError as exc:
+        ap.error(str(exc))
+    gpu = device.startswith("cuda")
+    print(f"MAML meta-iterations/s (second order) on {device}, {args.threads} torch threads, {args.seconds:g} s "
+          "per mode, each mode in its own process")
+    print(f"{'setting':<10} {'mode':<8} {'meta-it/s':>10} {'vs loop':>8} {'peak MB':>8} {'+MB':>6}"
+          + (f" {'GPU MB':>7}" if gpu else ""))
     for name in args.settings:
         fn, modes = SETTINGS[name]
-        rows = {m: in_process(fn, m, args.seconds, args.threads, args.seed) for m in modes}
+        rows = {m: in_process(fn, m, args.seconds, args.threads, args.seed, device) for m in modes}
         loop = rows["loop"]["rate"]
         for m, r in rows.items():
             print(f"{name:<10} {m:<8} {r['rate']:>10.1f} {r['rate'] / loop:>7.1f}x {r['peak_mb']:>8.0f} "
-                  f"{r['peak_mb'] - r['base_mb']:>6.0f}", flush=True)
+                  f"{r['peak_mb'] - r['base_mb']:>6.0f}" + (f" {r['gpu_mb']:>7.0f}" if gpu else ""), flush=True)
         best = max((m for m in modes if m not in ("loop", "minimal")), key=lambda m: rows[m]["rate"])
         ratio, rate = rows[best]["rate"] / loop, rows[best]["rate"]
         want_ratio, want_rate = TARGETS[name]

@@ -11,7 +11,8 @@ RecurrentPPO runs with each ``--rppo-batch-sizes`` value and the fastest is the 
 ours then takes the same number of gradient steps per epoch (minibatches = rollout steps /
 that batch size) unless ``--minibatches`` says otherwise. Printed: env steps/s including
 updates, our/their ratio, peak RSS, and the held-out score each reached in that budget
-(quality per time).
+(quality per time). ``--device cuda`` runs both learners on a GPU (the targets are for
+2 CPU cores).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ SETTINGS = {
 
 
 def _ours(setting: str, seconds: float, eval_tasks: int, seed: int, threads: int, trials: int | None,
-          minibatches: int, bptt_chunk: int = 25) -> dict:
+          minibatches: int, bptt_chunk: int = 25, device: str = "cpu") -> dict:
     import torch
 
     import metarl
@@ -47,7 +48,7 @@ def _ours(setting: str, seconds: float, eval_tasks: int, seed: int, threads: int
                               # cartpole's per-step reward 1 gives returns up to ~100: the value head
                               # learns them scaled by 0.01 (as the rl2_cartpole_dynamics preset; with
                               # 1.0 it scored 42.5 after 60 s here, with 0.01 992.8 of 1000)
-                              value_scale=1.0 if setting == "bandit" else 0.01)
+                              value_scale=1.0 if setting == "bandit" else 0.01, device=device)
     venv = fam.make_vector_env(trials, k)
     rng = make_rng(seed, "bench")
     steps, it, start = 0, 0, time.perf_counter()
@@ -65,7 +66,8 @@ def _ours(setting: str, seconds: float, eval_tasks: int, seed: int, threads: int
                                                                    f", BPTT {bptt_chunk}")}
 
 
-def _rppo(setting: str, seconds: float, eval_tasks: int, seed: int, threads: int, batch_size: int = 128) -> dict:
+def _rppo(setting: str, seconds: float, eval_tasks: int, seed: int, threads: int, batch_size: int = 128,
+          device: str = "cpu") -> dict:
     import torch
 
     import metarl
@@ -77,7 +79,7 @@ def _rppo(setting: str, seconds: float, eval_tasks: int, seed: int, threads: int
     agent, stats = train_recurrent_ppo(fam, k, seconds=seconds, num_envs=n_envs, n_steps=n_steps,
                                        hidden_size=256, n_epochs=4, learning_rate=1e-3, ent_coef=0.01,
                                        gamma=1.0 if setting == "bandit" else 0.99, seed=seed,
-                                       batch_size=batch_size)
+                                       batch_size=batch_size, device=device)
     score = metarl.evaluate(agent, fam.sample(eval_tasks, split="test", seed=1000), episodes=k, seed=1000)
     return {**stats, "peak_mb": _peak_rss_mb(), "score": score.summary["trial_return"], "batch_size": batch_size,
             "rollout": f"{n_envs}x{n_steps}, batch {batch_size}"}
@@ -100,20 +102,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bptt-chunk", type=int, default=25,
                     help="cartpole: our truncated-BPTT chunk length (steps); measured: 25 trains at 1.7x the "
                          "steps/s of 100 with the same score after 40 s")
+    ap.add_argument("--device", default="cpu", help="cpu (the targets' setting), cuda or cuda:N; both learners")
     args = ap.parse_args(argv)
+    from metarl.errors import MetaRLError
+    from metarl.learning.device import resolve_device
+
+    try:
+        device = str(resolve_device(args.device))
+    except MetaRLError as exc:
+        ap.error(str(exc))
     if args.bptt_chunk < 1:
         ap.error(f"--bptt-chunk must be >= 1, got {args.bptt_chunk}")
     if args.minibatches < 0 or any(b < 1 for b in args.rppo_batch_sizes):
         ap.error("--minibatches must be >= 0 and --rppo-batch-sizes >= 1")
     rows = []
     for s in args.settings:
-        tried = [_in_process(_rppo, s, args.seconds, args.eval_tasks, args.seed, args.threads, bs)
+        tried = [_in_process(_rppo, s, args.seconds, args.eval_tasks, args.seed, args.threads, bs, device)
                  for bs in args.rppo_batch_sizes]
         theirs = max(tried, key=lambda r: r["sps"])
         _, _, _, n_steps, n_envs = SETTINGS[s]
         mb = args.minibatches or max(1, round(n_envs * n_steps / theirs["batch_size"]))
         ours = _in_process(_ours, s, args.seconds, args.eval_tasks, args.seed, args.threads, None, mb,
-                           args.bptt_chunk)
+                           args.bptt_chunk, device)
         for r in tried:
             if r is not theirs:
                 print(f"[{s}] RecurrentPPO {r['rollout']}: {r['sps']:.0f} steps/s, score {r['score']:.3f} "
@@ -121,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((s, ours, theirs))
         print(f"[{s}] metarl rl2: {ours['sps']:.0f} steps/s, sb3-contrib RecurrentPPO: {theirs['sps']:.0f} steps/s",
               flush=True)
-    print(f"\nRL² training throughput, hidden 256, {args.threads} threads, {args.seconds:.0f} s per learner "
+    print(f"\nRL² training throughput on {device}, hidden 256, {args.threads} threads, {args.seconds:.0f} s per learner "
           f"(env steps/s including updates; score = held-out trial return after that budget, "
           f"{args.eval_tasks} tasks)")
     print(f"{'setting':<10} {'learner':<26} {'rollout':<30} {'steps/s':>9} {'ratio':>6} {'peak MB':>8} {'score':>8}")

@@ -58,6 +58,8 @@ def _cmd_eval(args) -> int:
     if args.episodes is not None:
         train.episodes_per_trial = check_int("--episodes", args.episodes, low=1)
     exp = dataclasses.replace(exp, train=train)
+    if args.device is not None:  # e.g. a run trained on a GPU, evaluated on a laptop
+        exp = exp.with_overrides({"device": args.device})
     if args.protocol == "metaworld" and exp.family not in ("ml1", "ml10", "ml45"):
         raise MetaRLError(f"--protocol metaworld needs a Meta-World run (ml1, ml10, ml45); {run_dir} trained "
                           f"on {exp.family!r}")
@@ -130,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the classic baselines (a run trained with baselines=false never evaluates them)")
     s.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--device", default=None,
+                   help="auto, cpu, cuda or cuda:N (default: the run's own; a CUDA run evaluates on CPU with cpu)")
     s.add_argument("--protocol", choices=["metarl", "metaworld"], default="metarl",
                    help="metaworld: also run Meta-World's own metalearning_evaluation on its test envs")
     s.add_argument("--num-evals", type=int, default=10, help="rounds of the official protocol (--protocol)")

@@ -1,6 +1,14 @@
 """Small helpers shared by the test modules (importable because pytest puts tests/ on sys.path)."""
 from __future__ import annotations
 
+import pytest
+import torch
+
+# Device parametrisation for the tests that must also hold on a GPU: the CUDA case runs
+# wherever torch sees one (and is reported as skipped on CPU-only machines such as CI).
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                               reason="needs CUDA"))]
+
 
 def one_line(exc_info) -> str:
     """The message of a ``pytest.raises`` result, asserting it is a single non-empty line."""

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import metarl
+from helpers import DEVICES
 from metarl.agents.maml import (MAMLAgent, MetaSGDAgent, SupervisedBatch, draw_examples, inner_step_curves,
                                 pretrain_regressor)
 from metarl.errors import ConfigError, MetaRLError
@@ -138,11 +139,12 @@ def test_stacked_meta_losses_fall_back_to_autograd_for_other_layers(family):
         torch.testing.assert_close(ga, gb, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("first_order", [False, True])
 @pytest.mark.parametrize("cls", [MAMLAgent, MetaSGDAgent])
-def test_vmap_stacked_and_loop_meta_gradients_agree(family, cls, first_order):
-    agent = cls(family, inner_steps=2, first_order=first_order, device="cpu", seed=1)
-    xs, ys, xq, yq = _data(family, n_tasks=25, seed=2)
+def test_vmap_stacked_and_loop_meta_gradients_agree(family, cls, first_order, device):
+    agent = cls(family, inner_steps=2, first_order=first_order, device=device, seed=1)
+    xs, ys, xq, yq = (t.to(device) for t in _data(family, n_tasks=25, seed=2))
     tensors = list(agent.params.values()) + (list(agent.lrs.values()) if agent.learn_lr else [])
     grads = {}
     for mode in ("vmap", "stacked", "loop"):
@@ -262,12 +264,14 @@ def test_state_dict_round_trip(family):
 
 
 # ---- learning ------------------------------------------------------------------------------------
-def test_smoke_train_beats_pretrained_baseline(family, tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_smoke_train_beats_pretrained_baseline(family, tmp_path, device):
     """Seeded, a few seconds: held-out MSE after one inner step far below the pretrained regressor's."""
     run = metarl.train("sinusoid", "maml", episodes_per_trial=20, total_steps=100_000, seed=0,
                        run_dir=str(tmp_path / "run"), quiet=True, eval_tasks=100, eval_tasks_periodic=50,
                        baselines=False, torch_threads=1, epochs=4, resplit=True, meta_lr=4e-3, meta_lr_final=1e-4,
-                       batching="stacked")
+                       batching="stacked", device=device)
+    assert run.agent.device.type == device
     assert (tmp_path / "run" / "eval" / "report.json").exists()
     tasks = family.sample(300, split="test", seed=1000)
     pretrained = pretrain_regressor(family, iterations=500, pool_tasks=500, seed=0)

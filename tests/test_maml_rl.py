@@ -11,6 +11,7 @@ import torch
 from torch.distributions import Categorical, Normal, kl_divergence
 
 import metarl
+from helpers import DEVICES
 from metarl.agents.maml_rl import MAMLRLAgent, MetaSGDRLAgent
 from metarl.agents.maml_rl_eval import outer_surrogate_loop
 from metarl.agents.maml_rl_outer import first_order_metric
@@ -108,9 +109,9 @@ def _agent(family, cls=MAMLRLAgent, **kw):
     agent = cls(family, **{**opts, **kw})
     agent.net.double()
     agent.params = dict(agent.net.named_parameters())
-    agent.params["log_std"] = torch.full((2,), -0.5, dtype=torch.float64, requires_grad=True)
+    agent.params["log_std"] = torch.full((2,), -0.5, dtype=torch.float64, device=agent.device, requires_grad=True)
     lr = agent.config()["inner_lr"]
-    agent.lrs = {k: (torch.full_like(p, lr) if agent.learn_lr else torch.tensor(lr, dtype=torch.float64))
+    agent.lrs = {k: (torch.full_like(p, lr) if agent.learn_lr else torch.tensor(lr, dtype=torch.float64, device=agent.device))
                  .detach().requires_grad_(agent.learn_lr) for k, p in agent.params.items()}
     return agent
 
@@ -130,10 +131,11 @@ def _batch(agent, family, seed=0):
     return batch
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("cls", [MAMLRLAgent, MetaSGDRLAgent])
 @pytest.mark.parametrize("inner_steps", [1, 2])
-def test_batched_meta_gradient_equals_per_task_loop(nav, cls, inner_steps):
-    agent = _agent(nav, cls, inner_steps=inner_steps)
+def test_batched_meta_gradient_equals_per_task_loop(nav, cls, inner_steps, device):
+    agent = _agent(nav, cls, inner_steps=inner_steps, device=device)
     batch = _batch(agent, nav)
     theta = agent.meta_parameters()
     batched = torch.autograd.grad(agent.outer_terms(batch)[0], theta)
@@ -335,11 +337,13 @@ def test_state_dict_round_trip_continues_identically(nav):
 
 
 # ---- learning ------------------------------------------------------------------------------------------------
-def test_smoke_train_post_update_return_beats_pre_update(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_smoke_train_post_update_return_beats_pre_update(tmp_path, device):
     res = metarl.train("point-nav", "maml", episodes_per_trial=2, total_steps=16 * 10 * 10 * 100 * 2, seed=0,
                        run_dir=str(tmp_path / "run"), eval_tasks=40, eval_tasks_periodic=10, baselines=False,
                        quiet=True, inner_steps_eval=1, meta_batch=10, trajectories=10, cg_subsample=0.25,
-                       hidden_sizes=[64, 64])
+                       hidden_sizes=[64, 64], device=device)
+    assert res.agent.device.type == device
     curve = res.report.inner_steps["maml"]["per_step"]
     assert curve[1]["mean"] > curve[0]["mean"] + 5.0, curve
     assert curve[1]["ci_low"] > curve[0]["ci_high"], curve

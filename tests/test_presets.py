@@ -99,6 +99,9 @@ def test_bench_maml_prints_every_mode_and_the_verdict(capsys):
     assert "the bare-script step" in out
     row = _point_nav("batched", 0.05, 1, 0)
     assert row["rate"] > 0 and row["peak_mb"] >= row["base_mb"] > 0
+    with pytest.raises(SystemExit):  # argparse's usage error, naming the accepted devices
+        main(["--device", "tpu"])
+    assert "device='tpu' is not valid; use 'auto', 'cpu', 'cuda'" in capsys.readouterr().err
 
 
 def test_bench_maml_bare_script_step_is_a_learning_maml_step():

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from helpers import DEVICES
 from metarl.learning.recurrent import RecurrentActorCritic
 
 torch.set_num_threads(1)
@@ -52,10 +53,12 @@ def data():
     return obs, h0
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("resets", ["none", "zeros", "first_only", "inside"])
-def test_unroll_matches_step_by_step(data, resets):
-    net = make_net()
-    obs, h0 = data
+def test_unroll_matches_step_by_step(data, resets, device):
+    """(On CUDA the fused path is cuDNN's GRU kernel.)"""
+    net = make_net().to(device)
+    obs, h0 = (t.to(device) for t in data)
     r = {"none": None, "zeros": torch.zeros(T, B, dtype=torch.float64),
          "first_only": torch.zeros(T, B, dtype=torch.float64), "inside": torch.zeros(T, B, dtype=torch.float64)}[resets]
     if resets == "first_only":
@@ -63,6 +66,7 @@ def test_unroll_matches_step_by_step(data, resets):
     if resets == "inside":
         r[0, 0] = r[3, 0] = r[5, 0] = 1  # trial starts inside the sequence
         r[1, 2] = 1
+    r = None if r is None else r.to(device)
     with torch.no_grad():
         feats, h_final = net.unroll(obs, h0, r)
         ref, ref_final = gru_reference(net, obs, h0, r)

@@ -27,7 +27,7 @@ def test_chunks_restart_from_recorded_memory_and_match_full_unroll():
     zeros = torch.zeros_like(batch.rewards)
     seq, h0 = agent._sequences(batch, zeros, zeros)
     with torch.no_grad():
-        full, _ = agent.net.unroll(batch.obs, agent.net.initial_state(B, "cpu"))
+        full, _ = agent.net.unroll(batch.obs, agent.net.initial_state(B, batch.obs.device))
         chunk_feats, _ = agent.net.unroll(seq["obs"], h0)
     # sequence s = chunk * B + b covers steps [chunk * 5, chunk * 5 + 5) of trial b; the last chunk is padded
     for s in range(h0.shape[1]):

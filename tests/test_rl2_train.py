@@ -19,6 +19,7 @@ import torch
 import yaml
 
 import metarl
+from helpers import DEVICES
 from metarl.agents.rl2 import RL2Agent
 from metarl.errors import MetaRLError
 from metarl.training.checkpoint import load_checkpoint, save_checkpoint
@@ -115,13 +116,15 @@ def patch_update(monkeypatch, on_call: dict):
 
 
 # ---- (a) it learns ---------------------------------------------------------------------------------
-def test_smoke_train_beats_random_on_held_out_bandits(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_smoke_train_beats_random_on_held_out_bandits(tmp_path, device):
     family = metarl.make_family("bandit", arms=2)
     t0 = time.perf_counter()
     result = metarl.train(family, "rl2", episodes_per_trial=10, total_steps=150 * 64 * 10, seed=0,
                           run_dir=str(tmp_path / "run"), quiet=True, baselines=False, eval_tasks=100,
                           eval_every=50, eval_tasks_periodic=100, hidden_size=64, trials_per_update=64,
-                          minibatches=2, epochs=4, lr=5e-3, lr_final=1e-3, ent_coef=0.005, gamma=1.0, device="cpu")
+                          minibatches=2, epochs=4, lr=5e-3, lr_final=1e-3, ent_coef=0.005, gamma=1.0, device=device)
+    assert all(p.device.type == device for p in result.agent.net.parameters())
     train_s = time.perf_counter() - t0
     tasks = family.sample(2000, split="test", seed=7)
     rl2 = metarl.evaluate(result.agent, tasks, episodes=10, seed=0).summary
@@ -386,6 +389,8 @@ def test_cli_eval_bad_checkpoints_and_options_are_one_line(cli_run, tmp_path, ca
     shutil.copytree(cli_run[0], run_dir)
     assert cli(["eval", str(run_dir), "--tasks", "-3"]) == 2
     assert "--tasks=-3 is too small" in capsys.readouterr().err
+    assert cli(["eval", str(run_dir), "--device", "tpu"]) == 2
+    assert "device='tpu' is not valid" in capsys.readouterr().err
     ckpt = run_dir / "checkpoints" / "latest.pt"
     ckpt.write_bytes(ckpt.read_bytes()[:1000])  # truncated, as by a full disk
     for argv in (["eval", str(run_dir)], ["train", "tiny", "--resume", str(run_dir)]):

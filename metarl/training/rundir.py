@@ -18,13 +18,18 @@ _LIBS = ("metarl", "torch", "numpy", "gymnasium", "mujoco", "metaworld", "stable
 
 
 def library_versions() -> dict[str, str | None]:
-    """Installed versions of the libraries results depend on (None if absent), plus Python's."""
+    """Installed versions of the libraries results depend on (None if absent), plus Python's.
+    torch is its build string (``2.13.0+cpu``, ``2.11.0+cu130``: package metadata can drop the
+    ``+cu`` tag) and ``torch_cuda`` the CUDA version it was built with (None for CPU builds)."""
+    import torch
+
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in _LIBS:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = None
+    out["torch"], out["torch_cuda"] = str(torch.__version__), torch.version.cuda
     return out
 
 
