@@ -22,6 +22,7 @@ import metarl
 from helpers import DEVICES
 from metarl.agents.rl2 import RL2Agent
 from metarl.errors import MetaRLError
+from metarl.learning.device import resolve_device
 from metarl.training.checkpoint import load_checkpoint, save_checkpoint
 from metarl.training.config import Experiment, TrainConfig
 from metarl.training.rundir import new_run_dir
@@ -341,6 +342,7 @@ def test_cli_train_writes_a_complete_run_directory(cli_run):
     assert any(h.startswith("eval/return_episode_") for h in header)
     assert (run_dir / "checkpoints" / "latest.pt").exists()
     report = json.loads((run_dir / "eval" / "report.json").read_text())
+    assert report["meta"]["device"] == str(resolve_device("auto"))  # the resolved device, not "auto"
     assert np.asarray(report["episode_returns"]).shape == (200, 10)
     family = metarl.make_family("bandit", arms=5)
     assert set(family.baselines) <= set(report["baselines"]) and "bandit-ucb" in report["baselines"]

@@ -226,8 +226,10 @@ def evaluate_run(exp: Experiment, family, agent, run_dir: Path, *, tasks=None, q
     if cfg.baselines:
         report.baselines = evaluate_baselines(family, tasks, episodes=k, seed=cfg.eval_seed, progress=bar.update)
     bar.close()
+    device = getattr(agent, "device", None)
     report.meta.update(experiment=exp.name, agent=exp.agent, versions=library_versions(), split=label,
-                       family_spec={"name": exp.family, "kwargs": exp.family_kwargs})
+                       family_spec={"name": exp.family, "kwargs": exp.family_kwargs},
+                       device=None if device is None else str(device))
     curves = {exp.agent: report.summary["per_episode"]}
     curves.update({n: s["per_episode"] for n, s in report.baselines.items() if "per_episode" in s})
     plot_adaptation(curves, Path(run_dir) / "eval" / "adaptation.png",
