@@ -210,32 +210,23 @@ def toy_tasks(lengths, bonus=0.5):
             for i, n in enumerate(lengths)]
 
 
-def test_sync_vector_env_matches_single_trial_wrappers(toy_family):
+@pytest.mark.parametrize("kind", ["sync", "native"])
+def test_vector_env_matches_single_trial_wrappers(kind, toy_family):
+    """Both implementations against single TrialWrappers, with trials of different lengths:
+    slots finish at different steps and stay finished; a second reset continues the streams."""
+    fam = toy_family if kind == "sync" else ToyNativeFamily()
     b, k = 4, 2
-    venv = toy_family.make_vector_env(b, k)
-    assert isinstance(venv, SyncTrialVectorEnv)
+    venv = fam.make_vector_env(b, k)
+    assert isinstance(venv, SyncTrialVectorEnv if kind == "sync" else ToyNativeVectorEnv)
     assert venv.metadata["autoreset_mode"] == AutoresetMode.DISABLED
     assert venv.max_trial_steps == 6 and venv.single_observation_space.shape == (1 + 2 + 3,)
     tasks = toy_tasks([1, 2, 3, 2])
-    singles = [TrialWrapper(toy_family.make_env(t), k) for t in tasks]
+    singles = [TrialWrapper(fam.make_env(t), k) for t in tasks]
     rng = np.random.default_rng(3)
-    # trials of different lengths: slots finish at different steps and stay finished
     assert run_against_singles(venv, singles, tasks, seed=10, steps=7, rng=rng) == [2, 4, 6, 4]
     tasks2 = toy_tasks([3, 1, 1, 2], bonus=0.2)
     assert run_against_singles(venv, singles, tasks2, seed=None, steps=7, rng=rng) == [6, 2, 2, 4]
     venv.close()
-
-
-def test_native_vector_env_with_trials_of_different_lengths():
-    fam = ToyNativeFamily()
-    b, k = 4, 2
-    venv = fam.make_vector_env(b, k)
-    tasks = toy_tasks([1, 2, 3, 2])
-    singles = [TrialWrapper(fam.make_env(t), k) for t in tasks]
-    rng = np.random.default_rng(5)
-    assert run_against_singles(venv, singles, tasks, seed=3, steps=7, rng=rng) == [2, 4, 6, 4]
-    tasks2 = toy_tasks([3, 1, 1, 2], bonus=0.2)
-    assert run_against_singles(venv, singles, tasks2, seed=None, steps=7, rng=rng) == [6, 2, 2, 4]
 
 
 def test_sync_and_native_agree_on_a_numpy_family():
