@@ -1,5 +1,5 @@
 """Helpers shared by the ``metarl bench`` benchmarks: run a function in a fresh process (so
-its peak memory is its own) and read the peak resident set size."""
+its peak memory is its own), read the peak resident set size, and the ``--device`` option."""
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -31,3 +31,19 @@ def in_process(fn, *args) -> dict:
                 raise RuntimeError(f"benchmark worker {fn.__name__} exited with code {p.exitcode}") from None
     p.join()
     return out
+
+
+def add_device_option(ap, what: str = "") -> None:
+    """``--device`` (default cpu: the setting of the benchmarks' targets)."""
+    ap.add_argument("--device", default="cpu", help=f"cpu (the targets' setting), cuda or cuda:N{what}")
+
+
+def parsed_device(ap, text: str) -> str:
+    """``--device`` resolved (``auto`` -> cuda or cpu); a bad or unavailable one is a usage error."""
+    from metarl.errors import MetaRLError
+    from metarl.learning.device import resolve_device
+
+    try:
+        return str(resolve_device(text))
+    except MetaRLError as exc:
+        ap.error(str(exc))

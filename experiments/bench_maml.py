@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from metarl.experiments._bench import in_process, peak_rss_mb
+from metarl.experiments._bench import add_device_option, in_process, parsed_device, peak_rss_mb
 
 TARGETS = {"sinusoid": (5.0, 500.0), "point-nav": (3.0, None)}  # (ratio vs loop, meta-iterations/s)
 
@@ -127,15 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     ap.add_argument("--threads", type=int, default=2, help="torch threads per mode")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu", help="cpu (the targets' setting), cuda or cuda:N")
+    add_device_option(ap)
     args = ap.parse_args(argv)
-    from metarl.errors import MetaRLError
-    from metarl.learning.device import resolve_device
-
-    try:
-        device = str(resolve_device(args.device))
-    except MetaRLError as exc:
-        ap.error(str(exc))
+    device = parsed_device(ap, args.device)
     gpu = device.startswith("cuda")
     print(f"MAML meta-iterations/s (second order) on {device}, {args.threads} torch threads, {args.seconds:g} s "
           "per mode, each mode in its own process")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from metarl.experiments._bench import add_device_option, parsed_device
 from metarl.experiments._bench import in_process as _in_process
 from metarl.experiments._bench import peak_rss_mb as _peak_rss_mb
 
@@ -102,15 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bptt-chunk", type=int, default=25,
                     help="cartpole: our truncated-BPTT chunk length (steps); measured: 25 trains at 1.7x the "
                          "steps/s of 100 with the same score after 40 s")
-    ap.add_argument("--device", default="cpu", help="cpu (the targets' setting), cuda or cuda:N; both learners")
+    add_device_option(ap, "; both learners")
     args = ap.parse_args(argv)
-    from metarl.errors import MetaRLError
-    from metarl.learning.device import resolve_device
-
-    try:
-        device = str(resolve_device(args.device))
-    except MetaRLError as exc:
-        ap.error(str(exc))
+    device = parsed_device(ap, args.device)
     if args.bptt_chunk < 1:
         ap.error(f"--bptt-chunk must be >= 1, got {args.bptt_chunk}")
     if args.minibatches < 0 or any(b < 1 for b in args.rppo_batch_sizes):

@@ -20,6 +20,8 @@ Each row prints env steps/s and the ratio to the setting's ``raw`` rate. Targets
 the machine's load: the 1-minute load average is printed before and after, and each row's
 ``other CPUs`` column is the CPU time that processes other than this benchmark (and its
 workers) used during that row, in CPUs (Linux ``/proc``; 0.00 = the row ran alone).
+The policy runs on ``--device`` (default cpu, the targets' setting; cuda puts the GRU on a
+GPU while the simulators stay on the CPU).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import argparse
 import os
 import time
 
+from metarl.experiments._bench import add_device_option, parsed_device
 from metarl.rollout.multiproc import usable_cpus
 
 SETTINGS = {
@@ -203,13 +206,13 @@ def collect_rate(family, agent, venv, trials: int, seconds: float, seed: int) ->
     return steps / (time.perf_counter() - start), n, other.cpus
 
 
-def train_rate(family, seconds: float, seed: int, sampler: str) -> dict:
+def train_rate(family, seconds: float, seed: int, sampler: str, device: str = "cpu") -> dict:
     """RL² training (collect + PPO update) with the rl2_ml1 preset's agent settings."""
     import metarl
     from metarl.seeding import make_rng
 
     c = ML1_TRAIN
-    agent = metarl.make_agent("rl2", family, seed=seed, **c)
+    agent = metarl.make_agent("rl2", family, seed=seed, device=device, **c)
     venv = family.make_vector_env(c["trials_per_update"], ML1_TRAIN_EPISODES, sampler=sampler)
     rng = make_rng(seed, "bench-rollout-train")
     steps, n, t_collect, start = 0, 0, 0.0, time.perf_counter()
@@ -229,7 +232,7 @@ def train_rate(family, seconds: float, seed: int, sampler: str) -> dict:
 
 
 def run_setting(name: str, seconds: float, train_seconds: float, seed: int, samplers: list[str],
-                trials: int | None, horizon: int | None) -> list[tuple]:
+                trials: int | None, horizon: int | None, device: str = "cpu") -> list[tuple]:
     import metarl
 
     fam_name, fam_kw, k, default_trials = SETTINGS[name]
@@ -246,7 +249,7 @@ def run_setting(name: str, seconds: float, train_seconds: float, seed: int, samp
         par, other = raw_parallel(family, fam_kw, copies, seconds, seed)
         rows.append((name, f"raw, {copies} processes at once", f"{copies} x 1 env", par, None, other))
         print(f"[{name}] raw, {copies} processes at once: {par:.0f} steps/s in total", flush=True)
-    agent = metarl.make_agent("rl2", family, hidden_size=256, trials_per_update=trials, seed=seed)
+    agent = metarl.make_agent("rl2", family, hidden_size=256, trials_per_update=trials, seed=seed, device=device)
     for sampler in samplers:
         t0 = time.perf_counter()
         venv = family.make_vector_env(trials, k, sampler=sampler)
@@ -258,7 +261,7 @@ def run_setting(name: str, seconds: float, train_seconds: float, seed: int, samp
         print(f"[{name}] collect {sampler}: {sps:.0f} steps/s ({n} collects, start-up {start_s:.2f} s)",
               flush=True)
     if name == "ml1" and train_seconds > 0:
-        tr = train_rate(family, train_seconds, seed, "process" if "process" in samplers else samplers[0])
+        tr = train_rate(family, train_seconds, seed, "process" if "process" in samplers else samplers[0], device)
         what = f"{ML1_TRAIN['trials_per_update']} trials x {ML1_TRAIN_EPISODES} ep"
         rows.append((name, f"train {'process' if 'process' in samplers else samplers[0]}, RL² collect+update",
                      what, tr["sps"], None, tr["other"]))
@@ -280,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads of this (the policy's) process (the "
                     "process sampler uses 1 while collecting; 2 OpenMP threads spin on a shared 2-core machine)")
     ap.add_argument("--seed", type=int, default=0)
+    add_device_option(ap, "; the policy (the simulators step on the CPU)")
     args = ap.parse_args(argv)
+    device = parsed_device(ap, args.device)
     import torch
 
     threads_before = torch.get_num_threads()
@@ -290,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in args.settings:
             rows.extend(run_setting(name, args.seconds, args.train_seconds, args.seed, args.samplers,
-                                    args.trials, args.horizon))
+                                    args.trials, args.horizon, device))
     finally:
         torch.set_num_threads(threads_before)
     load1 = load_average()
