@@ -1,4 +1,5 @@
-"""Device selection: ``"auto"`` picks CUDA when available, else CPU."""
+"""Device selection (``"auto"`` picks CUDA when available, else CPU), the optimiser every agent
+uses, and restoring a saved random stream on another device."""
 from __future__ import annotations
 
 import hashlib
