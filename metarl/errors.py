@@ -31,14 +31,18 @@ def short_repr(value: object, limit: int = 120) -> str:
             text = repr(value)
     except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
         text = f"<{type(value).__name__}>"
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return _fold(text, limit)
 
 
 def one_line(exc: BaseException, limit: int | None = None) -> str:
     """``"TypeName: message"`` folded onto one line (cut to about ``limit`` characters), to
     quote an exception from deep inside (a worker, torch.load) in a one-line error."""
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return _fold(f"{type(exc).__name__}: {exc}", limit)
+
+
+def _fold(text: str, limit: int | None) -> str:
+    """``text`` on one line (runs of whitespace -> one space), cut to ``limit`` with "..."."""
+    text = " ".join(text.split())
     return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 

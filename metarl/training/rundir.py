@@ -14,7 +14,7 @@ from metarl.registry import make_agent, make_family
 from metarl.seeding import derive_seeds
 from metarl.training.config import Experiment
 
-_LIBS = ("metarl", "torch", "numpy", "gymnasium", "mujoco", "metaworld", "stable-baselines3", "tensorboard")
+_LIBS = ("metarl", "numpy", "gymnasium", "mujoco", "metaworld", "stable-baselines3", "tensorboard")  # + torch
 
 
 def library_versions() -> dict[str, str | None]:
@@ -23,13 +23,13 @@ def library_versions() -> dict[str, str | None]:
     ``+cu`` tag) and ``torch_cuda`` the CUDA version it was built with (None for CPU builds)."""
     import torch
 
-    out: dict[str, str | None] = {"python": platform.python_version()}
+    out: dict[str, str | None] = {"python": platform.python_version(), "torch": str(torch.__version__),
+                                  "torch_cuda": torch.version.cuda}
     for name in _LIBS:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = None
-    out["torch"], out["torch_cuda"] = str(torch.__version__), torch.version.cuda
     return out
 
 
