@@ -6,7 +6,7 @@ observation with the same recurrent width (256), rollout size, 4 epochs, learnin
 1e-3 and entropy 0.01 (ours backpropagates through whole bandit trials and through
 ``--bptt-chunk``-step chunks, default 25, of the up-to-1000-step cartpole trials, started
 from the recorded memory; RecurrentPPO's own sequences are cut at its minibatch
-boundaries); each runs in its own process (2 torch threads) so peak memory is its own.
+boundaries; ours is a GRU unless ``--cell lstm``, RecurrentPPO's an LSTM); each runs in its own process (2 torch threads) so peak memory is its own.
 RecurrentPPO runs with each ``--rppo-batch-sizes`` value and the fastest is the reference;
 ours then takes the same number of gradient steps per epoch (minibatches = rollout steps /
 that batch size) unless ``--minibatches`` says otherwise. Printed: env steps/s including
@@ -31,7 +31,7 @@ SETTINGS = {
 
 
 def _ours(setting: str, seconds: float, eval_tasks: int, seed: int, threads: int, trials: int | None,
-          minibatches: int, bptt_chunk: int = 25, device: str = "cpu") -> dict:
+          minibatches: int, bptt_chunk: int = 25, device: str = "cpu", cell: str = "gru") -> dict:
     import torch
 
     import metarl
@@ -42,7 +42,7 @@ def _ours(setting: str, seconds: float, eval_tasks: int, seed: int, threads: int
     fam = metarl.make_family(fam_name, **fam_kw)
     if trials is None:  # same rollout size as RecurrentPPO: n_envs * n_steps env steps
         trials = max(minibatches, n_envs * n_steps // (k * fam.max_episode_steps))
-    agent = metarl.make_agent("rl2", fam, hidden_size=256, trials_per_update=trials, minibatches=minibatches,
+    agent = metarl.make_agent("rl2", fam, hidden_size=256, cell=cell, trials_per_update=trials, minibatches=minibatches,
                               epochs=4, lr=1e-3, lr_final=1e-3, ent_coef=0.01, ent_coef_final=0.01,
                               gamma=1.0 if setting == "bandit" else 0.99, seed=seed,
                               bptt_chunk=0 if setting == "bandit" else bptt_chunk,
@@ -63,7 +63,7 @@ def _ours(setting: str, seconds: float, eval_tasks: int, seed: int, threads: int
     score = metarl.evaluate(agent, fam.sample(eval_tasks, split="test", seed=1000), episodes=k, seed=1000)
     return {"env_steps": steps, "seconds": elapsed, "sps": steps / elapsed, "peak_mb": _peak_rss_mb(),
             "score": score.summary["trial_return"],
-            "rollout": f"{trials} trials/update, {minibatches} mb" + ("" if setting == "bandit" else
+            "rollout": f"{cell.upper()}, {trials} trials, {minibatches} mb" + ("" if setting == "bandit" else
                                                                    f", BPTT {bptt_chunk}")}
 
 
@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bptt-chunk", type=int, default=25,
                     help="cartpole: our truncated-BPTT chunk length (steps); measured: 25 trains at 1.7x the "
                          "steps/s of 100 with the same score after 40 s")
+    ap.add_argument("--cell", choices=["gru", "lstm"], default="gru",
+                    help="our recurrent cell (gru: the RL² paper's; lstm: RecurrentPPO's, through oneDNN's "
+                         "fused kernel on CPU)")
     add_device_option(ap, "; both learners")
     args = ap.parse_args(argv)
     device = parsed_device(ap, args.device)
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         _, _, _, n_steps, n_envs = SETTINGS[s]
         mb = args.minibatches or max(1, round(n_envs * n_steps / theirs["batch_size"]))
         ours = _in_process(_ours, s, args.seconds, args.eval_tasks, args.seed, args.threads, None, mb,
-                           args.bptt_chunk, device)
+                           args.bptt_chunk, device, args.cell)
         for r in tried:
             if r is not theirs:
                 print(f"[{s}] RecurrentPPO {r['rollout']}: {r['sps']:.0f} steps/s, score {r['score']:.3f} "
@@ -129,11 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nRL² training throughput on {device}, hidden 256, {args.threads} threads, {args.seconds:.0f} s per learner "
           f"(env steps/s including updates; score = held-out trial return after that budget, "
           f"{args.eval_tasks} tasks)")
-    print(f"{'setting':<10} {'learner':<26} {'rollout':<30} {'steps/s':>9} {'ratio':>6} {'peak MB':>8} {'score':>8}")
+    print(f"{'setting':<10} {'learner':<26} {'rollout':<34} {'steps/s':>9} {'ratio':>6} {'peak MB':>8} {'score':>8}")
     for s, ours, theirs in rows:
-        print(f"{s:<10} {'metarl rl2':<26} {ours['rollout']:<30} {ours['sps']:>9.0f} "
+        print(f"{s:<10} {'metarl rl2':<26} {ours['rollout']:<34} {ours['sps']:>9.0f} "
               f"{ours['sps'] / theirs['sps']:>6.1f} {ours['peak_mb']:>8.0f} {ours['score']:>8.3f}")
-        print(f"{'':<10} {'sb3-contrib RecurrentPPO':<26} {theirs['rollout']:<30} {theirs['sps']:>9.0f} "
+        print(f"{'':<10} {'sb3-contrib RecurrentPPO':<26} {theirs['rollout']:<34} {theirs['sps']:>9.0f} "
               f"{1.0:>6.1f} {theirs['peak_mb']:>8.0f} {theirs['score']:>8.3f}")
     return 0
 

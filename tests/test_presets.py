@@ -68,9 +68,10 @@ def test_bench_rl2_runs_both_learners(capsys):
     from metarl.experiments.bench_rl2 import main
 
     sb3_dirs = set(Path(tempfile.gettempdir()).glob("SB3-*"))
-    assert main(["--seconds", "2", "--settings", "bandit", "--eval-tasks", "20", "--threads", "1"]) == 0
+    argv = ["--seconds", "2", "--settings", "bandit", "--eval-tasks", "20", "--threads", "1", "--cell", "lstm"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "metarl rl2" in out and "sb3-contrib RecurrentPPO" in out
+    assert "metarl rl2" in out and "sb3-contrib RecurrentPPO" in out and "LSTM, " in out
     assert set(Path(tempfile.gettempdir()).glob("SB3-*")) == sb3_dirs  # SB3's logger leaves no temp folders
 
 

@@ -1,4 +1,4 @@
-"""RecurrentActorCritic: the GRU unroll against a hand-written GRU cell, resets, gradients,
+"""RecurrentActorCritic: the GRU and LSTM unrolls against hand-written cells, resets, gradients,
 and the policy heads' sample / log_prob_entropy against closed forms and torch.distributions."""
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ import pytest
 import torch
 
 from helpers import DEVICES
+from metarl.errors import ConfigError
 from metarl.learning.recurrent import RecurrentActorCritic
 
 torch.set_num_threads(1)
 OBS, ACT, HID, T, B = 5, 3, 32, 7, 4
 
 
-def make_net(head: str = "categorical", seed: int = 0) -> RecurrentActorCritic:
+def make_net(head: str = "categorical", seed: int = 0, cell: str = "gru") -> RecurrentActorCritic:
     torch.manual_seed(seed)
-    net = RecurrentActorCritic(OBS, ACT, hidden_size=HID, head=head)
+    net = RecurrentActorCritic(OBS, ACT, hidden_size=HID, head=head, cell=cell)
     with torch.no_grad():  # biases are initialised to 0; make every term of the cell matter
         for p in net.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -45,19 +46,47 @@ def gru_reference(net: RecurrentActorCritic, obs: torch.Tensor, h0: torch.Tensor
     return torch.stack(outs), h.unsqueeze(0)
 
 
+def lstm_reference(net: RecurrentActorCritic, obs: torch.Tensor, state: torch.Tensor,
+                   resets: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The LSTM equations written out (PyTorch's gate order i, f, g, o); ``state`` is
+    [1, B, 2 * hidden] = h and c side by side, both zeroed before step t where ``resets[t]`` is 1."""
+    m = net.lstm
+    h, c = state[0].split(HID, dim=-1)
+    outs = []
+    for step in range(obs.shape[0]):
+        if resets is not None:
+            keep = (1 - resets[step]).unsqueeze(-1)
+            h, c = h * keep, c * keep
+        gates = obs[step] @ m.weight_ih_l0.T + m.bias_ih_l0 + h @ m.weight_hh_l0.T + m.bias_hh_l0
+        i, f, g, o = gates.chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        outs.append(h)
+    return torch.stack(outs), torch.cat([h, c], dim=-1).unsqueeze(0)
+
+
+REFERENCES = {"gru": gru_reference, "lstm": lstm_reference}
+
+
+@pytest.fixture(params=["gru", "lstm"])
+def cell(request):
+    return request.param
+
+
 @pytest.fixture
-def data():
+def data(cell):
     g = torch.Generator().manual_seed(1)
     obs = torch.randn(T, B, OBS, generator=g, dtype=torch.float64)
-    h0 = torch.randn(1, B, HID, generator=g, dtype=torch.float64)
+    h0 = torch.randn(1, B, HID * (2 if cell == "lstm" else 1), generator=g, dtype=torch.float64)
     return obs, h0
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("resets", ["none", "zeros", "first_only", "inside"])
-def test_unroll_matches_step_by_step(data, resets, device):
-    """(On CUDA the fused path is cuDNN's GRU kernel.)"""
-    net = make_net().to(device)
+def test_unroll_matches_step_by_step(data, cell, resets, device):
+    """(On CUDA the fused path is cuDNN's kernel; on CPU the LSTM's is oneDNN's.)"""
+    net = make_net(cell=cell).to(device)
+    assert net.initial_state(B, device).shape == h0_shape(cell)
     obs, h0 = (t.to(device) for t in data)
     r = {"none": None, "zeros": torch.zeros(T, B, dtype=torch.float64),
          "first_only": torch.zeros(T, B, dtype=torch.float64), "inside": torch.zeros(T, B, dtype=torch.float64)}[resets]
@@ -69,15 +98,19 @@ def test_unroll_matches_step_by_step(data, resets, device):
     r = None if r is None else r.to(device)
     with torch.no_grad():
         feats, h_final = net.unroll(obs, h0, r)
-        ref, ref_final = gru_reference(net, obs, h0, r)
+        ref, ref_final = REFERENCES[cell](net, obs, h0, r)
     torch.testing.assert_close(feats, ref, rtol=0, atol=1e-6)
     torch.testing.assert_close(h_final, ref_final, rtol=0, atol=1e-6)
 
 
-def test_float32_unroll_matches_one_step_calls():
+def h0_shape(cell: str) -> tuple[int, int, int]:
+    return (1, B, HID * (2 if cell == "lstm" else 1))
+
+
+def test_float32_unroll_matches_one_step_calls(cell):
     """In the dtype training uses: the fused batched unroll (no resets, and resets inside)
-    equals feeding one step at a time through ``unroll`` and zeroing h at resets."""
-    net = make_net().float()
+    equals feeding one step at a time through ``unroll`` and zeroing the memory at resets."""
+    net = make_net(cell=cell).float()
     g = torch.Generator().manual_seed(9)
     obs = torch.randn(T, B, OBS, generator=g)
     resets = torch.zeros(T, B)
@@ -95,9 +128,9 @@ def test_float32_unroll_matches_one_step_calls():
             torch.testing.assert_close(h_final, h, rtol=0, atol=1e-6)
 
 
-def test_unroll_with_resets_equals_fused_segments(data):
+def test_unroll_with_resets_equals_fused_segments(data, cell):
     """A reset inside the sequence = two independent fused unrolls (the second from zero)."""
-    net = make_net()
+    net = make_net(cell=cell)
     obs, h0 = data
     resets = torch.zeros(T, B, dtype=torch.float64)
     resets[4] = 1  # every slot starts a new trial at t = 4
@@ -109,8 +142,8 @@ def test_unroll_with_resets_equals_fused_segments(data):
     torch.testing.assert_close(h_final, h2, rtol=0, atol=1e-6)
 
 
-def test_gradient_flows_through_the_whole_sequence_and_stops_at_resets(data):
-    net = make_net()
+def test_gradient_flows_through_the_whole_sequence_and_stops_at_resets(data, cell):
+    net = make_net(cell=cell)
     obs, h0 = data
     obs = obs.clone().requires_grad_(True)
     resets = torch.zeros(T, B, dtype=torch.float64)
@@ -122,7 +155,7 @@ def test_gradient_flows_through_the_whole_sequence_and_stops_at_resets(data):
     assert torch.all(grad[:, [0, 2, 3]] > 0), "the last step's value must depend on the first observation"
     assert torch.all(grad[:3, 1] == 0), "memory must not cross a reset"
     assert torch.all(grad[3:, 1] > 0)
-    for name, p in net.gru.named_parameters():
+    for name, p in net.rnn.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
@@ -177,3 +210,25 @@ def test_gaussian_sample_and_log_prob_entropy():
     many, _ = net.sample(mean[:1].expand(20000, ACT), torch.Generator().manual_seed(7))
     torch.testing.assert_close(many.mean(0), mean[0], rtol=0, atol=0.05)
     torch.testing.assert_close(many.std(0), net.log_std.exp().detach(), rtol=0.03, atol=0)
+
+
+def test_unknown_cell_is_rejected_with_the_choices():
+    with pytest.raises(ConfigError, match=r"cell='rnn' is not valid; choose one of \['gru', 'lstm'\]"):
+        RecurrentActorCritic(OBS, ACT, cell="rnn")
+
+
+def test_checkpoint_keys_name_the_cell():
+    """A GRU checkpoint keeps its ``gru.*`` keys (runs saved before the LSTM option load
+    unchanged); an LSTM's are ``lstm.*``, so loading one into the other fails loudly."""
+    gru, lstm = make_net(cell="gru"), make_net(cell="lstm")
+    assert any(k.startswith("gru.") for k in gru.state_dict())
+    assert any(k.startswith("lstm.") for k in lstm.state_dict())
+    with pytest.raises(RuntimeError):
+        gru.load_state_dict(lstm.state_dict())
+
+
+def test_lstm_starts_with_forget_gate_bias_one():
+    net = RecurrentActorCritic(OBS, ACT, hidden_size=HID, cell="lstm")
+    b_ih, b_hh = net.lstm.bias_ih_l0.detach(), net.lstm.bias_hh_l0.detach()
+    i, f, g, o = b_ih.chunk(4)
+    assert torch.all(f == 1) and not i.any() and not g.any() and not o.any() and not b_hh.any()

@@ -69,6 +69,15 @@ def final_state(run_dir: Path) -> dict:
     return {k: ck[k] for k in ("iteration", "env_steps", "task_rng", "agent")}
 
 
+def wait_for_next_second() -> None:
+    """Start the resumed leg in a later second than the first. TensorBoard event files are
+    named ...tfevents.<seconds>.<host>.<pid>.<writer counter> and read in name order; two
+    legs in one process and one second differ only in the counter, compared as text (writer
+    10 sorts before writer 9), so the reader would see the legs in the wrong order. A real
+    resume is another process started seconds later."""
+    time.sleep(1.02 - time.time() % 1.0)
+
+
 def read_csv(run_dir: Path) -> list[dict]:
     with (run_dir / "progress.csv").open() as f:
         return list(csv.DictReader(f))
@@ -117,20 +126,22 @@ def patch_update(monkeypatch, on_call: dict):
 
 
 # ---- (a) it learns ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
 @pytest.mark.parametrize("device", DEVICES)
-def test_smoke_train_beats_random_on_held_out_bandits(tmp_path, device):
+def test_smoke_train_beats_random_on_held_out_bandits(tmp_path, device, cell):
     family = metarl.make_family("bandit", arms=2)
     t0 = time.perf_counter()
     result = metarl.train(family, "rl2", episodes_per_trial=10, total_steps=150 * 64 * 10, seed=0,
                           run_dir=str(tmp_path / "run"), quiet=True, baselines=False, eval_tasks=100,
                           eval_every=50, eval_tasks_periodic=100, hidden_size=64, trials_per_update=64,
-                          minibatches=2, epochs=4, lr=5e-3, lr_final=1e-3, ent_coef=0.005, gamma=1.0, device=device)
+                          minibatches=2, epochs=4, lr=5e-3, lr_final=1e-3, ent_coef=0.005, gamma=1.0, device=device,
+                          cell=cell)
     assert all(p.device.type == device for p in result.agent.net.parameters())
     train_s = time.perf_counter() - t0
     tasks = family.sample(2000, split="test", seed=7)
     rl2 = metarl.evaluate(result.agent, tasks, episodes=10, seed=0).summary
     rnd = metarl.evaluate(metarl.make_agent("random", family), tasks, episodes=10, seed=0).summary
-    print(f"\nsmoke train: {train_s:.1f}s for 150 updates; held-out trial return rl2 {rl2['trial_return']:.3f} "
+    print(f"\nsmoke train ({cell}): {train_s:.1f}s for 150 updates; held-out trial return rl2 {rl2['trial_return']:.3f} "
           f"(first {rl2['first']:.3f} -> last {rl2['last']:.3f}), random {rnd['trial_return']:.3f}")
     assert abs(rnd["trial_return"] - 5.0) < 0.2
     # random ~5.0, Bayes-optimal ~6.0 (5.98 on 2000 test tasks) for 2 arms x 10 pulls; this budget
@@ -142,15 +153,17 @@ def test_smoke_train_beats_random_on_held_out_bandits(tmp_path, device):
 
 
 # ---- (b) determinism -------------------------------------------------------------------------------
-def test_same_seed_gives_identical_parameters(tmp_path):
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_same_seed_gives_identical_parameters(tmp_path, cell):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    assert run_experiment(tiny(5), ["--run_dir", str(a)]) == 0
-    assert run_experiment(tiny(5), ["--run_dir", str(b)]) == 0
+    argv = ["--cell", cell]
+    assert run_experiment(tiny(5), ["--run_dir", str(a), *argv]) == 0
+    assert run_experiment(tiny(5), ["--run_dir", str(b), *argv]) == 0
     assert_same(final_state(a), final_state(b))
     ra, rb = (json.loads((d / "eval" / "report.json").read_text()) for d in (a, b))
     assert ra["episode_returns"] == rb["episode_returns"]
     # and the seed matters
-    assert run_experiment(tiny(5, seed=4), ["--run_dir", str(c)]) == 0
+    assert run_experiment(tiny(5, seed=4), ["--run_dir", str(c), *argv]) == 0
     net_a, net_c = final_state(a)["agent"]["net"], final_state(c)["agent"]["net"]
     assert not all(torch.equal(net_a[k], net_c[k]) for k in net_a)
 
@@ -171,6 +184,7 @@ def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path, monkeypatch, capsys)
     assert not (cut / "eval" / "report.json").exists()
     monkeypatch.undo()
 
+    wait_for_next_second()
     assert run_experiment(tiny(7), ["--resume", str(cut)]) == 0
     assert_same(final_state(full), final_state(cut))
     assert_same_curves(full, cut, 7)
@@ -178,22 +192,24 @@ def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path, monkeypatch, capsys)
     assert r_full["episode_returns"] == r_cut["episode_returns"]
 
 
-def test_resume_after_crash_redoes_the_lost_iterations(tmp_path, monkeypatch):
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_resume_after_crash_redoes_the_lost_iterations(tmp_path, monkeypatch, cell):
     """A crash after the iteration-3 checkpoint (iteration 4 logged, 5 dies): resume redoes
     4..7; the curves keep iteration 3 and show 4 once (TensorBoard purge, CSV rows)."""
     full, crash = tmp_path / "full", tmp_path / "crash"
-    assert run_experiment(tiny(7), ["--run_dir", str(full)]) == 0
+    assert run_experiment(tiny(7), ["--run_dir", str(full), "--cell", cell]) == 0
 
     def die():
         raise RuntimeError("simulated crash")
     die.before = True
     patch_update(monkeypatch, {5: die})
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run_experiment(tiny(7), ["--run_dir", str(crash)])
+        run_experiment(tiny(7), ["--run_dir", str(crash), "--cell", cell])
     assert load_checkpoint(crash / "checkpoints" / "latest.pt")["iteration"] == 3
     assert [int(r["iteration"]) for r in read_csv(crash)] == [1, 2, 3, 4]
     monkeypatch.undo()
 
+    wait_for_next_second()
     assert run_experiment(tiny(7), ["--resume", str(crash)]) == 0
     assert_same(final_state(full), final_state(crash))
     assert_same_curves(full, crash, 7)
