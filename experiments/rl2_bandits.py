@@ -4,7 +4,7 @@ Each trial is ``episodes_per_trial`` pulls (one-step episodes) of a k-armed band
 arm means ~ U[0, 1]; the score is the total reward over the pulls on held-out tasks,
 next to classic baselines (random, greedy, epsilon-greedy, UCB, Thompson sampling) and,
 when small enough, the exact Bayes-optimal value. Default: 5 arms, 10 pulls — the
-README's main job (about 2 minutes on 2 CPU cores).
+README's main job (2¼-3 minutes on 2 CPU cores).
 """
 from metarl.training.config import Experiment, TrainConfig
 from metarl.training.runner import main_for

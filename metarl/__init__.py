@@ -1,6 +1,6 @@
 """metarl: meta-reinforcement learning on task distributions.
 
-Public API (see ARCHITECTURE.md section 3)::
+Public API::
 
     metarl.list_families(), metarl.make_family(name, **kw), metarl.register_family(name)
     metarl.ParamSpec, metarl.ParamSpace, metarl.Task, metarl.TaskFamily, metarl.TrialWrapper

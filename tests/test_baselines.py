@@ -1,4 +1,5 @@
-"""Classic baselines reproduce the reference scores (REFERENCES.md: RL² bandit and tabular-MDP tables).
+"""Classic baselines reproduce the reference scores (the RL² paper's bandit and tabular-MDP
+tables and the project's reference runs).
 
 Scores are mean trial returns over held-out tasks; tolerances are 3 standard errors of the
 empirical mean (all draws are seeded, so the test is deterministic).

@@ -1,6 +1,6 @@
 """compute_gae against advantages worked out by hand (gamma 0.9, lambda 0.8: gamma*lambda = 0.72).
 
-Conventions checked (ARCHITECTURE section 6): an inner-episode end inside a trial is
+Conventions checked: an inner-episode end inside a trial is
 *not* a cut (it does not appear in ``terminated``/``trial_end``); a trial ending by
 termination is not bootstrapped; one ending by time-limit truncation is bootstrapped
 with ``values[t + 1]`` (V of the trial's final observation); steps of a slot after its

@@ -4,7 +4,7 @@ Every agent keeps per-trial counts ``state`` = float64 [B, k, 2] (successes, fai
 of each arm), updated from the trial obs's prev_action one-hot and prev_reward. A
 reward r in [0, 1] adds r successes and 1 - r failures (exact for Bernoulli rewards).
 
-Two families of variants (see /work/shared/REFERENCES.md for measured scores):
+Two families of variants (measured scores in docs/results.md):
 
 - *prior-based* (``GreedyAgent``, ``EpsilonGreedyAgent``, ``UCBAgent``, ``ThompsonAgent``):
   work on the Beta(1, 1) posterior, so an untried arm counts as mean 0.5 and is not
@@ -77,7 +77,7 @@ class BanditAgent(Agent):
 class GreedyAgent(BanditAgent):
     """Prior-based greedy: argmax of the Beta(1, 1) posterior mean, ties uniformly at random.
 
-    Matches the paper's "Greedy" column (measured 6.62 at n=10, k=5; REFERENCES.md).
+    Matches the paper's "Greedy" column (measured 6.62 at n=10, k=5 in the project's reference runs).
     """
 
     name = "bandit-greedy"
@@ -116,7 +116,7 @@ class UCBAgent(BanditAgent):
 
     ``t`` = pulls so far in the trial, ``n_i`` = pulls of arm i. The +1s keep the bonus
     finite for untried arms (which start from the prior mean 0.5, not +inf). With the
-    default ``c=0.1`` (range 0.05-0.1 per REFERENCES.md), 50k simulated tasks give
+    default ``c=0.1`` (range 0.05-0.1 in the project's reference runs), 50k simulated tasks give
     6.65 / 6.69 at (n=10, k=5 / 10) and 78.2 / 83.0 at (n=100, k=5 / 10); the references
     are 6.65 / 6.73 and 78.1 / 83.0.
     """
@@ -141,7 +141,7 @@ class UCB1Agent(BanditAgent):
     """Textbook UCB1 (Auer et al. 2002): pull every untried arm first (random order), then
     argmax of empirical mean ``s_i / n_i + c * sqrt(2 ln t / n_i)`` with ``t`` = pulls so far.
 
-    No prior: weak on short trials (REFERENCES.md: 5.67 at (n=10, k=5) with ``c=1``,
+    No prior: weak on short trials (reference runs: 5.67 at (n=10, k=5) with ``c=1``,
     random-level at k=10, 66.0 / 63.5 at n=100).
     """
 
@@ -166,7 +166,7 @@ class UCB1Agent(BanditAgent):
 
 class ThompsonAgent(BanditAgent):
     """Prior-based Thompson sampling: draw each arm's mean from Beta(s + 1, f + 1), pull the
-    argmax (REFERENCES.md: 5.83 / 5.59 at n=10, k=5 / 10; 75.1 / 77.1 at n=100)."""
+    argmax (reference runs: 5.83 / 5.59 at n=10, k=5 / 10; 75.1 / 77.1 at n=100)."""
 
     name = "bandit-thompson"
 

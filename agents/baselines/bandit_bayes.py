@@ -17,7 +17,7 @@ refuse state spaces above ``max_states`` with a ConfigError.
                p = (s + 1) / (s + f + 2)
 
 Measured: ``bayes_optimal_value(5, 10) = 6.660``, ``bayes_optimal_value(10, 10) = 6.714``
-(REFERENCES.md).
+(docs/results.md).
 """
 from __future__ import annotations
 

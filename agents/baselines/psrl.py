@@ -1,6 +1,6 @@
 """``psrl``: posterior sampling for reinforcement learning (Osband et al. 2013) on tabular MDPs.
 
-The RL² paper's tabular-MDP baseline (REFERENCES.md: 138.1 for n=10 episodes of 10 steps,
+The RL² paper's tabular-MDP baseline (the paper reports 138.1 for n=10 episodes of 10 steps,
 10 states, 5 actions; random scores 100.1). Per trial the agent keeps a posterior
 
 - transitions: Dirichlet(``dirichlet_prior`` + visit counts) per (s, a) -- flat Dirichlet(1)

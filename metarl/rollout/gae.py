@@ -1,6 +1,6 @@
 """Generalised advantage estimation over whole trials.
 
-Conventions (ARCHITECTURE section 6): inner-episode ends inside a trial are *not*
+Conventions: inner-episode ends inside a trial are *not*
 cuts — the recurrent agent's return runs across them. At the end of a trial the
 value is bootstrapped when the last episode was truncated by a time limit and not
 when it terminated.
