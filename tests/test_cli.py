@@ -61,7 +61,8 @@ def test_dashed_keys_and_bare_boolean_flags(tmp_path):
 def test_preset_scripts_report_bad_options_in_one_line(tmp_path):
     """The MAML scripts have their own main (train, then post-process): same one-line errors."""
     repo = Path(__file__).resolve().parents[1]
-    for script, argv in (("maml_sinusoid.py", ["--agent", "nosuch"]), ("maml_point_nav.py", ["--no_such_key", "3"])):
+    for script, argv in (("maml_sinusoid.py", ["--agent", "nosuch"]), ("maml_point_nav.py", ["--no_such_key", "3"]),
+                         ("maml_sinusoid.py", ["--inner_lr", "-1"])):  # a value only the agent rejects
         proc = subprocess.run([sys.executable, str(repo / "experiments" / script), *argv], cwd=tmp_path,
                               capture_output=True, text=True, timeout=120)
         lines = proc.stderr.strip().splitlines()

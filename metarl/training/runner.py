@@ -70,16 +70,25 @@ def _field_docs() -> dict[str, str]:
     return docs
 
 
-def run_experiment(exp: Experiment, argv: list[str]) -> int:
-    """Parse overrides and ``--resume``, train, evaluate, print where everything is."""
+@dataclasses.dataclass
+class PreparedRun:
+    """A validated run, ready to train: its trainer, resolved experiment and run directory."""
+
+    trainer: object
+    exp: Experiment
+    run_dir: Path
+    resume: bool
+    record_config: bool
+
+
+def prepare_run(exp: Experiment, overrides: dict[str, str]) -> PreparedRun:
+    """Apply ``--key value`` overrides (``--resume RUN_DIR`` continues a run, ``--run_dir``
+    names a new one), validate everything, and only then create the run directory."""
     from metarl.registry import family_options
     from metarl.training.rundir import new_run_dir, read_config
     from metarl.training.trainer import Trainer
 
-    if any(a in ("-h", "--help") for a in argv):
-        print(help_text(exp))
-        return 0
-    overrides = parse_overrides(argv)
+    overrides = dict(overrides)
     resume, run_dir_opt = (parse_value(k, overrides.pop(k), "") if k in overrides else None
                            for k in ("resume", "run_dir"))
     if resume:
@@ -98,32 +107,39 @@ def run_experiment(exp: Experiment, argv: list[str]) -> int:
             # new total). Trainer.run records them in config.yaml once the checkpoint has loaded, so
             # a later --resume or `metarl eval` sees the same config.
             exp = exp.with_overrides(overrides)
-        trainer = Trainer(exp)
-    else:
-        exp = exp.with_overrides(overrides)
-        trainer = Trainer(exp)
-        run_dir = new_run_dir(exp, run_dir_opt)
-    print(f"metarl: {exp.name} ({exp.agent} on {exp.family} {exp.family_kwargs}) -> {run_dir}", flush=True)
+        return PreparedRun(Trainer(exp), exp, run_dir, True, bool(overrides))
+    exp = exp.with_overrides(overrides)
+    trainer = Trainer(exp)
+    return PreparedRun(trainer, exp, new_run_dir(exp, run_dir_opt), False, False)
+
+
+def execute_run(run: PreparedRun) -> int:
+    """Train (or continue) and evaluate a prepared run, print where everything is; exit code
+    0, or 130 after Ctrl-C (a checkpoint was saved)."""
+    exp = run.exp
+    print(f"metarl: {exp.name} ({exp.agent} on {exp.family} {exp.family_kwargs}) -> {run.run_dir}", flush=True)
     try:
-        report = trainer.run(run_dir, resume=bool(resume), record_config=bool(resume and overrides))
+        report = run.trainer.run(run.run_dir, resume=run.resume, record_config=run.record_config)
     except KeyboardInterrupt as exc:
         print(f"\n{exc}" if str(exc) else "\ninterrupted", file=sys.stderr)
         return 130
-    print_summary(report, run_dir)
+    print_summary(report, run.run_dir)
     return 0
 
 
-def run_to_known_dir(exp: Experiment, overrides: dict[str, str]) -> tuple[int, Path]:
-    """``run_experiment`` with the run directory fixed up front (``--run_dir``/``--resume`` if
-    given, else the usual RUN_ROOT/NAME__sSEED__STAMP), so a preset's script can post-process
-    the run. Returns (exit code, run directory)."""
-    from metarl.training.rundir import new_run_dir
+def run_experiment(exp: Experiment, argv: list[str]) -> int:
+    """Parse overrides and ``--resume``, train, evaluate, print where everything is."""
+    if any(a in ("-h", "--help") for a in argv):
+        print(help_text(exp))
+        return 0
+    return execute_run(prepare_run(exp, parse_overrides(argv)))
 
-    overrides = dict(overrides)
-    run_dir = next((parse_value(k, overrides[k], "") for k in ("resume", "run_dir") if k in overrides), None)
-    if run_dir is None:  # the usual name, created now (exclusively) so the script knows it
-        run_dir = overrides["run_dir"] = str(new_run_dir(exp.with_overrides(overrides)))
-    return run_experiment(exp, [f"--{k}={v}" for k, v in overrides.items()]), Path(run_dir)
+
+def run_to_known_dir(exp: Experiment, overrides: dict[str, str]) -> tuple[int, Path]:
+    """``run_experiment`` for a preset's script that post-processes the run: returns
+    (exit code, run directory)."""
+    run = prepare_run(exp, overrides)
+    return execute_run(run), run.run_dir
 
 
 def print_summary(report, run_dir: Path, eval_dir: Path | None = None) -> None:
