@@ -126,22 +126,19 @@ class RL2Agent(Agent):
         obs, _ = venv.reset(seed=seed, options={"tasks": tasks})
         T, B, dev = venv.max_trial_steps, venv.num_envs, self.device
         act_shape = () if self.net.head == "categorical" else (self.layout.act_dim,)
-        buf = TrialBatch(obs=torch.zeros(T, B, self.layout.dim, device=dev),
-                         actions=torch.zeros(T, B, *act_shape, device=dev,
-                                             dtype=torch.long if not act_shape else torch.float32),
-                         logp=torch.zeros(T, B, device=dev), values=torch.zeros(T + 1, B, device=dev),
-                         rewards=None, active=None, terminated=None, trial_end=None)
+        obs_buf = torch.zeros(T, B, self.layout.dim, device=dev)
+        act_buf = torch.zeros(T, B, *act_shape, device=dev, dtype=torch.float32 if act_shape else torch.long)
+        logp_buf, value_buf = torch.zeros(T, B, device=dev), torch.zeros(T + 1, B, device=dev)
         host = np.zeros((4, T, B), dtype=np.float32)  # rewards, active, terminated, trial_end
         L = self._config["bptt_chunk"]
-        if L:
-            buf.hidden = torch.zeros(-(-T // L), B, self.net.state_size, device=dev)
+        hidden = torch.zeros(-(-T // L), B, self.net.state_size, device=dev) if L else None
         state = self.init_state(B)
         t = 0
         for t in range(T):
             if L and t % L == 0:
-                buf.hidden[t // L] = state[0]
+                hidden[t // L] = state[0]
             o, action, logp, value, state = self._step(obs, state, False, self.generator)
-            buf.obs[t], buf.actions[t], buf.logp[t], buf.values[t] = o, action, logp, value
+            obs_buf[t], act_buf[t], logp_buf[t], value_buf[t] = o, action, logp, value
             obs, reward, term, trunc, info = venv.step(self._to_env(action))
             active = info["active"]
             host[:, t] = (reward, active, term & active, (term | trunc) & active)
@@ -149,11 +146,11 @@ class RL2Agent(Agent):
                 break
         _, _, _, last_value, _ = self._step(obs, state, True, self.generator)
         n = t + 1
-        buf.values[n] = last_value
+        value_buf[n] = last_value
         rewards, active, terminated, trial_end = torch.from_numpy(host[:, :n]).to(dev)
-        out = TrialBatch(buf.obs[:n], buf.actions[:n], buf.logp[:n], buf.values[: n + 1], rewards, active,
-                         terminated, trial_end)
-        out.hidden = None if buf.hidden is None else buf.hidden[: -(-n // L)]
+        out = TrialBatch(obs_buf[:n], act_buf[:n], logp_buf[:n], value_buf[: n + 1], rewards, active, terminated,
+                         trial_end)
+        out.hidden = None if hidden is None else hidden[: -(-n // L)]
         out.stats = {"env_steps": int(host[1, :n].sum(dtype=np.float64)),
                      "trial_return": float(host[0, :n].sum(0, dtype=np.float64).mean())}
         return out
