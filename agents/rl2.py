@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, check_choice, check_float, check_int
+from metarl.errors import ConfigError, check_float, check_int
 from metarl.learning.agent import Agent
 from metarl.learning.device import adam, resolve_device, restore_generator
 from metarl.learning.ppo import explained_variance, normalize, ppo_loss
-from metarl.learning.recurrent import CELLS, RecurrentActorCritic
+from metarl.learning.recurrent import RecurrentActorCritic
 from metarl.rollout.buffer import TrialBatch
 from metarl.rollout.gae import compute_gae
 
@@ -47,11 +47,10 @@ class RL2Agent(Agent):
 
     def __init__(self, family, *, hidden_size: int = 256, cell: str = "gru", trials_per_update: int = 256,
                  minibatches: int = 4, epochs: int = 4, lr: float = 1e-3, lr_final: float = 1e-4,
-                 ent_coef: float = 0.02, ent_coef_final: float = 0.0, clip: float = 0.2, vf_coef: float = 0.5, max_grad_norm: float = 0.5,
-                 gamma: float = 0.99, gae_lambda: float = 0.95, value_scale: float = 1.0, bptt_chunk: int = 0,
-                 device: str = "auto", seed: int = 0) -> None:
+                 ent_coef: float = 0.02, ent_coef_final: float = 0.0, clip: float = 0.2, vf_coef: float = 0.5,
+                 max_grad_norm: float = 0.5, gamma: float = 0.99, gae_lambda: float = 0.95,
+                 value_scale: float = 1.0, bptt_chunk: int = 0, device: str = "auto", seed: int = 0) -> None:
         super().__init__(family)
-        check_choice("cell", cell, CELLS)
         self._config = dict(hidden_size=check_int("hidden_size", hidden_size, low=1), cell=cell,
                             trials_per_update=check_int("trials_per_update", trials_per_update, low=1),
                             minibatches=check_int("minibatches", minibatches, low=1),

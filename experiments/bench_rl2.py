@@ -6,7 +6,8 @@ observation with the same recurrent width (256), rollout size, 4 epochs, learnin
 1e-3 and entropy 0.01 (ours backpropagates through whole bandit trials and through
 ``--bptt-chunk``-step chunks, default 25, of the up-to-1000-step cartpole trials, started
 from the recorded memory; RecurrentPPO's own sequences are cut at its minibatch
-boundaries; ours is a GRU unless ``--cell lstm``, RecurrentPPO's an LSTM); each runs in its own process (2 torch threads) so peak memory is its own.
+boundaries; ours is a GRU unless ``--cell lstm``, RecurrentPPO's an LSTM); each runs in
+its own process (2 torch threads) so peak memory is its own.
 RecurrentPPO runs with each ``--rppo-batch-sizes`` value and the fastest is the reference;
 ours then takes the same number of gradient steps per epoch (minibatches = rollout steps /
 that batch size) unless ``--minibatches`` says otherwise. Printed: env steps/s including
@@ -20,6 +21,7 @@ import argparse
 import time
 
 from metarl.experiments._bench import add_device_option, parsed_device
+from metarl.learning.recurrent import CELLS
 from metarl.experiments._bench import in_process as _in_process
 from metarl.experiments._bench import peak_rss_mb as _peak_rss_mb
 
@@ -42,8 +44,9 @@ def _ours(setting: str, seconds: float, eval_tasks: int, seed: int, threads: int
     fam = metarl.make_family(fam_name, **fam_kw)
     if trials is None:  # same rollout size as RecurrentPPO: n_envs * n_steps env steps
         trials = max(minibatches, n_envs * n_steps // (k * fam.max_episode_steps))
-    agent = metarl.make_agent("rl2", fam, hidden_size=256, cell=cell, trials_per_update=trials, minibatches=minibatches,
-                              epochs=4, lr=1e-3, lr_final=1e-3, ent_coef=0.01, ent_coef_final=0.01,
+    agent = metarl.make_agent("rl2", fam, hidden_size=256, cell=cell, trials_per_update=trials,
+                              minibatches=minibatches, epochs=4, lr=1e-3, lr_final=1e-3, ent_coef=0.01,
+                              ent_coef_final=0.01,
                               gamma=1.0 if setting == "bandit" else 0.99, seed=seed,
                               bptt_chunk=0 if setting == "bandit" else bptt_chunk,
                               # cartpole's per-step reward 1 gives returns up to ~100: the value head
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bptt-chunk", type=int, default=25,
                     help="cartpole: our truncated-BPTT chunk length (steps); measured: 25 trains at 1.7x the "
                          "steps/s of 100 with the same score after 40 s")
-    ap.add_argument("--cell", choices=["gru", "lstm"], default="gru",
+    ap.add_argument("--cell", choices=list(CELLS), default="gru",
                     help="our recurrent cell (gru: the RL² paper's; lstm: RecurrentPPO's, through oneDNN's "
                          "fused kernel on CPU)")
     add_device_option(ap, "; both learners")

@@ -73,11 +73,15 @@ def cell(request):
     return request.param
 
 
+def h0_shape(cell: str) -> tuple[int, int, int]:
+    return (1, B, HID * (2 if cell == "lstm" else 1))
+
+
 @pytest.fixture
 def data(cell):
     g = torch.Generator().manual_seed(1)
     obs = torch.randn(T, B, OBS, generator=g, dtype=torch.float64)
-    h0 = torch.randn(1, B, HID * (2 if cell == "lstm" else 1), generator=g, dtype=torch.float64)
+    h0 = torch.randn(*h0_shape(cell), generator=g, dtype=torch.float64)
     return obs, h0
 
 
@@ -101,10 +105,6 @@ def test_unroll_matches_step_by_step(data, cell, resets, device):
         ref, ref_final = REFERENCES[cell](net, obs, h0, r)
     torch.testing.assert_close(feats, ref, rtol=0, atol=1e-6)
     torch.testing.assert_close(h_final, ref_final, rtol=0, atol=1e-6)
-
-
-def h0_shape(cell: str) -> tuple[int, int, int]:
-    return (1, B, HID * (2 if cell == "lstm" else 1))
 
 
 def test_float32_unroll_matches_one_step_calls(cell):
