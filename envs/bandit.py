@@ -99,3 +99,12 @@ class BanditFamily(TaskFamily):
 
     def native_vector_env(self, num_envs: int, episodes: int) -> BanditVectorEnv:
         return BanditVectorEnv(self, num_envs, episodes)
+
+    def exact_value(self, agent, episodes: int) -> dict:
+        """Exact expected trial return of ``agent``'s greedy policy over ``episodes`` pulls under
+        this family's prior (``metarl.envs.bandit_exact``): {"value", "per_pull", "pulls",
+        "sequences"}. ConfigError where it cannot be computed (means not U[0, 1]; more than
+        ``MAX_PULLS`` pulls)."""
+        from .bandit_exact import exact_trial_value
+
+        return exact_trial_value(agent, episodes)

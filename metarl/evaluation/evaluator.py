@@ -52,14 +52,31 @@ def run_trials(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, de
     return returns, success
 
 
+def exact_value(agent, episodes: int) -> dict | None:
+    """The exact expected trial return of ``agent``'s greedy policy under its family's task
+    prior, where the family can compute one (``family.exact_value``, e.g. bandits with short
+    trials): {"value", ...}; {"skipped": reason} where it cannot for this setting; None for
+    families without it."""
+    from metarl.errors import ConfigError
+
+    hook = getattr(agent.family, "exact_value", None)
+    if not callable(hook):
+        return None
+    try:
+        return hook(agent, episodes)
+    except ConfigError as exc:
+        return {"skipped": str(exc)}
+
+
 def evaluate(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, deterministic: bool = False,
-             batch_size: int = 1000, progress=None) -> EvalReport:
+             batch_size: int = 1000, progress=None, exact: bool = False) -> EvalReport:
     """Meta-test ``agent`` on ``tasks``: one trial of ``episodes`` episodes each.
 
     Returns an EvalReport with ``episode_returns`` [n_tasks, episodes], ``success`` (same
     shape, or None when the family defines no success) and a summary (trial return with
     95% bootstrap CI and IQM, first/last episode return, gain; for a family with classes,
-    ``per_class``: the same per class, success per episode index included).
+    ``per_class``: the same per class, success per episode index included; with ``exact``,
+    ``exact``: see ``exact_value``, where the family has one).
     """
     episodes = check_int("episodes", episodes, low=1)
     tasks = list(tasks)
@@ -74,11 +91,13 @@ def evaluate(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, dete
     groups = [agent.family.task_group(t) for t in tasks]
     if all(g is not None for g in groups):  # a family with classes (Meta-World): results per class
         summary["per_class"] = summarize_groups(returns, success, groups)
+    if exact and (value := exact_value(agent, episodes)) is not None:
+        summary["exact"] = value
     return EvalReport(returns, success, summary, [t.task_id for t in tasks], meta=meta)
 
 
 def evaluate_baselines(family, tasks: Sequence[Task], *, episodes: int, seed: int = 0,
-                       names: Sequence[str] | None = None, progress=None) -> dict[str, dict]:
+                       names: Sequence[str] | None = None, progress=None, exact: bool = False) -> dict[str, dict]:
     """Summaries of the family's classic baselines (``family.baselines``) on ``tasks``.
 
     A baseline that cannot run in this setting (e.g. exact Bayes-optimal on too large a
@@ -96,5 +115,5 @@ def evaluate_baselines(family, tasks: Sequence[Task], *, episodes: int, seed: in
         except ConfigError as exc:
             out[name] = {"skipped": str(exc)}
             continue
-        out[name] = evaluate(agent, tasks, episodes=episodes, seed=seed, progress=progress).summary
+        out[name] = evaluate(agent, tasks, episodes=episodes, seed=seed, progress=progress, exact=exact).summary
     return out

@@ -51,14 +51,20 @@ class EvalReport:
     def table(self) -> str:
         """Plain-text table: this agent and each baseline, trial return with 95% CI."""
         rows = [(self.meta.get("agent", "agent"), self.summary)] + list(self.baselines.items())
-        lines = [f"{'agent':<24} {'trial return':>12} {'95% CI':>20} {'first ep':>9} {'last ep':>9}"]
+        exact = [s["exact"] for _, s in rows if "value" in s.get("exact", {})]
+        lines = [f"{'agent':<24} {'trial return':>12} {'95% CI':>20} {'first ep':>9} {'last ep':>9}"
+                 + (f" {'exact':>8}" if exact else "")]
         for name, s in rows:
             if "skipped" in s:  # a baseline that cannot run in this setting
                 lines.append(f"{name:<24} skipped: {s['skipped']}")
                 continue
             ci = s["trial_return_ci"]
+            value = s.get("exact", {}).get("value")
             lines.append(f"{name:<24} {s['trial_return']:>12.3f} {f'[{ci[0]:.3f}, {ci[1]:.3f}]':>20} "
-                         f"{s['first']:>9.3f} {s['last']:>9.3f}")
+                         f"{s['first']:>9.3f} {s['last']:>9.3f}" + ("" if value is None else f" {value:>8.4f}"))
+        if exact:
+            lines.append(f"exact: expected trial return under the task prior, greedy actions, computed over all "
+                         f"{exact[0]['sequences']} reward sequences (no sampling noise)")
         classes = self.summary.get("per_class", {})
         if len(classes) > 1:
             lines += ["", per_class_table(self.meta.get("agent", "agent"), classes)]

@@ -222,9 +222,10 @@ def evaluate_run(exp: Experiment, family, agent, run_dir: Path, *, tasks=None, q
     n_agents = 1 + (len(family.baselines) if cfg.baselines else 0)
     bar = _progress(len(tasks) * k * family.max_episode_steps * n_agents, 0, quiet, "eval")
     report = evaluate(agent, tasks, episodes=k, seed=cfg.eval_seed, deterministic=cfg.eval_deterministic,
-                      progress=bar.update)
+                      progress=bar.update, exact=True)
     if cfg.baselines:
-        report.baselines = evaluate_baselines(family, tasks, episodes=k, seed=cfg.eval_seed, progress=bar.update)
+        report.baselines = evaluate_baselines(family, tasks, episodes=k, seed=cfg.eval_seed, progress=bar.update,
+                                              exact=True)
     bar.close()
     device = getattr(agent, "device", None)
     report.meta.update(experiment=exp.name, agent=exp.agent, versions=library_versions(), split=label,
