@@ -185,9 +185,11 @@ class Trainer:
     def _periodic_eval(self, tasks) -> dict[str, float]:
         k = self.cfg.episodes_per_trial
         rep = evaluate(self.agent, tasks, episodes=k, seed=self.cfg.eval_seed,
-                       deterministic=self.cfg.eval_deterministic)
+                       deterministic=self.cfg.eval_deterministic, exact=True)
         out = {f"eval/return_episode_{i + 1}": p["mean"] for i, p in enumerate(rep.summary["per_episode"])}
         out["eval/trial_return"] = rep.summary["trial_return"]
+        if "value" in rep.summary.get("exact", {}):  # noise-free, where the family computes it (short bandits)
+            out["eval/exact_trial_return"] = rep.summary["exact"]["value"]
         if rep.success is not None:
             out["eval/success"] = rep.summary["success_last"]
         return out
@@ -201,6 +203,8 @@ class Trainer:
             log.image("eval/adaptation", self.run_dir / "eval" / "adaptation.png", self.iteration)
             for i, p in enumerate(report.summary["per_episode"]):
                 log.writer.add_scalar(f"eval/final_return_episode_{i + 1}", p["mean"], self.iteration)
+            if "value" in report.summary.get("exact", {}):
+                log.writer.add_scalar("eval/final_exact_trial_return", report.summary["exact"]["value"], self.iteration)
             for cls, c in report.summary.get("per_class", {}).items():
                 if "success_last" in c:
                     log.writer.add_scalar(f"eval/success_class/{cls}", c["success_last"], self.iteration)
