@@ -21,9 +21,9 @@ import argparse
 import time
 
 from metarl.experiments._bench import add_device_option, parsed_device
-from metarl.learning.recurrent import CELLS
 from metarl.experiments._bench import in_process as _in_process
 from metarl.experiments._bench import peak_rss_mb as _peak_rss_mb
+from metarl.learning.recurrent import CELLS
 
 SETTINGS = {
     # name: (family, family kwargs, episodes per trial, RecurrentPPO n_steps, envs)
