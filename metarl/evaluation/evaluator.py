@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-from metarl.errors import MetaRLError, check_int
+from metarl.errors import ConfigError, MetaRLError, check_int
 from metarl.evaluation.report import EvalReport
 from metarl.evaluation.stats import summarize, summarize_groups
 from metarl.tasks import Task
@@ -57,8 +57,6 @@ def exact_value(agent, episodes: int) -> dict | None:
     prior, where the family can compute one (``family.exact_value``, e.g. bandits with short
     trials): {"value", ...}; {"skipped": reason} where it cannot for this setting; None for
     families without it."""
-    from metarl.errors import ConfigError
-
     hook = getattr(agent.family, "exact_value", None)
     if not callable(hook):
         return None
@@ -103,7 +101,6 @@ def evaluate_baselines(family, tasks: Sequence[Task], *, episodes: int, seed: in
     A baseline that cannot run in this setting (e.g. exact Bayes-optimal on too large a
     problem) is reported as ``{"skipped": reason}``.
     """
-    from metarl.errors import ConfigError
     from metarl.registry import agent_options, make_agent
 
     out: dict[str, dict] = {}

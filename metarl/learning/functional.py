@@ -173,8 +173,8 @@ def _mse_grads(layers: list[tuple[str, str]], params: Params, x: torch.Tensor, y
         grads[f"{name}.weight"] = torch.bmm(d.transpose(1, 2), a)
         grads[f"{name}.bias"] = d.sum(1)
         if i > 0:  # through the weight, then the ReLU that produced a (a > 0 where it was active)
-            w = params[f"{name}.weight"]  # shared [out, in] (first step) or per task [B, out, in]
-            d = (d @ w if w.ndim == 2 else torch.bmm(d, w)) * (a > 0)
+            # weight shared [out, in] (first step) or per task [B, out, in]: matmul handles both
+            d = (d @ params[f"{name}.weight"]) * (a > 0)
     return losses, grads
 
 
