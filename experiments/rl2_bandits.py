@@ -5,6 +5,10 @@ arm means ~ U[0, 1]; the score is the total reward over the pulls on held-out ta
 next to classic baselines (random, greedy, epsilon-greedy, UCB, Thompson sampling) and,
 when small enough, the exact Bayes-optimal value. Default: 5 arms, 10 pulls — the
 README's main job (2¼-3 minutes on 2 CPU cores).
+
+For 100-pull trials the preset's short-trial settings lose: use ``--gamma 0.99
+--value_scale 0.1 --gae_lambda 0.9 --trials_per_update 512`` (77.9-78.0 at 5 arms in 30
+minutes on 2 CPU cores, UCB 78.0; docs/results.md).
 """
 from metarl.training.config import Experiment, TrainConfig
 from metarl.training.runner import main_for
