@@ -12,6 +12,7 @@ from metarl.agents.maml import (MAMLAgent, MetaSGDAgent, SupervisedBatch, draw_e
                                 pretrain_regressor)
 from metarl.errors import ConfigError, MetaRLError
 from metarl.learning import functional as F
+from metarl.learning import relu_mlp
 
 torch.set_num_threads(1)
 
@@ -125,9 +126,40 @@ def test_explicit_stacked_gradients_equal_autograd_per_task(family):
             torch.testing.assert_close(grads[k][t], r, rtol=1e-10, atol=1e-12)
 
 
-def test_stacked_meta_losses_fall_back_to_autograd_for_other_layers(family):
-    """A Tanh MLP is not what stacked_mse_grads handles: the autograd path gives vmap's numbers."""
-    net = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+def test_hand_written_hessian_vector_product_equals_autograd(family):
+    """relu_mlp.minus_hvp: v - H u of each task's support MSE at per-task params, as autograd's
+    double backward computes it (float64, 3 tasks, a 1-8-6-1 ReLU MLP)."""
+    net = F.mlp(1, 1, (8, 6)).double()
+    xs, ys, _, _ = _data(family, n_tasks=3, k=5, q=1, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    stack = {k: v.detach() + 0.1 * torch.randn(3, *v.shape, generator=gen, dtype=torch.float64)
+             for k, v in net.named_parameters()}
+    u = {k: torch.randn(v.shape, generator=gen, dtype=torch.float64) for k, v in stack.items()}
+    v = {k: torch.randn(v.shape, generator=gen, dtype=torch.float64) for k, v in stack.items()}
+    names = relu_mlp.linear_names(net)
+    ws, bs = [stack[f"{n}.weight"] for n in names], [stack[f"{n}.bias"] for n in names]
+    _, _, _, deltas, (acts, masks) = relu_mlp.mse_grads(ws, bs, xs, ys)
+    pick = lambda d, kind: [d[f"{n}.{kind}"] for n in names]  # noqa: E731
+    out_w, out_b = relu_mlp.minus_hvp(ws, acts, masks, deltas, pick(u, "weight"), pick(u, "bias"), 2.0 / 5,
+                                      pick(v, "weight"), pick(v, "bias"))
+    for t in range(3):
+        p = {k: s[t].clone().requires_grad_(True) for k, s in stack.items()}
+        g = torch.autograd.grad(F.mse(net, p, xs[t], ys[t]), list(p.values()), create_graph=True)
+        hu = dict(zip(p, torch.autograd.grad(g, list(p.values()), grad_outputs=[u[k][t] for k in p])))
+        for n, ow, ob in zip(names, out_w, out_b):
+            for kind, got in (("weight", ow), ("bias", ob)):
+                key = f"{n}.{kind}"
+                torch.testing.assert_close(got[t], v[key][t] - hu[key], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("layers", ["tanh", "ends_in_relu", "adjacent_linear"])
+def test_stacked_meta_losses_fall_back_to_autograd_for_other_layers(family, layers):
+    """Nets not shaped Linear (ReLU Linear)* are not what the hand-written gradients handle: the
+    autograd path gives vmap's numbers."""
+    nn = torch.nn
+    net = {"tanh": nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1)),
+           "ends_in_relu": nn.Sequential(nn.Linear(1, 8), nn.ReLU(), nn.Linear(8, 1), nn.ReLU()),
+           "adjacent_linear": nn.Sequential(nn.Linear(1, 8), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))}[layers]
     params, lrs = dict(net.named_parameters()), {k: torch.tensor(0.05) for k, _ in net.named_parameters()}
     xs, ys, xq, yq = _data(family, n_tasks=4, seed=5)
     with pytest.raises(TypeError, match="Linear"):

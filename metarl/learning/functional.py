@@ -13,10 +13,9 @@ when they are per-task).
   learning rates still get their gradient ``-g * dL/dp'``).
 - ``meta_losses(...)``: per-task (query loss after adaptation, support loss before) [B],
   the meta-batch processed with ``torch.func.vmap`` over tasks.
-- ``meta_losses_stacked(...)``: the same for an ``mlp`` with the params expanded to
-  per-task stacks [B, ...] and batched matmuls (no ``vmap``); for a ReLU ``mlp`` the
-  inner gradient is an explicit batched backward pass (``stacked_mse_grads``), so the
-  outer backward is a single pass (about 2x the meta-steps/s of ``vmap`` on CPU).
+- ``meta_losses_stacked(...)``: the same with per-task parameter stacks [B, ...] and batched
+  matmuls (no ``vmap``); for a ReLU ``mlp`` the inner gradients, Hessian-vector products and
+  meta-gradient are written out (``relu_mlp``), the fastest path on CPU.
 - ``meta_losses_loop(...)``: the same with a Python loop and ``torch.autograd.grad``
   (an independent reference, used by tests and benchmarks).
 """
@@ -27,6 +26,8 @@ from typing import Mapping
 import torch
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
+
+from metarl.learning import relu_mlp
 
 Params = dict[str, torch.Tensor]
 
@@ -101,21 +102,13 @@ def meta_losses_loop(net: nn.Module, params: Params, lrs: Mapping[str, torch.Ten
     return torch.stack(post), torch.stack(pre)
 
 
-def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """h [B, N, in] through a linear layer whose weight is shared (w [out, in], b [out]: one
-    matmul over all B*N rows) or per task (w [B, out, in], b [B, out]: a batched matmul)."""
-    if w.ndim == 2:
-        return torch.nn.functional.linear(h, w, b)
-    return torch.bmm(h, w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
-
-
 def stacked_forward(net: nn.Sequential, params: Params, x: torch.Tensor) -> torch.Tensor:
     """Per-task forward of a ``Sequential`` of ``Linear`` and parameter-free layers (as built by
     ``mlp``) with params shared ([...]) or per task ([B, ...]) and x [B, N, in] -> [B, N, out]."""
     h = x
     for name, layer in net.named_children():
         if isinstance(layer, nn.Linear):
-            h = _linear(h, params[f"{name}.weight"], params.get(f"{name}.bias"))
+            h = relu_mlp.stacked_linear(h, params[f"{name}.weight"], params.get(f"{name}.bias"))
         elif not any(True for _ in layer.parameters()):
             h = layer(h)
         else:
@@ -123,87 +116,42 @@ def stacked_forward(net: nn.Sequential, params: Params, x: torch.Tensor) -> torc
     return h
 
 
-def _mlp_layers(net: nn.Sequential) -> list[tuple[str, str]] | None:
-    """[(name, "linear" | "relu")] for a ``Sequential`` of ``Linear`` and ``ReLU`` layers
-    (what ``mlp`` builds), else None."""
-    kinds = []
-    for name, layer in net.named_children():
-        if isinstance(layer, nn.Linear) and layer.bias is not None:
-            kinds.append((name, "linear"))
-        elif isinstance(layer, nn.ReLU):
-            kinds.append((name, "relu"))
-        else:
-            return None
-    return kinds
-
-
 def stacked_mse_grads(net: nn.Sequential, params: Params, x: torch.Tensor, y: torch.Tensor
                       ) -> tuple[torch.Tensor, Params]:
     """Per-task MSE [B] and its gradient w.r.t. per-task params [B, ...] for an ``mlp``
-    (x [B, K, in], y [B, K, out]), by an explicit backward pass written with batched matmuls.
-
-    Written by hand because it is the hot path of second-order MAML: the result is an ordinary
-    differentiable expression of ``params``, so the outer ``backward`` differentiates through it
-    once, instead of ``autograd.grad(create_graph=True)`` recording a double-backward graph
-    (about 1.5x faster per meta-step on CPU). ReLU's derivative is a constant mask, as in autograd.
-    Tested equal to ``autograd.grad`` in tests/test_maml.py.
-    """
-    layers = _mlp_layers(net)
-    if layers is None:
-        raise TypeError("stacked_mse_grads needs a Sequential of Linear (with bias) and ReLU layers")
-    return _mse_grads(layers, params, x, y)
-
-
-def _mse_grads(layers: list[tuple[str, str]], params: Params, x: torch.Tensor, y: torch.Tensor
-               ) -> tuple[torch.Tensor, Params]:
-    """``stacked_mse_grads`` for layers already checked by ``_mlp_layers``."""
-    inputs, h = [], x
-    for name, kind in layers:
-        if kind == "linear":
-            inputs.append((name, h))
-            h = _linear(h, params[f"{name}.weight"], params[f"{name}.bias"])
-        else:
-            h = torch.relu(h)
-    err = h - y
-    losses = (err ** 2).mean(dim=(1, 2))
-    d = err * (2.0 / (err.shape[1] * err.shape[2]))  # dL/d(output) [B, K, out]
-    grads: Params = {}
-    for i in range(len(inputs) - 1, -1, -1):
-        name, a = inputs[i]
-        grads[f"{name}.weight"] = torch.bmm(d.transpose(1, 2), a)
-        grads[f"{name}.bias"] = d.sum(1)
-        if i > 0:  # through the weight, then the ReLU that produced a (a > 0 where it was active)
-            # weight shared [out, in] (first step) or per task [B, out, in]: matmul handles both
-            d = (d @ params[f"{name}.weight"]) * (a > 0)
-    return losses, grads
+    (x [B, K, in], y [B, K, out]), by the explicit batched backward pass of ``relu_mlp``.
+    Tested equal to ``autograd.grad`` in tests/test_maml.py."""
+    names = relu_mlp.linear_names(net)
+    if names is None:
+        raise TypeError("stacked_mse_grads needs a Sequential shaped Linear (ReLU Linear)* with biases")
+    ws, bs = [params[f"{n}.weight"] for n in names], [params[f"{n}.bias"] for n in names]
+    losses, gw, gb, _, _ = relu_mlp.mse_grads(ws, bs, x, y)
+    return losses, {**{f"{n}.weight": g for n, g in zip(names, gw)}, **{f"{n}.bias": g for n, g in zip(names, gb)}}
 
 
 def meta_losses_stacked(net: nn.Sequential, params: Params, lrs: Mapping[str, torch.Tensor], xs: torch.Tensor,
                         ys: torch.Tensor, xq: torch.Tensor, yq: torch.Tensor, steps: int, first_order: bool = False
                         ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``meta_losses`` with stacked parameters: per-task parameter stacks [B, ...] and batched
-    matmuls (about 2x the meta-steps/s of ``vmap`` on CPU). For a ReLU ``mlp`` the inner
-    gradients come from ``stacked_mse_grads`` (an explicit backward): the first step runs on the
-    shared params (one matmul over all tasks' rows) and the update ``p - lr * g`` (one
-    ``addcmul``) broadcasts them into per-task stacks. Other ``Sequential`` nets expand the
-    shared params to [B, ...] first, so ``autograd.grad`` of the summed per-task losses w.r.t.
-    the stack is each task's own gradient."""
+    """``meta_losses`` with stacked per-task parameters [B, ...] and batched matmuls, no ``vmap``.
+    For a ReLU ``mlp`` (``Linear (ReLU Linear)*``) the losses and their meta-gradient are
+    ``relu_mlp.MLPMetaLoss``: inner gradients, Hessian-vector products and the outer gradient
+    written out as batched matmuls (about 2x the meta-steps/s of autograd through the same
+    stacked ops, see ``metarl bench maml``). Other ``Sequential`` nets expand the shared params to
+    [B, ...], so ``autograd.grad`` of the summed per-task losses w.r.t. the stack is each task's
+    own gradient, and the outer gradient is autograd's."""
+    names = relu_mlp.linear_names(net)
+    if names is not None and not any(t.requires_grad for t in (xs, ys, xq, yq)):
+        ws, bs = [params[f"{n}.weight"] for n in names], [params[f"{n}.bias"] for n in names]
+        lw, lb = [lrs[f"{n}.weight"] for n in names], [lrs[f"{n}.bias"] for n in names]
+        return relu_mlp.meta_losses(ws, bs, lw, lb, xs, ys, xq, yq, steps, first_order)
     b = xs.shape[0]
-    layers = _mlp_layers(net)  # None: not a ReLU mlp, use autograd
-    explicit = layers is not None
     with torch.enable_grad():  # the inner gradients need a graph even under no_grad
-        p = dict(params)
-        if not explicit:
-            p = {k: v.expand(b, *v.shape) for k, v in p.items()}
-            p = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in p.items()}
+        p = {k: v.expand(b, *v.shape) for k, v in params.items()}
+        p = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in p.items()}
         pre = None
         for _ in range(steps):
-            if explicit:
-                losses, grads = _mse_grads(layers, p, xs, ys)
-                grads = [grads[k].detach() if first_order else grads[k] for k in p]
-            else:
-                losses = ((stacked_forward(net, p, xs) - ys) ** 2).mean(dim=(1, 2))  # [B]
-                grads = torch.autograd.grad(losses.sum(), list(p.values()), create_graph=not first_order)
+            losses = ((stacked_forward(net, p, xs) - ys) ** 2).mean(dim=(1, 2))  # [B]
+            grads = torch.autograd.grad(losses.sum(), list(p.values()), create_graph=not first_order)
             pre = losses if pre is None else pre
             p = {k: torch.addcmul(v, lrs[k], g, value=-1.0) for (k, v), g in zip(p.items(), grads)}
         return ((stacked_forward(net, p, xq) - yq) ** 2).mean(dim=(1, 2)), pre
