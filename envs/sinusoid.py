@@ -73,20 +73,45 @@ class SinusoidEnv(gym.Env):
 
 
 class SinusoidVectorEnv(NativeTrialVectorEnv):
-    """B sinusoids; slot i draws its x from ``rngs[i]`` at each episode start, like ``SinusoidEnv``."""
+    """B sinusoids; slot i draws its x from ``rngs[i]``, like ``SinusoidEnv``.
+
+    A trial of k episodes draws exactly k values of x from its slot's stream, one per episode,
+    so all k are drawn in one call when the trial starts (numpy's ``uniform(size=k)`` yields
+    the same numbers as k scalar draws; tested against the single env in tests/test_trial_vector.py):
+    about 10x cheaper per step than a scalar draw per slot and episode. (The one difference: a
+    trial cut short by ``reset(seed=None)`` has used up its k draws, where the single env would
+    continue its stream from the last episode it played.)"""
 
     def __init__(self, family: "SinusoidFamily", num_envs: int, episodes: int) -> None:
         super().__init__(family, num_envs, episodes, *_spaces())
         self.x = np.zeros(self.num_envs, dtype=np.float32)
         self.y = np.zeros(self.num_envs)
+        self._trial_start = False
+
+    def reset(self, *, seed=None, options=None):
+        self._trial_start = True
+        return super().reset(seed=seed, options=options)
 
     def _set_tasks(self, tasks):
         self.amplitude = np.array([float(t.params["amplitude"]) for t in tasks])   # [B]
         self.phase = np.array([float(t.params["phase"]) for t in tasks])           # [B]
 
+    def _draw_trials(self) -> None:
+        """Every slot's k inputs [B, k] (float32, as observed) and their targets [B, k]."""
+        k = self.episodes
+        self._xs = np.stack([rng.uniform(X_LOW, X_HIGH, size=k) for rng in self.rngs]).astype(np.float32)
+        self._ys = np.array([[a * math.sin(float(x) - p) for x in row]  # math.sin, as SinusoidEnv
+                             for a, p, row in zip(self.amplitude, self.phase, self._xs)])
+        self._next = np.zeros(self.num_envs, dtype=np.int64)
+
     def _reset_inner(self, mask):
-        for i in np.flatnonzero(mask):
-            self.x[i], self.y[i] = _draw(self.rngs[i], self.amplitude[i], self.phase[i])
+        if self._trial_start:
+            self._draw_trials()
+            self._trial_start = False
+        rows = np.flatnonzero(mask)
+        self.x[rows] = self._xs[rows, self._next[rows]]
+        self.y[rows] = self._ys[rows, self._next[rows]]
+        self._next[rows] += 1
         return self.x[:, None].copy()
 
     def _step_inner(self, actions, active):

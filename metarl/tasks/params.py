@@ -150,6 +150,10 @@ class ParamSpec:
         if self.is_categorical:
             check_choice(f"parameter {self.name}", _canonical(value), self.choices)
             return
+        if type(value) in (float, int, np.float64):  # scalar fast path (every reset checks its tasks)
+            v = float(value)
+            if math.isfinite(v) and (self.hard is None or self.hard[0] <= v <= self.hard[1]):
+                return
         try:
             arr = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
