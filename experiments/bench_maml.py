@@ -27,18 +27,25 @@ from metarl.experiments._bench import add_device_option, in_process, parsed_devi
 TARGETS = {"sinusoid": (5.0, 500.0), "point-nav": (3.0, None)}  # (ratio vs loop, meta-iterations/s)
 
 
-def _timed(step, seconds: float, device: str = "cpu") -> float:
+def _timed(step, seconds: float, device: str = "cpu", windows: int = 5) -> float:
+    """Calls of ``step`` per second: the median over ``windows`` equal slices of ``seconds``, so a
+    burst of load from elsewhere on a shared machine moves one slice, not the figure."""
+    import statistics
+
     import torch
 
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     step()  # warm-up
     sync()
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        step()
-        n += 1
-    sync()  # queued GPU work counts
-    return n / (time.perf_counter() - t0)
+    rates = []
+    for _ in range(windows):
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds / windows:
+            step()
+            n += 1
+        sync()  # queued GPU work counts
+        rates.append(n / (time.perf_counter() - t0))
+    return statistics.median(rates)
 
 
 def _result(rate: float, base_mb: float, device: str) -> dict:
@@ -123,7 +130,8 @@ SETTINGS = {"sinusoid": (_sinusoid, ("stacked", "vmap", "loop", "minimal")), "po
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="metarl bench maml", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=10.0, help="timed seconds per mode")
+    ap.add_argument("--seconds", type=float, default=10.0,
+                    help="timed seconds per mode (the rate is the median of 5 equal slices)")
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     ap.add_argument("--threads", type=int, default=2, help="torch threads per mode")
     ap.add_argument("--seed", type=int, default=0)
@@ -132,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     device = parsed_device(ap, args.device)
     gpu = device.startswith("cuda")
     print(f"MAML meta-iterations/s (second order) on {device}, {args.threads} torch threads, {args.seconds:g} s "
-          "per mode, each mode in its own process")
+          "per mode (median rate of 5 slices), each mode in its own process")
     print(f"{'setting':<10} {'mode':<8} {'meta-it/s':>10} {'vs loop':>8} {'peak MB':>8} {'+MB':>6}"
           + (f" {'GPU MB':>7}" if gpu else ""))
     for name in args.settings:

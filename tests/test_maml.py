@@ -285,6 +285,14 @@ def test_collect_stats_equal_evaluation_returns(family):
     assert filled.stats["query_mse"] == pytest.approx(-report.episode_returns[:, 10:].mean(), rel=1e-5)
 
 
+def test_non_finite_meta_loss_raises_for_the_trainers_divergence_guard(family):
+    agent = MAMLAgent(family, device="cpu")
+    x, y = (torch.as_tensor(a) for a in draw_examples(family, family.sample(25, seed=0), 20, seed=0))
+    y[3, 12] = float("nan")  # one query label of one task
+    with pytest.raises(FloatingPointError, match="non-finite meta-loss nan"):
+        agent.update(SupervisedBatch(x, y, 10, {"env_steps": 0}))
+
+
 def test_state_dict_round_trip(family):
     a = MetaSGDAgent(family, device="cpu", seed=0)
     xs, ys, xq, yq = _data(family, n_tasks=8)
