@@ -189,6 +189,22 @@ def test_vmap_stacked_and_loop_meta_gradients_agree(family, cls, first_order, de
         torch.testing.assert_close(grads["vmap"][2], grads[mode][2], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("cls", [MAMLAgent, MetaSGDAgent])
+def test_stacked_gradient_of_pre_and_post_losses_agrees_with_vmap(family, cls):
+    """A loss that also uses the pre-adaptation support losses (gradient g_0 per task) and
+    weights tasks unequally: the written-out backward gets the same gradients as autograd."""
+    agent = cls(family, inner_steps=1, device="cpu", seed=3)
+    xs, ys, xq, yq = _data(family, n_tasks=6, seed=4)
+    tensors = list(agent.params.values()) + (list(agent.lrs.values()) if agent.learn_lr else [])
+    weights = torch.linspace(0.5, 2.0, 6)
+    grads = []
+    for mode in ("vmap", "stacked"):
+        post, pre = agent.meta_losses(xs, ys, xq, yq, batching=mode)
+        grads.append(_grads((weights * post).sum() + 0.3 * pre.sum(), tensors))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_metasgd_rates_start_at_inner_lr_and_are_learned(family):
     agent = MetaSGDAgent(family, inner_lr=0.02, device="cpu")
     assert all(torch.equal(lr, torch.full_like(agent.params[k], 0.02)) for k, lr in agent.lrs.items())
