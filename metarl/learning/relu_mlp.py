@@ -63,8 +63,9 @@ def forward(ws: Tensors, bs: Tensors, x: torch.Tensor) -> tuple[Tensors, Tensors
         if i:
             h = torch.relu(h)
         acts.append(h)
-        masks.append(torch.sign(h) if i else None)  # 1 where the ReLU passed (z > 0): a float mask
-        h = stacked_linear(h, w, b)                 # multiplies ~6x faster than a bool one
+        # 1 where the ReLU passed (z > 0), as a float: multiplying by it is ~6x faster than by a bool mask
+        masks.append(torch.sign(h) if i else None)
+        h = stacked_linear(h, w, b)
     return acts, masks, h
 
 
@@ -82,16 +83,12 @@ def backward(ws: Tensors, acts: Tensors, masks: Tensors, d: torch.Tensor) -> tup
     return gw, gb, deltas
 
 
-def mse_grads(ws: Tensors, bs: Tensors, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None):
-    """Per-task MSE [B] and its gradients (``backward``'s three lists) plus the layer inputs;
-    ``weight`` [B] scales each task's gradient (not its loss)."""
+def mse_grads(ws: Tensors, bs: Tensors, x: torch.Tensor, y: torch.Tensor):
+    """Per-task MSE [B], its gradients (``backward``'s three lists) and (layer inputs, ReLU masks)."""
     acts, masks, out = forward(ws, bs, x)
     err = out - y
     losses = (err * err).mean(dim=(1, 2))
-    d = err * (2.0 / (err.shape[1] * err.shape[2]))
-    if weight is not None:
-        d = d * weight[:, None, None]
-    gw, gb, deltas = backward(ws, acts, masks, d)
+    gw, gb, deltas = backward(ws, acts, masks, err * (2.0 / (err.shape[1] * err.shape[2])))
     return losses, gw, gb, deltas, (acts, masks)
 
 
