@@ -63,7 +63,7 @@ def forward(ws: Tensors, bs: Tensors, x: torch.Tensor) -> tuple[Tensors, Tensors
         if i:
             h = torch.relu(h)
         acts.append(h)
-        # 1 where the ReLU passed (z > 0), as a float: multiplying by it is ~6x faster than by a bool mask
+        # 1 where the ReLU passed (z > 0), as a float made once: `d * (a > 0)` at each use took ~6x `d * mask`
         masks.append(torch.sign(h) if i else None)
         h = stacked_linear(h, w, b)
     return acts, masks, h
