@@ -23,7 +23,6 @@ RL families use ``metarl.agents.maml_rl`` (policy-gradient inner loop, TRPO oute
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -292,14 +291,14 @@ class MAMLAgent(Agent):
                 if n == 0 and "trial_return" not in batch.stats:  # exactly act's errors on these trials
                     batch.stats.update(_stats(pre.detach(), post.detach(), ks, k - ks))
                 loss = post.mean()
+                if not torch.isfinite(loss):  # before the step: a bad loss must not reach the parameters
+                    raise FloatingPointError(f"non-finite meta-loss {loss.item()}")
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
                 sums += torch.stack([loss.detach(), pre.detach().mean()])
                 n += 1
-        query, support = (sums / n).tolist()  # one host sync per update
-        if not math.isfinite(query):  # the trainer stops; its last checkpoint predates this update
-            raise FloatingPointError(f"non-finite meta-loss {query}")
+        query, support = (sums / n).tolist()
         out = {"query_loss": query, "support_loss_pre": support}
         out["meta_lr"] = lr
         if self.learn_lr:

@@ -36,10 +36,16 @@ def _spaces() -> tuple[spaces.Box, spaces.Box]:
     return obs, act
 
 
+def _target(amplitude: float, phase: float, x: np.float32) -> float:
+    """y = amplitude * sin(x - phase) for the float32 x the agent sees, with ``math.sin`` on one
+    scalar, so the single and the batched env give bit-identical targets."""
+    return amplitude * math.sin(float(x) - phase)
+
+
 def _draw(rng: np.random.Generator, amplitude: float, phase: float) -> tuple[np.float32, float]:
-    """One example: x (float32, as observed) and its target y = amplitude * sin(x - phase)."""
+    """One example: x (float32, as observed) and its target."""
     x = np.float32(rng.uniform(X_LOW, X_HIGH))
-    return x, amplitude * math.sin(float(x) - phase)
+    return x, _target(amplitude, phase, x)
 
 
 class SinusoidEnv(gym.Env):
@@ -100,7 +106,7 @@ class SinusoidVectorEnv(NativeTrialVectorEnv):
         """Every slot's k inputs [B, k] (float32, as observed) and their targets [B, k]."""
         k = self.episodes
         self._xs = np.stack([rng.uniform(X_LOW, X_HIGH, size=k) for rng in self.rngs]).astype(np.float32)
-        self._ys = np.array([[a * math.sin(float(x) - p) for x in row]  # math.sin, as SinusoidEnv
+        self._ys = np.array([[_target(a, p, x) for x in row]
                              for a, p, row in zip(self.amplitude, self.phase, self._xs)])
         self._next = np.zeros(self.num_envs, dtype=np.int64)
 

@@ -305,8 +305,10 @@ def test_non_finite_meta_loss_raises_for_the_trainers_divergence_guard(family):
     agent = MAMLAgent(family, device="cpu")
     x, y = (torch.as_tensor(a) for a in draw_examples(family, family.sample(25, seed=0), 20, seed=0))
     y[3, 12] = float("nan")  # one query label of one task
+    before = {k: v.detach().clone() for k, v in agent.params.items()}
     with pytest.raises(FloatingPointError, match="non-finite meta-loss nan"):
         agent.update(SupervisedBatch(x, y, 10, {"env_steps": 0}))
+    assert all(torch.equal(before[k], v) for k, v in agent.params.items())  # raised before the step
 
 
 def test_state_dict_round_trip(family):

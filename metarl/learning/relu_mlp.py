@@ -151,8 +151,7 @@ class MLPMetaLoss(torch.autograd.Function):
         ctx.save_for_backward(*tensors)
         ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None
         ctx.inner, ctx.final, ctx.query = inner, ws, (acts_q, masks_q, err_q)
-        ctx.steps, ctx.first_order, ctx.n_layers, ctx.scale = steps, first_order, n_layers, 2.0 / (
-            ys.shape[1] * ys.shape[2])
+        ctx.first_order, ctx.n_layers, ctx.scale = first_order, n_layers, 2.0 / (ys.shape[1] * ys.shape[2])
         return post, pre
 
     @staticmethod
