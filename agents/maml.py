@@ -8,7 +8,9 @@ inner steps (second order; ``first_order=True`` drops the second-order term). Th
 meta-batch is processed with ``torch.func.vmap`` over tasks (``batching="vmap"``), or
 with per-task parameter stacks and batched matmuls (``"stacked"``: same numbers; for a ReLU
 MLP the meta-gradient is written out in ``metarl.learning.relu_mlp``, about 3x vmap's
-meta-steps/s on CPU); ``"loop"`` is the per-task reference. Meta-SGD also learns one
+meta-steps/s on CPU); ``"loop"`` is the per-task reference. On CUDA the batched meta-step
+(losses and meta-gradient) replays as one CUDA graph per meta-batch shape
+(``cuda_graph=True``, see ``metarl.learning.cuda_graph``). Meta-SGD also learns one
 inner learning rate per parameter entry, initialised to ``inner_lr``.
 
 Acting in a trial (``act`` / ``observe``): during the support phase the agent predicts
@@ -33,6 +35,7 @@ from gymnasium import spaces
 from metarl.errors import ConfigError, MetaRLError, check_choice, check_float, check_int, short_repr
 from metarl.learning import functional as F
 from metarl.learning.agent import Agent
+from metarl.learning.cuda_graph import GradGraph
 from metarl.learning.device import adam, resolve_device, restore_generator
 
 
@@ -119,7 +122,8 @@ class MAMLAgent(Agent):
     constant), trials_per_update (tasks collected per update), meta_batch (tasks per
     meta-gradient step), epochs (passes over each collected batch), resplit (passes after
     the first draw a fresh support/query split of each trial's examples), support (K),
-    batching ("vmap", "stacked" or the per-task "loop" reference), device, seed.
+    batching ("vmap", "stacked" or the per-task "loop" reference), cuda_graph (on CUDA, replay
+    the vmap / stacked meta-step from a captured graph; ignored on CPU), device, seed.
     """
 
     trainable = True
@@ -129,7 +133,8 @@ class MAMLAgent(Agent):
     def __init__(self, family, *, hidden_sizes=(40, 40), inner_lr: float = 0.01, inner_steps: int = 1,
                  first_order: bool = False, meta_lr: float = 1e-3, meta_lr_final: float | None = None,
                  trials_per_update: int = 25, meta_batch: int = 25, epochs: int = 1, resplit: bool = False,
-                 support: int = 10, batching: str = "vmap", device: str = "auto", seed: int = 0) -> None:
+                 support: int = 10, batching: str = "vmap", cuda_graph: bool = True, device: str = "auto",
+                 seed: int = 0) -> None:
         kind = getattr(family, "kind", "rl")
         if kind != "supervised" or getattr(family, "max_episode_steps", 1) != 1:
             raise ConfigError(f"{type(self).__name__} is for one-step supervised families (e.g. sinusoid); "
@@ -150,12 +155,15 @@ class MAMLAgent(Agent):
             trials_per_update=check_int("trials_per_update", trials_per_update, low=1),
             meta_batch=check_int("meta_batch", meta_batch, low=1), epochs=check_int("epochs", epochs, low=1),
             resplit=_flag("resplit", resplit), support=check_int("support", support, low=1),
-            batching=batching, device=str(device), seed=check_int("seed", seed, low=0))
+            batching=batching, cuda_graph=_flag("cuda_graph", cuda_graph), device=str(device),
+            seed=check_int("seed", seed, low=0))
         if self._config["meta_batch"] > self._config["trials_per_update"]:
             raise ConfigError(f"meta_batch={meta_batch} exceeds trials_per_update={trials_per_update}")
         self.device = resolve_device(device)
         self.in_dim, self.out_dim = self.layout.obs_dim, self.layout.act_dim
-        self.net = F.mlp(self.in_dim, self.out_dim, tuple(self._config["hidden_sizes"])).to(self.device)
+        with torch.random.fork_rng(devices=[]):  # initial weights from `seed`, not the global stream
+            torch.manual_seed(seed)
+            self.net = F.mlp(self.in_dim, self.out_dim, tuple(self._config["hidden_sizes"])).to(self.device)
         self.params = dict(self.net.named_parameters())
         init = self._config["inner_lr"]
         if self.learn_lr:  # Meta-SGD: one rate per parameter entry, meta-learned
@@ -164,6 +172,9 @@ class MAMLAgent(Agent):
             self.lrs = {k: torch.tensor(init, device=self.device) for k in self.params}
         meta_params = list(self.params.values()) + (list(self.lrs.values()) if self.learn_lr else [])
         self.optimizer = adam(meta_params, self.device, lr=meta_lr)
+        self._meta_params = meta_params
+        self._step_graph = GradGraph(self._meta_step_losses, meta_params,
+                                     enabled=self._config["cuda_graph"] and batching != "loop")
         self.generator = torch.Generator()  # support/query resplits and minibatch order (CPU stream)
         self.generator.manual_seed(seed)
 
@@ -178,6 +189,11 @@ class MAMLAgent(Agent):
         c = self._config
         fn = _BATCHING[batching or c["batching"]]
         return fn(self.net, self.params, self.lrs, xs, ys, xq, yq, c["inner_steps"], c["first_order"])
+
+    def _meta_step_losses(self, xs, ys, xq, yq):
+        """(mean query loss, post [B], pre [B]) of one meta-batch: what a meta-step differentiates."""
+        post, pre = self.meta_losses(xs, ys, xq, yq)
+        return post.mean(), post, pre
 
     def adapt(self, trajectories, steps: int | None = None) -> dict[str, torch.Tensor]:
         """Adapted parameters for support sets ``trajectories = (x, y)`` of shape [B, K, in] /
@@ -287,14 +303,13 @@ class MAMLAgent(Agent):
                 if c["resplit"] and epoch > 0:  # a fresh random support/query split of each trial's examples
                     order = torch.rand(len(idx), k, generator=self.generator).argsort(1).to(self.device)
                     x, y = x.gather(1, order[..., None].expand_as(x)), y.gather(1, order[..., None].expand_as(y))
-                post, pre = self.meta_losses(x[:, :ks], y[:, :ks], x[:, ks:], y[:, ks:])
+                (loss, post, pre), grads = self._step_graph(x[:, :ks], y[:, :ks], x[:, ks:], y[:, ks:])
                 if n == 0 and "trial_return" not in batch.stats:  # exactly act's errors on these trials
                     batch.stats.update(_stats(pre.detach(), post.detach(), ks, k - ks))
-                loss = post.mean()
                 if not torch.isfinite(loss):  # before the step: a bad loss must not reach the parameters
                     raise FloatingPointError(f"non-finite meta-loss {loss.item()}")
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                for p, g in zip(self._meta_params, grads):
+                    p.grad = g
                 self.optimizer.step()
                 sums += torch.stack([loss.detach(), pre.detach().mean()])
                 n += 1

@@ -6,6 +6,8 @@
   choice), ``vmap`` (``torch.func.vmap`` over tasks), ``loop`` (a Python loop over tasks)
   and ``minimal``: the same step as a bare script (``torch.func.grad`` inside ``vmap``, an
   ``nn.Sequential``, Adam; no metarl code), the yardstick for the framework's overhead.
+  On CUDA the agent's modes replay each meta-step from a captured CUDA graph, and
+  ``eager`` times ``stacked`` without it (``cuda_graph=False``).
 - point-nav (MAML paper: 2x100 Gaussian policy, meta-batch 20 tasks x 20 episodes x 100
   steps, one inner policy-gradient step, second order): one iteration = inner adaptation
   of every task + the outer surrogate's gradient through it (the part TRPO's step is built
@@ -68,8 +70,8 @@ def _sinusoid(mode: str, seconds: float, threads: int, seed: int, device: str = 
     if mode == "minimal":
         step = _minimal_maml_step(x, y, support=10, seed=seed)
     else:
-        agent = MAMLAgent(family, meta_batch=25, trials_per_update=25, support=10, batching=mode, seed=seed,
-                          device=device)
+        agent = MAMLAgent(family, meta_batch=25, trials_per_update=25, support=10, seed=seed, device=device,
+                          batching="stacked" if mode == "eager" else mode, cuda_graph=mode != "eager")
         batch = SupervisedBatch(x, y, 10, {"env_steps": 0})
         step = lambda: agent.update(batch)  # noqa: E731
     base = peak_rss_mb()
@@ -145,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
           + (f" {'GPU MB':>7}" if gpu else ""))
     for name in args.settings:
         fn, modes = SETTINGS[name]
+        if gpu and name == "sinusoid":
+            modes = ("stacked", "eager") + modes[1:]
         rows = {m: in_process(fn, m, args.seconds, args.threads, args.seed, device) for m in modes}
         loop = rows["loop"]["rate"]
         for m, r in rows.items():

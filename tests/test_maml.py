@@ -301,14 +301,49 @@ def test_collect_stats_equal_evaluation_returns(family):
     assert filled.stats["query_mse"] == pytest.approx(-report.episode_returns[:, 10:].mean(), rel=1e-5)
 
 
-def test_non_finite_meta_loss_raises_for_the_trainers_divergence_guard(family):
-    agent = MAMLAgent(family, device="cpu")
-    x, y = (torch.as_tensor(a) for a in draw_examples(family, family.sample(25, seed=0), 20, seed=0))
-    y[3, 12] = float("nan")  # one query label of one task
+@pytest.mark.parametrize("device", DEVICES)
+def test_non_finite_meta_loss_raises_for_the_trainers_divergence_guard(family, device):
+    agent = MAMLAgent(family, batching="stacked", device=device)
+    x, y = (torch.as_tensor(a, device=device) for a in draw_examples(family, family.sample(25, seed=0), 20, seed=0))
+    bad = y.clone()
+    bad[3, 12] = float("nan")  # one query label of one task
     before = {k: v.detach().clone() for k, v in agent.params.items()}
     with pytest.raises(FloatingPointError, match="non-finite meta-loss nan"):
-        agent.update(SupervisedBatch(x, y, 10, {"env_steps": 0}))
+        agent.update(SupervisedBatch(x, bad, 10, {"env_steps": 0}))
     assert all(torch.equal(before[k], v) for k, v in agent.params.items())  # raised before the step
+    agent.update(SupervisedBatch(x, y, 10, {"env_steps": 0}))  # on CUDA: the same captured graph, now finite
+    assert all(torch.isfinite(v).all() and not torch.equal(before[k], v) for k, v in agent.params.items())
+
+
+def test_same_seed_same_initial_parameters(family):
+    a, b, c = (MAMLAgent(family, device="cpu", seed=s) for s in (7, 7, 8))
+    assert all(torch.equal(a.params[k], b.params[k]) for k in a.params)
+    assert not torch.equal(a.params["0.weight"], c.params["0.weight"])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("batching", ["stacked", "vmap"])
+@pytest.mark.parametrize("cls", [MAMLAgent, MetaSGDAgent])
+def test_cuda_graph_meta_steps_equal_eager_ones(family, cls, batching, device):
+    """Meta-steps replayed from captured CUDA graphs (two meta-batch shapes: 25 tasks, then the
+    epoch's last 5) move the parameters as the eager steps do; on CPU nothing is captured."""
+    runs = {}
+    for graph in (True, False):
+        agent = cls(family, batching=batching, cuda_graph=graph, device=device, inner_steps=2, epochs=2,
+                    resplit=True, trials_per_update=30, meta_batch=25, seed=4)
+        metrics = []
+        for i in range(3):
+            x, y = (torch.as_tensor(a, device=device)
+                    for a in draw_examples(family, family.sample(30, seed=i), 20, seed=i))
+            metrics.append(agent.update(SupervisedBatch(x, y, 10, {"env_steps": 0})))
+        runs[graph] = agent, metrics
+    (graphed, m_graph), (eager, m_eager) = runs[True], runs[False]
+    assert graphed._step_graph.captured == (2 if device == "cuda" else 0)
+    assert eager._step_graph.captured == 0
+    for p, q in zip(graphed._meta_params, eager._meta_params):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    for a, b in zip(m_graph, m_eager):
+        assert a == pytest.approx(b, rel=1e-5)
 
 
 def test_state_dict_round_trip(family):
