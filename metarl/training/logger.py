@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import csv
 import math
+import time
 from pathlib import Path
+
+from tensorboard.compat.proto.summary_pb2 import Summary
+
+FLUSH_SECONDS = 2.0
 
 
 class RunLogger:
@@ -24,34 +29,60 @@ class RunLogger:
         self.writer = SummaryWriter(str(self.run_dir), purge_step=start_iteration + 1 if start_iteration else None)
         self._closed = False
         self.csv_path = self.run_dir / "progress.csv"
-        self.rows: list[dict] = []
-        if start_iteration and self.csv_path.exists():
-            with self.csv_path.open() as f:
-                self.rows = [r for r in csv.DictReader(f) if int(float(r["iteration"])) <= start_iteration]
-        self.fields: list[str] = list(self.rows[0].keys()) if self.rows else []
-        if start_iteration:
-            self._rewrite()
+        self.fields: list[str] = []
+        self._file = None
+        self._last_flush = time.monotonic()
+        if self.csv_path.exists():  # resumed: keep the rows up to the checkpoint's iteration
+            self._rewrite(keep_through=start_iteration)
 
     def log(self, iteration: int, scalars: dict[str, float]) -> None:
-        for k, v in scalars.items():
-            if v is not None and not (isinstance(v, float) and math.isnan(v)):
-                self.writer.add_scalar(k, v, iteration)
+        """One iteration's scalars (None and NaN are left out of TensorBoard). CSV rows reach the disk at least every ``FLUSH_SECONDS`` and
+        at each ``flush`` (the trainer flushes before every checkpoint), not row by row: for
+        fast agents (sinusoid MAML: 100+ iterations/s) opening the file per row cost more
+        than the row."""
+        # One TensorBoard event holding every scalar (what ``add_scalar`` writes, one per call):
+        # the event file's writer thread cost ~0.1 ms per event, ~1 ms per iteration here.
+        values = [Summary.Value(tag=k, simple_value=float(v)) for k, v in scalars.items()
+                  if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        if values:
+            self.writer._get_file_writer().add_summary(Summary(value=values), iteration)
         row = {"iteration": iteration, **scalars}
-        self.rows.append(row)
         new = [k for k in row if k not in self.fields]
-        if new:
-            self.fields += new
-            self._rewrite()
-        else:
-            with self.csv_path.open("a", newline="") as f:
-                csv.DictWriter(f, self.fields).writerow(row)
+        if new:  # a new column (e.g. the first periodic evaluation): rewrite the file with the wider header
+            self._rewrite(extra_fields=new)
+        if self._file is None:
+            self._file = self.csv_path.open("a", newline="")
+            self._csv = csv.DictWriter(self._file, self.fields)
+        self._csv.writerow(row)
+        if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            self._file.flush()
+            self._last_flush = time.monotonic()
 
-    def _rewrite(self) -> None:
+    def flush(self) -> None:
+        """Write buffered CSV rows and TensorBoard events to disk."""
+        if self._file is not None:
+            self._file.flush()
+        self.writer.flush()
+        self._last_flush = time.monotonic()
+
+    def _rewrite(self, *, keep_through: int | None = None, extra_fields: list[str] = ()) -> None:
+        """Rewrite progress.csv atomically (temp file + rename): its rows (those of iterations up
+        to ``keep_through`` if given) under the header ``fields + extra_fields``."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        rows: list[dict] = []
+        if self.csv_path.exists():
+            with self.csv_path.open(newline="") as f:
+                reader = csv.DictReader(f)
+                self.fields = self.fields or list(reader.fieldnames or [])
+                rows = [r for r in reader if keep_through is None or int(float(r["iteration"])) <= keep_through]
+        self.fields = self.fields + [k for k in extra_fields if k not in self.fields]
         tmp = self.csv_path.with_suffix(".csv.tmp")
         with tmp.open("w", newline="") as f:
             w = csv.DictWriter(f, self.fields)
             w.writeheader()
-            w.writerows(self.rows)
+            w.writerows(rows)
         tmp.replace(self.csv_path)
 
     def image(self, tag: str, png_path: Path, iteration: int) -> None:
@@ -64,5 +95,8 @@ class RunLogger:
         """Flush and close (safe to call twice)."""
         if not self._closed:
             self._closed = True
+            if self._file is not None:
+                self._file.close()
+                self._file = None
             self.writer.flush()
             self.writer.close()

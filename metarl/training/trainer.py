@@ -140,7 +140,9 @@ class Trainer:
                     post["left"] = f"{max(0.0, cfg.time_limit - self.elapsed):.0f}s"
                 bar.set_postfix(post, refresh=False)
                 if self.iteration % cfg.checkpoint_every == 0:
+                    log.flush()  # the logged rows up to a checkpoint are on disk with it
                     self.save()
+            log.flush()
             self.save()
         except BaseException:
             log.close()
