@@ -140,7 +140,7 @@ class TabularMDPFamily(TaskFamily):
         s, a = self.states, self.actions
         means = rng.normal(1.0, 1.0, size=(s, a))
         trans = rng.dirichlet(np.ones(s), size=(s, a))
-        return {"reward_means": means.tolist(), "transitions": trans.tolist()}
+        return {"reward_means": means, "transitions": trans}  # Task stores them as nested tuples
 
     def validate_task(self, task: Task) -> None:
         """Shapes, hard limits (naming the offending entry) and transition rows summing to 1."""

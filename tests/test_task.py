@@ -81,6 +81,16 @@ def test_nested_lists_are_stored_as_tuples():
     np.testing.assert_array_equal(t.param_array("np_array"), np.arange(6).reshape(2, 3) / 4)
 
 
+def test_numpy_arrays_are_stored_like_the_same_nested_lists():
+    rng = np.random.default_rng(0)
+    for arr in (rng.normal(size=(3, 4, 5)), np.arange(6).reshape(2, 3), np.array([True, False]), np.zeros((2, 0))):
+        a, b = Task("f", {"p": arr}), Task("f", {"p": arr.tolist()})
+        assert a == b and a.to_json() == b.to_json()
+        assert [type(v) for v in np.ravel(a.params["p"])] == [type(v) for v in np.ravel(b.params["p"])]
+    with pytest.raises(MetaRLError, match=r"task parameter p\[1\]\[0\]=nan is not finite"):
+        Task("f", {"p": np.array([[1.0, 2.0], [np.nan, 3.0]])})
+
+
 def test_from_dict_defaults_optional_keys():
     t = Task.from_dict({"family": "toy", "params": {"x": 1}})
     assert t == Task("toy", {"x": 1}, task_id="", split="train")

@@ -37,6 +37,10 @@ class FrozenParams(dict):
 def _freeze(value: Any, path: str) -> Any:
     """Canonical, hashable, JSON-safe form: lists/arrays -> tuples, numpy scalars -> Python."""
     if isinstance(value, np.ndarray):
+        if value.ndim and value.dtype.kind in "biuf" and (value.dtype.kind != "f" or np.isfinite(value).all()):
+            # the same tuples as the element-wise path below, built a row at a time: a tabular
+            # MDP's 550 numbers took ~1 ms element-wise (2 s for a 2048-task batch)
+            return _tuples(value.tolist())
         value = value.tolist()
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v, f"{path}[{i}]") for i, v in enumerate(value))
@@ -51,6 +55,11 @@ def _freeze(value: Any, path: str) -> Any:
     raise MetaRLError(
         f"task parameter {path} has type {type(value).__name__}; accepted: numbers, strings, bools, "
         "None and (nested) lists of those")
+
+
+def _tuples(rows: list) -> tuple:
+    """A rectangular nested list (``ndarray.tolist()``) as nested tuples."""
+    return tuple(_tuples(r) for r in rows) if rows and isinstance(rows[0], list) else tuple(rows)
 
 
 def _thaw(value: Any) -> Any:
