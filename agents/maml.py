@@ -162,7 +162,7 @@ class MAMLAgent(Agent):
         self.device = resolve_device(device)
         self.in_dim, self.out_dim = self.layout.obs_dim, self.layout.act_dim
         with torch.random.fork_rng(devices=[]):  # initial weights from `seed`, not the global stream
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)  # the CPU stream only: GPU streams stay as they were
             self.net = F.mlp(self.in_dim, self.out_dim, tuple(self._config["hidden_sizes"])).to(self.device)
         self.params = dict(self.net.named_parameters())
         init = self._config["inner_lr"]

@@ -126,7 +126,7 @@ class MAMLRLAgent(Agent):
         if not self.discrete and not isinstance(self.action_space, spaces.Box):
             raise ConfigError(f"{self.name} needs a Discrete or Box action space, got {self.action_space}")
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)  # the CPU stream only: GPU streams stay as they were
             self.net = F.mlp(self.layout.obs_dim, self.layout.act_dim, tuple(self._config["hidden_sizes"]))
         self.net.to(self.device)
         self.params = dict(self.net.named_parameters())

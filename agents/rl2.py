@@ -73,7 +73,7 @@ class RL2Agent(Agent):
         self.device = resolve_device(device)
         head = "categorical" if isinstance(self.action_space, spaces.Discrete) else "gaussian"
         with torch.random.fork_rng(devices=[]):  # initial weights from `seed`, not the global stream
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)  # the CPU stream only: GPU streams stay as they were
             net = RecurrentActorCritic(self.layout.dim, self.layout.act_dim, hidden_size=hidden_size, head=head,
                                        cell=cell)
         self.net = net.to(self.device)

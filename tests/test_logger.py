@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 from metarl.training.logger import RunLogger
 
 
@@ -43,3 +45,26 @@ def test_resume_keeps_the_rows_up_to_the_checkpoint_and_a_fresh_start_drops_them
     fresh.log(1, {"train/loss": 9.0})
     fresh.close()
     assert [(r["iteration"], r["train/loss"]) for r in _rows(tmp_path)] == [("1", "9.0")]
+
+
+def test_a_row_cut_short_by_a_hard_kill_is_dropped_on_resume(tmp_path):
+    log = RunLogger(tmp_path)
+    for i in range(1, 5):
+        log.log(i, {"train/loss": float(i)})
+    log.close()
+    with (tmp_path / "progress.csv").open("a", newline="") as f:
+        f.write("1")  # the start of a later row, cut by a SIGKILL
+    RunLogger(tmp_path, start_iteration=3).close()
+    assert [r["iteration"] for r in _rows(tmp_path)] == ["1", "2", "3"]
+
+
+def test_a_fresh_start_drops_an_old_header_and_a_closed_logger_refuses_rows(tmp_path):
+    old = RunLogger(tmp_path)
+    old.log(1, {"train/loss": 1.0, "eval/return": 2.0})
+    old.close()
+    fresh = RunLogger(tmp_path)
+    fresh.log(1, {"train/loss": 3.0})
+    fresh.close()
+    assert _rows(tmp_path) == [{"iteration": "1", "train/loss": "3.0"}]
+    with pytest.raises(ValueError, match="closed"):
+        fresh.log(2, {"train/loss": 4.0})

@@ -89,6 +89,9 @@ def test_numpy_arrays_are_stored_like_the_same_nested_lists():
         assert [type(v) for v in np.ravel(a.params["p"])] == [type(v) for v in np.ravel(b.params["p"])]
     with pytest.raises(MetaRLError, match=r"task parameter p\[1\]\[0\]=nan is not finite"):
         Task("f", {"p": np.array([[1.0, 2.0], [np.nan, 3.0]])})
+    if np.dtype(np.longdouble).itemsize > 8:  # not a float64: refused as by the element-wise path
+        with pytest.raises(MetaRLError, match=r"task parameter p\[0\] has type longdouble"):
+            Task("f", {"p": np.ones(2, dtype=np.longdouble)})
 
 
 def test_from_dict_defaults_optional_keys():

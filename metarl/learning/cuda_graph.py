@@ -34,25 +34,29 @@ class _Captured:
     """One captured graph: static inputs, outputs and grads."""
 
     def __init__(self, fn: Callable[..., Tensors], params: Sequence[torch.Tensor], inputs: Tensors) -> None:
-        self.inputs = tuple(t.detach().clone() for t in inputs)
-        side = torch.cuda.Stream(device=self.inputs[0].device)
-        side.wait_stream(torch.cuda.current_stream())
-        with warnings.catch_warnings():
+        self.device = inputs[0].device
+        # On the inputs' GPU, which need not be the current one (cuda:1), with a capture
+        # stream of that GPU (torch.cuda.graph's shared default lives on the first GPU used).
+        with torch.cuda.device(self.device), warnings.catch_warnings():
             # The params' AccumulateGrad nodes date from eager steps on the default stream; torch
             # warns of a stream mismatch, but ``autograd.grad`` never runs those nodes (tested).
             warnings.filterwarnings("ignore", message="The AccumulateGrad node's stream")
+            self.inputs = tuple(t.detach().clone() for t in inputs)
+            side = torch.cuda.Stream(device=self.device)
+            side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
                 for _ in range(WARMUP_CALLS):
                     _eager(fn, params, self.inputs)
             torch.cuda.current_stream().wait_stream(side)
             self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
+            with torch.cuda.graph(self.graph, stream=side):
                 self.outputs, self.grads = _eager(fn, params, self.inputs)
 
     def __call__(self, inputs: Tensors) -> tuple[Tensors, Tensors]:
-        for static, t in zip(self.inputs, inputs):
-            static.copy_(t)
-        self.graph.replay()
+        with torch.cuda.device(self.device):
+            for static, t in zip(self.inputs, inputs):
+                static.copy_(t)
+            self.graph.replay()
         return self.outputs, self.grads
 
 

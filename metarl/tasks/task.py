@@ -37,7 +37,8 @@ class FrozenParams(dict):
 def _freeze(value: Any, path: str) -> Any:
     """Canonical, hashable, JSON-safe form: lists/arrays -> tuples, numpy scalars -> Python."""
     if isinstance(value, np.ndarray):
-        if value.ndim and value.dtype.kind in "biuf" and (value.dtype.kind != "f" or np.isfinite(value).all()):
+        kind = value.dtype.kind  # bool, ints, floats up to float64 (a longdouble's tolist() is not a float)
+        if value.ndim and (kind in "biu" or (kind == "f" and value.dtype.itemsize <= 8 and np.isfinite(value).all())):
             # the same tuples as the element-wise path below, built a row at a time: a tabular
             # MDP's 550 numbers took ~1 ms element-wise (2 s for a 2048-task batch)
             return _tuples(value.tolist())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import time
 from pathlib import Path
@@ -32,19 +33,24 @@ class RunLogger:
         self.fields: list[str] = []
         self._file = None
         self._last_flush = time.monotonic()
-        if self.csv_path.exists():  # resumed: keep the rows up to the checkpoint's iteration
+        if start_iteration and self.csv_path.exists():  # resumed: keep the rows up to the checkpoint's
             self._rewrite(keep_through=start_iteration)
+        elif self.csv_path.exists():  # a fresh start (no checkpoint yet): nothing of an old file is kept
+            self.csv_path.unlink()
 
     def log(self, iteration: int, scalars: dict[str, float]) -> None:
-        """One iteration's scalars (None and NaN are left out of TensorBoard). CSV rows reach the disk at least every ``FLUSH_SECONDS`` and
-        at each ``flush`` (the trainer flushes before every checkpoint), not row by row: for
-        fast agents (sinusoid MAML: 100+ iterations/s) opening the file per row cost more
-        than the row."""
+        """One iteration's scalars (None and NaN are left out of TensorBoard). CSV rows reach the
+        disk at least every ``FLUSH_SECONDS`` and at each ``flush`` (the trainer flushes before
+        every checkpoint), not row by row: for fast agents (sinusoid MAML: 100+ iterations/s)
+        opening the file per row cost more than the row."""
+        if self._closed:
+            raise ValueError(f"RunLogger for {self.run_dir} is closed")
         # One TensorBoard event holding every scalar (what ``add_scalar`` writes, one per call):
         # the event file's writer thread cost ~0.1 ms per event, ~1 ms per iteration here.
         values = [Summary.Value(tag=k, simple_value=float(v)) for k, v in scalars.items()
                   if v is not None and not (isinstance(v, float) and math.isnan(v))]
         if values:
+            # ``_get_file_writer`` is private, but it is the writer ``add_scalar`` itself uses
             self.writer._get_file_writer().add_summary(Summary(value=values), iteration)
         row = {"iteration": iteration, **scalars}
         new = [k for k in row if k not in self.fields]
@@ -74,9 +80,11 @@ class RunLogger:
         rows: list[dict] = []
         if self.csv_path.exists():
             with self.csv_path.open(newline="") as f:
-                reader = csv.DictReader(f)
-                self.fields = self.fields or list(reader.fieldnames or [])
-                rows = [r for r in reader if keep_through is None or int(float(r["iteration"])) <= keep_through]
+                text = f.read()
+            text = text[:text.rfind("\n") + 1]  # drop a row cut short by a hard kill (rows are buffered)
+            reader = csv.DictReader(io.StringIO(text, newline=""))
+            self.fields = self.fields or list(reader.fieldnames or [])
+            rows = [r for r in reader if keep_through is None or int(float(r["iteration"])) <= keep_through]
         self.fields = self.fields + [k for k in extra_fields if k not in self.fields]
         tmp = self.csv_path.with_suffix(".csv.tmp")
         with tmp.open("w", newline="") as f:

@@ -61,7 +61,7 @@ def build(exp: Experiment):
     agent_cfg.setdefault("seed", exp.train.seed)
     seed = agent_cfg["seed"] if isinstance(agent_cfg["seed"], int) and agent_cfg["seed"] >= 0 else exp.train.seed
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seeds(seed, 1, "agent-init")[0])
+        torch.default_generator.manual_seed(derive_seeds(seed, 1, "agent-init")[0])  # CPU stream only
         agent = make_agent(exp.agent, family, **agent_cfg)
     return family, agent
 

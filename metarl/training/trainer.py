@@ -157,9 +157,10 @@ class Trainer:
             raise KeyboardInterrupt(f"interrupted; checkpoint saved at iteration {self.iteration} in "
                                     f"{self.ckpt_path} — continue with: metarl train {self.exp.name} "
                                     f"--resume {self.run_dir}")
-        report = self.final_evaluation(log)
-        log.close()
-        return report
+        try:
+            return self.final_evaluation(log)
+        finally:
+            log.close()
 
     def _out_of_time(self) -> bool:
         return bool(self.cfg.time_limit) and self.elapsed >= self.cfg.time_limit
