@@ -40,3 +40,27 @@ def test_replayed_losses_and_gradients_equal_eager_ones(device):
             b.sub_(0.1 * grads[1])
     assert graphed.captured == (2 if device == "cuda" else 0)
     assert eager.captured == 0
+
+
+def test_an_agents_bound_method_is_held_weakly():
+    import gc
+    import weakref
+
+    class Owner:
+        def __init__(self):
+            self.w = torch.ones(2, requires_grad=True)
+            self.graph = GradGraph(self.loss, [self.w])
+
+        def loss(self, x):
+            return ((self.w * x).sum(),)
+
+    owner = Owner()
+    (loss,), (grad,) = owner.graph(torch.tensor([2.0, 3.0]))
+    assert float(loss) == 5.0 and grad.tolist() == [2.0, 3.0]
+    ref = weakref.ref(owner)
+    gc.disable()
+    try:
+        del owner
+        assert ref() is None  # freed by reference counting alone: no cycle through the GradGraph
+    finally:
+        gc.enable()

@@ -20,7 +20,9 @@ updated in place (an optimizer step, ``load_state_dict``), never rebound.
 """
 from __future__ import annotations
 
+import inspect
 import warnings
+import weakref
 from typing import Callable, Sequence
 
 import torch
@@ -63,7 +65,8 @@ class _Captured:
 def _eager(fn: Callable[..., Tensors], params: Sequence[torch.Tensor], inputs: Tensors) -> tuple[Tensors, Tensors]:
     with torch.enable_grad():
         outputs = tuple(fn(*inputs))
-        return outputs, tuple(torch.autograd.grad(outputs[0], list(params)))
+        grads = tuple(torch.autograd.grad(outputs[0], list(params)))
+    return tuple(o.detach() for o in outputs), grads  # the autograd graph is freed here
 
 
 class GradGraph:
@@ -72,10 +75,20 @@ class GradGraph:
 
     def __init__(self, fn: Callable[..., Tensors], params: Sequence[torch.Tensor], *, enabled: bool = True,
                  max_graphs: int = 4) -> None:
-        self.fn, self.params = fn, list(params)
+        # A bound method is held weakly: an agent that owns this GradGraph frees it (and its
+        # graphs' GPU memory) as soon as the agent is dropped, not at the next GC cycle.
+        self._fn = weakref.WeakMethod(fn) if inspect.ismethod(fn) else (lambda: fn)
+        self.params = list(params)
         self.enabled = enabled and all(p.is_cuda for p in self.params)
         self.max_graphs = max_graphs
         self._graphs: dict[tuple, _Captured] = {}
+
+    @property
+    def fn(self) -> Callable[..., Tensors]:
+        fn = self._fn()
+        if fn is None:
+            raise RuntimeError("GradGraph's function belonged to an object that no longer exists")
+        return fn
 
     def __call__(self, *inputs: torch.Tensor) -> tuple[Tensors, Tensors]:
         if not self.enabled:
