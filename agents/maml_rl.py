@@ -85,7 +85,14 @@ class MAMLRLAgent(Agent):
     outer ("trpo" or "ppo"), max_kl, metric ("first-order" or "exact" TRPO metric, see
     ``maml_rl_outer``), cg_iters, cg_damping, cg_subsample (TRPO), meta_lr, outer_epochs,
     clip (PPO outer), gamma, init_std, normalize_advantages, meta (False: multi-task
-    pretraining, no inner step), device, seed."""
+    pretraining, no inner step), action_units ("env" or "unit", below), device, seed.
+
+    ``action_units`` (Box actions): "env": the Gaussian lives in the env's own action units and
+    samples are clipped to the box; "unit": it lives in [-1, 1] per coordinate, and
+    clip(a, -1, 1) is mapped affinely onto the box (rllab's ``normalize`` env, which the MAML
+    authors' code wraps every env in). Where the box is [-1, 1] already, the two are the same;
+    where it is small (point-nav's [-0.1, 0.1]), "env" makes a log std of 0 ten times the
+    action range, so the policy is mostly clipped noise."""
 
     trainable = True
     name = "maml"
@@ -96,13 +103,14 @@ class MAMLRLAgent(Agent):
                  max_kl: float = 0.01, metric: str = "first-order", cg_iters: int = 10,
                  cg_damping: float = 1e-5, cg_subsample: float = 1.0, meta_lr: float = 3e-4,
                  outer_epochs: int = 5, clip: float = 0.2, gamma: float = 0.99, init_std: float = 1.0,
-                 normalize_advantages: bool = True, meta: bool = True, device: str = "auto",
-                 seed: int = 0) -> None:
+                 normalize_advantages: bool = True, meta: bool = True, action_units: str = "env",
+                 device: str = "auto", seed: int = 0) -> None:
         if getattr(family, "kind", "rl") != "rl":
             raise ConfigError(f"{self.name} for RL needs an RL family; {family.name!r} is kind={family.kind!r}")
         super().__init__(family)
         check_choice("outer", outer, ("trpo", "ppo"))
         check_choice("metric", metric, ("first-order", "exact"))
+        check_choice("action_units", action_units, ("env", "unit"))
         self._config = dict(
             hidden_sizes=list(_hidden_sizes(hidden_sizes)), inner_lr=_number("inner_lr", inner_lr),
             inner_steps=check_int("inner_steps", inner_steps, low=1), first_order=_flag("first_order", first_order),
@@ -115,7 +123,7 @@ class MAMLRLAgent(Agent):
             outer_epochs=check_int("outer_epochs", outer_epochs, low=1), clip=_number("clip", clip),
             gamma=_number("gamma", gamma), init_std=_number("init_std", init_std),
             normalize_advantages=_flag("normalize_advantages", normalize_advantages), meta=_flag("meta", meta),
-            device=str(device), seed=check_int("seed", seed, low=0))
+            action_units=action_units, device=str(device), seed=check_int("seed", seed, low=0))
         for key in ("gamma", "cg_subsample"):
             if self._config[key] > 1:
                 raise ConfigError(f"{key} must be in (0, 1], got {self._config[key]}")
@@ -133,8 +141,12 @@ class MAMLRLAgent(Agent):
         if not self.discrete:
             self.params["log_std"] = torch.full((self.layout.act_dim,), float(np.log(self._config["init_std"])),
                                                 device=self.device, requires_grad=True)
-            self._low, self._high = (torch.as_tensor(a.reshape(-1), dtype=torch.float32, device=self.device)
-                                     for a in (self.action_space.low, self.action_space.high))
+            low, high = (self.action_space.low.reshape(-1), self.action_space.high.reshape(-1))
+            if action_units == "unit" and not (np.isfinite(low).all() and np.isfinite(high).all()):
+                raise ConfigError(f"action_units='unit' needs a bounded action box; {family.name!r} has "
+                                  f"low={low.tolist()}, high={high.tolist()} (use action_units='env')")
+            self._low, self._high = (torch.as_tensor(a, dtype=torch.float32, device=self.device)
+                                     for a in (low, high))
         alpha = self._config["inner_lr"]
         if self.learn_lr:
             self.lrs = {k: torch.full_like(p, alpha).requires_grad_(True) for k, p in self.params.items()}
@@ -185,7 +197,11 @@ class MAMLRLAgent(Agent):
         a = mean if deterministic else mean + log_std.exp() * torch.randn(
             mean.shape, generator=generator, device=mean.device)
         a = a.flatten(0, 1)
-        env_a = torch.maximum(torch.minimum(a, self._high), self._low)
+        if self._config["action_units"] == "unit":  # [-1, 1] -> [low, high]
+            env_a = self._low + (a.clamp(-1.0, 1.0) + 1.0) * (0.5 * (self._high - self._low))
+            env_a = torch.maximum(torch.minimum(env_a, self._high), self._low)  # rounding
+        else:
+            env_a = torch.maximum(torch.minimum(a, self._high), self._low)
         return a, env_a.cpu().numpy().reshape(-1, *self.action_space.shape)
 
     # ---- inner loop -----------------------------------------------------------------------------
