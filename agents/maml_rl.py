@@ -39,6 +39,7 @@ from gymnasium import spaces
 from metarl.errors import ConfigError, check_choice, check_int
 from metarl.learning import functional as F
 from metarl.learning import policy_gradient as pg
+from metarl.learning.action_box import ACTION_UNITS, BoxActions
 from metarl.learning.agent import Agent
 from metarl.learning.device import adam, resolve_device, restore_generator
 from metarl.rollout.episodes import Episodes, sample_episodes
@@ -85,14 +86,8 @@ class MAMLRLAgent(Agent):
     outer ("trpo" or "ppo"), max_kl, metric ("first-order" or "exact" TRPO metric, see
     ``maml_rl_outer``), cg_iters, cg_damping, cg_subsample (TRPO), meta_lr, outer_epochs,
     clip (PPO outer), gamma, init_std, normalize_advantages, meta (False: multi-task
-    pretraining, no inner step), action_units ("env" or "unit", below), device, seed.
-
-    ``action_units`` (Box actions): "env": the Gaussian lives in the env's own action units and
-    samples are clipped to the box; "unit": it lives in [-1, 1] per coordinate, and
-    clip(a, -1, 1) is mapped affinely onto the box (rllab's ``normalize`` env, which the MAML
-    authors' code wraps every env in). Where the box is [-1, 1] already, the two are the same;
-    where it is small (point-nav's [-0.1, 0.1]), "env" makes a log std of 0 ten times the
-    action range, so the policy is mostly clipped noise."""
+    pretraining, no inner step), action_units (Box actions: "env" or "unit", see
+    ``metarl.learning.action_box``), device, seed."""
 
     trainable = True
     name = "maml"
@@ -110,7 +105,7 @@ class MAMLRLAgent(Agent):
         super().__init__(family)
         check_choice("outer", outer, ("trpo", "ppo"))
         check_choice("metric", metric, ("first-order", "exact"))
-        check_choice("action_units", action_units, ("env", "unit"))
+        check_choice("action_units", action_units, ACTION_UNITS)
         self._config = dict(
             hidden_sizes=list(_hidden_sizes(hidden_sizes)), inner_lr=_number("inner_lr", inner_lr),
             inner_steps=check_int("inner_steps", inner_steps, low=1), first_order=_flag("first_order", first_order),
@@ -141,12 +136,7 @@ class MAMLRLAgent(Agent):
         if not self.discrete:
             self.params["log_std"] = torch.full((self.layout.act_dim,), float(np.log(self._config["init_std"])),
                                                 device=self.device, requires_grad=True)
-            low, high = (self.action_space.low.reshape(-1), self.action_space.high.reshape(-1))
-            if action_units == "unit" and not (np.isfinite(low).all() and np.isfinite(high).all()):
-                raise ConfigError(f"action_units='unit' needs a bounded action box; {family.name!r} has "
-                                  f"low={low.tolist()}, high={high.tolist()} (use action_units='env')")
-            self._low, self._high = (torch.as_tensor(a, dtype=torch.float32, device=self.device)
-                                     for a in (low, high))
+            self._box = BoxActions(self.action_space, action_units, self.device, where=repr(family.name))
         alpha = self._config["inner_lr"]
         if self.learn_lr:
             self.lrs = {k: torch.full_like(p, alpha).requires_grad_(True) for k, p in self.params.items()}
@@ -197,12 +187,7 @@ class MAMLRLAgent(Agent):
         a = mean if deterministic else mean + log_std.exp() * torch.randn(
             mean.shape, generator=generator, device=mean.device)
         a = a.flatten(0, 1)
-        if self._config["action_units"] == "unit":  # [-1, 1] -> [low, high]
-            env_a = self._low + (a.clamp(-1.0, 1.0) + 1.0) * (0.5 * (self._high - self._low))
-            env_a = torch.maximum(torch.minimum(env_a, self._high), self._low)  # rounding
-        else:
-            env_a = torch.maximum(torch.minimum(a, self._high), self._low)
-        return a, env_a.cpu().numpy().reshape(-1, *self.action_space.shape)
+        return a, self._box.to_env(a).cpu().numpy().reshape(-1, *self.action_space.shape)
 
     # ---- inner loop -----------------------------------------------------------------------------
     def inner_loss(self, params: dict, eps: Episodes, adv: torch.Tensor) -> torch.Tensor:

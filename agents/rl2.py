@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, check_float, check_int
+from metarl.errors import ConfigError, check_choice, check_float, check_int
+from metarl.learning.action_box import ACTION_UNITS, BoxActions
 from metarl.learning.agent import Agent
 from metarl.learning.device import adam, resolve_device, restore_generator
 from metarl.learning.ppo import explained_variance, normalize, ppo_loss
@@ -39,7 +40,8 @@ class RL2Agent(Agent):
     bptt_chunk (0: backpropagate through whole trials; L > 0: for long trials, train on
     chunks of L steps that start from the hidden state recorded during collection —
     truncated BPTT, the stored-state scheme of R2D2 / recurrent PPO), device ("auto",
-    "cpu", "cuda"), seed.
+    "cpu", "cuda"), action_units (Box actions: "env" or "unit", see
+    ``metarl.learning.action_box``), seed.
     """
 
     trainable = True
@@ -49,8 +51,10 @@ class RL2Agent(Agent):
                  minibatches: int = 4, epochs: int = 4, lr: float = 1e-3, lr_final: float = 1e-4,
                  ent_coef: float = 0.02, ent_coef_final: float = 0.0, clip: float = 0.2, vf_coef: float = 0.5,
                  max_grad_norm: float = 0.5, gamma: float = 0.99, gae_lambda: float = 0.95,
-                 value_scale: float = 1.0, bptt_chunk: int = 0, device: str = "auto", seed: int = 0) -> None:
+                 value_scale: float = 1.0, bptt_chunk: int = 0, device: str = "auto",
+                 action_units: str = "env", seed: int = 0) -> None:
         super().__init__(family)
+        check_choice("action_units", action_units, ACTION_UNITS)
         self._config = dict(hidden_size=check_int("hidden_size", hidden_size, low=1), cell=cell,
                             trials_per_update=check_int("trials_per_update", trials_per_update, low=1),
                             minibatches=check_int("minibatches", minibatches, low=1),
@@ -66,7 +70,8 @@ class RL2Agent(Agent):
                             gae_lambda=check_float("gae_lambda", gae_lambda, low=0.0, high=1.0),
                             value_scale=check_float("value_scale", value_scale, low=0.0, low_open=True),
                             bptt_chunk=check_int("bptt_chunk", bptt_chunk, low=0),
-                            device=str(device), seed=check_int("seed", seed, low=0))
+                            device=str(device), action_units=action_units,
+                            seed=check_int("seed", seed, low=0))
         if self._config["minibatches"] > self._config["trials_per_update"]:
             raise ConfigError(f"minibatches={minibatches} exceeds trials_per_update={trials_per_update}; "
                               "each minibatch needs at least one whole trial")
@@ -83,8 +88,7 @@ class RL2Agent(Agent):
         self.act_generator = torch.Generator(device=self.device)  # evaluation's stream (see reseed)
         self.act_generator.manual_seed(seed)
         if head == "gaussian":
-            self._act_low = torch.as_tensor(self.action_space.low, device=self.device)
-            self._act_high = torch.as_tensor(self.action_space.high, device=self.device)
+            self._box = BoxActions(self.action_space, action_units, self.device, where=repr(family.name))
 
     # ---- acting -------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -104,7 +108,7 @@ class RL2Agent(Agent):
 
     def _to_env(self, action: torch.Tensor) -> np.ndarray:
         if self.net.head == "gaussian":
-            action = torch.max(torch.min(action, self._act_high), self._act_low)
+            action = self._box.to_env(action)
         return action.cpu().numpy()
 
     def act(self, obs: np.ndarray, state: torch.Tensor, deterministic: bool = False):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import gymnasium
 import numpy as np
 import pytest
 import torch
@@ -298,9 +297,9 @@ def test_bad_options_fail_early_with_one_line(nav, name, options, words):
     assert words in str(exc.value) and "\n" not in str(exc.value)
 
 
-def test_unit_actions_map_onto_the_box_and_env_actions_clip(nav):
-    """action_units='unit': a policy sample a in [-1, 1] goes to low + (a + 1) (high - low) / 2,
-    beyond +-1 it is clipped; the stored action (for log-probs) is the unclipped sample."""
+def test_unit_actions_reach_the_env_mapped_and_are_stored_unclipped(nav):
+    """action_units='unit': a sample goes to the env through ``BoxActions`` (tests/test_action_box.py);
+    the stored action (for log-probs) is the unclipped sample."""
     params = {"mean": torch.tensor([[[-1.0, 0.5]], [[3.0, -0.2]]]), "log_std": torch.zeros(2, 2)}
     for units, expect in (("unit", [[-0.1, 0.05], [0.1, -0.02]]), ("env", [[-0.1, 0.1], [0.1, -0.1]])):
         agent = metarl.make_agent("maml", nav, action_units=units, device="cpu")
@@ -308,14 +307,6 @@ def test_unit_actions_map_onto_the_box_and_env_actions_clip(nav):
         stored, env_a = agent.sample(params, torch.zeros(2, 1, 2), agent.generator, deterministic=True)
         assert torch.equal(stored, params["mean"].flatten(0, 1))
         np.testing.assert_allclose(env_a, expect, rtol=0, atol=1e-7)
-
-
-def test_unit_actions_need_a_bounded_box():
-    family = metarl.make_family("point-nav", horizon=10)
-    obs_space = family.make_env(family.sample(1, seed=0)[0]).observation_space
-    family._metarl_spaces = (obs_space, gymnasium.spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32))
-    with pytest.raises(ConfigError, match="bounded action box"):
-        MAMLRLAgent(family, action_units="unit", device="cpu")
 
 
 def test_registry_picks_the_class_by_family_kind(nav):
