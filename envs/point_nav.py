@@ -3,8 +3,9 @@
 A task is a goal ``(goal_x, goal_y)``, drawn uniformly from ``[goal_low, goal_high]^2``
 (default ``[-0.5, 0.5]^2``, the paper's unit square). Every episode starts at the
 origin; the action is a displacement, clipped to ``[-0.1, 0.1]`` per coordinate; the
-reward is minus the Euclidean distance to the goal *after* the move. The observation
-is the position [2] (the goal is not observed; ``observe_goal=True`` appends it, [4]: the
+reward is minus the Euclidean distance to the goal *after* the move (``reward="distance"``, as
+in the MAML authors' code), or minus its square (``reward="squared"``, as in the MAML paper's
+text). The observation is the position [2] (the goal is not observed; ``observe_goal=True`` appends it, [4]: the
 "oracle" setting of the MAML paper, where no adaptation is needed). Episodes are cut at ``horizon`` (100)
 steps as a time limit (``truncated=True``; there is no terminal state, so the value at
 the cut is bootstrapped). ``info["success"]`` is ``distance < success_radius`` (0.05)
@@ -19,13 +20,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, check_float, check_int
+from metarl.errors import ConfigError, check_choice, check_float, check_int
 from metarl.envs._common import check_scalar_params
 from metarl.rollout.vector import NativeTrialVectorEnv
 from metarl.tasks import ParamSpace, ParamSpec, Task, TaskFamily
 
 MAX_STEP = 0.1
 HARD_GOAL = (-5.0, 5.0)
+REWARDS = ("distance", "squared")
 
 
 def _spaces(observe_goal: bool = False) -> tuple[spaces.Box, spaces.Box]:
@@ -67,7 +69,7 @@ class PointNavEnv(gym.Env):
         self.t += 1
         dist = float(np.sqrt(np.sum(np.square(self.pos - self.goal), axis=-1)))
         truncated = self.t >= self.family.horizon
-        return (self._obs(), -dist, False, truncated,
+        return (self._obs(), float(self.family.reward_of(dist)), False, truncated,
                 {"success": dist < self.family.success_radius})
 
 
@@ -98,7 +100,7 @@ class PointNavVectorEnv(NativeTrialVectorEnv):
         self.t = self.t + active
         dist = np.sqrt(np.sum(np.square(self.pos - self.goal), axis=-1))
         trunc = self.t >= self.family.horizon
-        return (self._obs(), -dist, np.zeros(self.num_envs, dtype=bool), trunc,
+        return (self._obs(), self.family.reward_of(dist), np.zeros(self.num_envs, dtype=bool), trunc,
                 {"success": dist < self.family.success_radius})
 
 
@@ -112,7 +114,9 @@ class PointNavFamily(TaskFamily):
     baselines = ("random",)
 
     def __init__(self, goal_low: float = -0.5, goal_high: float = 0.5, horizon: int = 100,
-                 success_radius: float = 0.05, observe_goal: bool = False) -> None:
+                 success_radius: float = 0.05, observe_goal: bool = False, reward: str = "distance") -> None:
+        check_choice("point-nav: reward", reward, REWARDS)
+        self.reward = reward
         if not isinstance(observe_goal, (bool, np.bool_)):
             raise ConfigError(f"point-nav: observe_goal must be true or false, got {observe_goal!r}")
         self.observe_goal = bool(observe_goal)
@@ -127,6 +131,10 @@ class PointNavFamily(TaskFamily):
             ParamSpec("goal_x", goal_low, goal_high, group="reward", hard=HARD_GOAL),
             ParamSpec("goal_y", goal_low, goal_high, group="reward", hard=HARD_GOAL),
         ])
+
+    def reward_of(self, dist):
+        """Reward for the distance(s) to the goal after the move: -d, or -d^2 (``reward``)."""
+        return -dist * dist if self.reward == "squared" else -dist
 
     def validate_task(self, task: Task) -> None:
         if isinstance(task, Task) and task.family == self.name:

@@ -171,7 +171,8 @@ def test_tabular_mdp_bad_tasks():
 
 @pytest.mark.parametrize("name,kwargs", [("tabular-mdp", {"states": 1}), ("point-nav", {"goal_low": 1.0}),
                                          ("point-nav", {"horizon": 0}), ("cartpole-dynamics", {"max_scale": 50.0}),
-                                         ("pendulum-dynamics", {"min_scale": 3.0})])
+                                         ("pendulum-dynamics", {"min_scale": 3.0}),
+                                         ("point-nav", {"reward": "l1"})])
 def test_bad_family_options(name, kwargs):
     with pytest.raises(MetaRLError):
         metarl.make_family(name, **kwargs)
@@ -242,6 +243,17 @@ def test_point_nav_dynamics():
         obs, r, term, trunc, info = env.step(np.array(step))
         assert not term and trunc == (t == 100)
     assert info["success"] and r == pytest.approx(0.0, abs=1e-6)
+
+
+def test_point_nav_squared_reward_in_the_single_and_the_batched_env():
+    fam = metarl.make_family("point-nav", reward="squared")
+    task = metarl.Task("point-nav", {"goal_x": 0.3, "goal_y": -0.2})
+    _, r, *_ = fam.make_env(task).step(np.array([0.5, -0.05]))                # to (0.1, -0.05)
+    assert r == pytest.approx(-(0.2 ** 2 + 0.15 ** 2))
+    venv = fam.make_vector_env(2, 1)
+    venv.reset(seed=0, options={"tasks": [task, metarl.Task("point-nav", {"goal_x": 0.0, "goal_y": 0.1})]})
+    _, rv, *_ = venv.step(np.array([[0.5, -0.05], [0.0, 0.0]]))
+    np.testing.assert_allclose(rv, [r, -0.01], rtol=1e-6)  # the batched env takes float32 actions
 
 
 def test_cartpole_derived_quantities_and_time_limit():
