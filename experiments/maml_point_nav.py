@@ -1,11 +1,14 @@
 """MAML on 2D point navigation (Finn et al. 2017, section 5.3).
 
 Goals uniform in [-0.5, 0.5]^2, unobserved; episodes of 100 steps from the origin, actions
-clipped to [-0.1, 0.1]^2, reward minus the distance to the goal. MAML as in the paper: MLP
-2x100 ReLU Gaussian policy, one inner policy-gradient step of size 0.1 on 20 episodes per
+clipped to [-0.1, 0.1]^2, reward minus the *squared* distance to the goal (the paper's text;
+``--reward distance`` gives the authors' code's Euclidean distance). MAML as in the paper:
+MLP 2x100 ReLU Gaussian policy, one inner policy-gradient step of size 0.1 on 20 episodes per
 task (linear feature baseline), meta-batch 20, TRPO outer step (KL 0.01) through the inner
-step. Ours: the TRPO metric is the first-order one on a quarter of the query episodes
-(``metric``, ``cg_subsample``; the line search checks the exact KL).
+step. As in the authors' code, the policy acts in [-1, 1] units mapped onto the action box
+(``action_units="unit"``, rllab's ``normalize``). Ours: the TRPO metric is the first-order
+one on a quarter of the query episodes (``metric``, ``cg_subsample``; the line search checks
+the exact KL).
 
 ``python experiments/maml_point_nav.py`` trains MAML (like ``metarl train maml_point_nav``),
 then, with the same budget, the paper's two references: a multi-task "pretrained" policy
@@ -28,8 +31,9 @@ EXPERIMENT = Experiment(
     name="maml_point_nav",
     family="point-nav",
     agent="maml",
+    family_kwargs={"reward": "squared"},
     agent_config=dict(hidden_sizes=[100, 100], inner_lr=0.1, inner_steps=1, trajectories=20, meta_batch=20,
-                      outer="trpo", max_kl=0.01, cg_subsample=0.25, init_std=1.0),
+                      outer="trpo", max_kl=0.01, cg_subsample=0.25, init_std=1.0, action_units="unit"),
     train=TrainConfig(episodes_per_trial=4, total_steps=8_000_000, eval_tasks=500, eval_tasks_periodic=100,
                       checkpoint_every=10, baselines=False, inner_steps_eval=3),
     description=__doc__,
