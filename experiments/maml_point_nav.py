@@ -14,8 +14,9 @@ the exact KL).
 then, with the same budget, the paper's two references: a multi-task "pretrained" policy
 (same network and TRPO, no inner step) and an "oracle" that observes the goal. It writes
 eval/inner_steps.json and eval/inner_steps.png: held-out return after 0..3 inner steps
-(20 episodes per step) for all three, and the fraction of the gap between MAML's
-pre-update return and the oracle's that one inner step closes. ``--agent metasgd`` runs
+(20 episodes per step) for all three (the pretrained policy also fine-tuned with steps 10x
+and 100x smaller than MAML's, since MAML's step makes it diverge), and the fraction of the gap
+between MAML's pre-update return and the oracle's that one inner step closes. ``--agent metasgd`` runs
 Meta-SGD (learned per-parameter inner step sizes) in MAML's place.
 """
 from __future__ import annotations
@@ -26,6 +27,8 @@ from pathlib import Path
 
 from metarl.training.config import Experiment, TrainConfig, parse_overrides
 from metarl.training.runner import main_for, run_to_known_dir, with_one_line_errors
+
+PRETRAINED_STEP_SCALES = (0.1, 0.01)  # extra fine-tuning step sizes for the pretrained reference, x MAML's
 
 EXPERIMENT = Experiment(
     name="maml_point_nav",
@@ -75,8 +78,6 @@ def reference_report(run_dir: str | Path, *, steps: int = 3, baseline_steps: int
     """Curves after 0..``steps`` inner steps for MAML and the two references on the MAML run's
     held-out tasks -> eval/inner_steps.json (+ .png); returns the dict. ``references``: a
     directory holding (or to hold) the references; default RUN_DIR/references."""
-    from metarl.evaluation.plots import plot_adaptation
-
     run_dir = Path(run_dir)
     exp, family, maml = _load(run_dir)
     refs = train_references(Path(references) if references else run_dir / "references", exp,
@@ -84,15 +85,60 @@ def reference_report(run_dir: str | Path, *, steps: int = 3, baseline_steps: int
     tasks = family.sample(exp.train.eval_tasks, split="test", seed=exp.train.eval_seed)
     agents = {exp.agent: maml, **{name: _load(path)[2] for name, path in refs.items()}}
     curves = {name: a.inner_step_curve(tasks, steps=steps, seed=exp.train.eval_seed) for name, a in agents.items()}
+    curves.update(smaller_step_curves(agents["pretrained"], tasks, steps, exp.train.eval_seed))
     r = {name: [p["mean"] for p in c["per_step"]] for name, c in curves.items()}
     gap = r["oracle"][0] - r[exp.agent][0]
     out = {"experiment": exp.name, "agent": exp.agent, "n_tasks": len(tasks), "curves": curves,
            "gap_closed_after_1_step": (r[exp.agent][1] - r[exp.agent][0]) / gap if gap > 0 else None}
     (run_dir / "eval").mkdir(parents=True, exist_ok=True)
     (run_dir / "eval" / "inner_steps.json").write_text(json.dumps(out, indent=1))
-    plot_adaptation({n: c["per_step"] for n, c in curves.items()}, run_dir / "eval" / "inner_steps.png", x_start=0,
-                    xlabel="inner gradient steps (20 episodes each)", ylabel="return per episode",
-                    title=f"point-nav held-out goals (n={len(tasks)})")
+    plot_inner_steps(curves, exp.agent, run_dir / "eval" / "inner_steps.png", len(tasks))
+    return out
+
+
+def plot_inner_steps(curves: dict, agent_name: str, path: Path, n_tasks: int) -> None:
+    """The curves, the oracle as its no-adaptation level, on the y range of the learner's curve
+    and the references' starting points (a diverging fine-tune runs off the chart, labelled)."""
+    from metarl.evaluation.plots import plot_adaptation
+
+    lows = [p["mean"] for p in curves[agent_name]["per_step"]] + [c["per_step"][0]["mean"] for c in curves.values()]
+    lows = [v for v in lows if v is not None]
+    bottom, top = min(lows), max(lows)
+    ylim = (bottom - 0.25 * (top - bottom + 1e-9), top + 0.1 * (top - bottom + 1e-9))
+    shown = {}
+    for name, c in curves.items():
+        pts = c["per_step"]
+        if name == "oracle":
+            shown["oracle (goal observed, no adaptation)"] = [pts[0]] * len(pts)
+            continue
+        off = any(p["mean"] is not None and p["mean"] < ylim[0] for p in pts)
+        shown[name + (" (diverges: off the chart)" if off else "")] = pts
+    plot_adaptation(shown, path, x_start=0, xlabel="inner gradient steps (20 episodes each)",
+                    ylabel="return per episode", title=f"point-nav held-out goals (n={n_tasks})", ylim=ylim)
+
+
+def smaller_step_curves(agent, tasks, steps: int, seed: int, scales=PRETRAINED_STEP_SCALES) -> dict:
+    """The fine-tuned pretrained policy's curves with its inner step size times each of ``scales``
+    (named "pretrained, step X"). Multi-task training shrinks its policy's std (0.05 against
+    MAML's 0.9 on point-nav), and the policy gradient of the mean grows as 1/std, so MAML's step
+    can overshoot by orders of magnitude: these rows show the baseline at a step that suits it.
+    Reading off the best row picks the step on the held-out tasks themselves, which favours
+    the baseline."""
+    import torch
+
+    base = {k: v.detach().clone() for k, v in agent.lrs.items()}
+    out = {}
+    try:
+        for scale in scales:
+            with torch.no_grad():
+                for k, v in agent.lrs.items():
+                    v.copy_(base[k] * scale)
+            step = float(next(iter(agent.lrs.values())).reshape(-1)[0])
+            out[f"pretrained, step {step:g}"] = agent.inner_step_curve(tasks, steps=steps, seed=seed)
+    finally:
+        with torch.no_grad():
+            for k, v in agent.lrs.items():
+                v.copy_(base[k])
     return out
 
 

@@ -87,9 +87,10 @@ def test_maml_point_nav_script_trains_references_and_reports_the_gap(tmp_path, c
             "--baseline_steps", "1"]
     assert main(argv) == 0
     out = json.loads((run_dir / "eval" / "inner_steps.json").read_text())
-    assert set(out["curves"]) == {"maml", "pretrained", "oracle"}
+    assert set(out["curves"]) == {"maml", "pretrained", "oracle", "pretrained, step 0.01", "pretrained, step 0.001"}
     assert all(c["steps"] == [0, 1, 2, 3] for c in out["curves"].values())
     assert (run_dir / "references" / "oracle" / "config.yaml").exists()
+    assert (run_dir / "eval" / "inner_steps.png").stat().st_size > 0
     assert "of the gap" in capsys.readouterr().out or out["gap_closed_after_1_step"] is None
 
 

@@ -11,9 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def plot_adaptation(curves: dict[str, list[dict]], path: Path, *, title: str = "",
                     ylabel: str = "return in episode", xlabel: str = "episode index within the trial",
-                    x_start: int = 1) -> Path:
+                    x_start: int = 1, ylim: tuple[float, float] | None = None) -> Path:
     """curves: name -> per-point [{mean, ci_low, ci_high}, ...] at x = x_start, x_start + 1, ...
-    (points with mean None, e.g. a diverged inner loop, are left out). Writes a PNG to ``path``."""
+    (points with mean None, e.g. a diverged inner loop, are left out). ``ylim``: the y range
+    shown (curves beyond it run off the chart). Writes a PNG to ``path``."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     for i, (name, pts) in enumerate(curves.items()):
         kept = [(x_start + j, p) for j, p in enumerate(pts) if p["mean"] is not None]
@@ -25,6 +26,8 @@ def plot_adaptation(curves: dict[str, list[dict]], path: Path, *, title: str = "
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
