@@ -72,6 +72,34 @@ def test_distributions_match_torch_distributions():
                                kl_divergence(Categorical(logits=logits), Categorical(logits=logits1)))
 
 
+def test_fisher_products_equal_the_kl_hessian_where_new_equals_old():
+    """Output-space Fisher products against autograd's Hessian of KL(old || new) at new = old
+    (Gaussian in (mean, log std); categorical in logits, where it holds at any old)."""
+    gen = torch.Generator().manual_seed(2)
+    mean, log_std = torch.randn(3, dtype=torch.float64, generator=gen), torch.randn(3, dtype=torch.float64, generator=gen) * 0.5
+    t = torch.randn(6, dtype=torch.float64, generator=gen)
+    z = torch.cat([mean, log_std])
+    hess = torch.autograd.functional.hessian(lambda u: pg.gaussian_kl(mean, log_std, u[:3], u[3:]), z)
+    torch.testing.assert_close(torch.cat(pg.gaussian_fisher_product(log_std, t[:3], t[3:])), hess @ t)
+    logits, old, u = (torch.randn(4, dtype=torch.float64, generator=gen) for _ in range(3))
+    hess = torch.autograd.functional.hessian(lambda l1: pg.categorical_kl(old, l1), logits)
+    torch.testing.assert_close(pg.categorical_fisher_product(logits, u), hess @ u)
+
+
+def test_first_order_metric_equals_the_exact_one_for_discrete_actions():
+    family = metarl.make_family("tabular-mdp", horizon=5)
+    agent = metarl.make_agent("maml", family, hidden_sizes=[8], meta_batch=3, trajectories=2, inner_lr=1e-9,
+                              device="cpu")
+    batch = agent.collect(agent.make_train_env(1), family.sample(3, seed=0), seed=0)
+    theta = agent.meta_parameters()
+    exact = hessian_vector_product(torch.autograd.grad(agent.outer_terms(batch)[1], theta, create_graph=True), theta)
+    cheap = first_order_metric(agent, batch, damping=0.0, subsample=0.5)
+    v = torch.randn(sum(p.numel() for p in theta), generator=torch.Generator().manual_seed(4))
+    full = first_order_metric(agent, batch, damping=0.0)
+    torch.testing.assert_close(full(v), exact(v), atol=1e-6, rtol=1e-4)
+    assert float(v @ cheap(v)) > 0 and not torch.allclose(cheap(v), full(v))  # half the episodes: another estimate
+
+
 # ---- TRPO machinery ----------------------------------------------------------------------------------
 def test_conjugate_gradient_solves_a_known_quadratic():
     gen = torch.Generator().manual_seed(2)

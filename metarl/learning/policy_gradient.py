@@ -108,3 +108,19 @@ def categorical_kl(logits0: torch.Tensor, logits1: torch.Tensor) -> torch.Tensor
     """KL(p0 || p1) of categorical distributions given by logits [..., n] -> [...]."""
     lp0, lp1 = torch.log_softmax(logits0, -1), torch.log_softmax(logits1, -1)
     return (lp0.exp() * (lp0 - lp1)).sum(-1)
+
+
+def gaussian_fisher_product(log_std: torch.Tensor, t_mean: torch.Tensor, t_log_std: torch.Tensor
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Fisher matrix of a diagonal Gaussian in its (mean, log std) coordinates, times a
+    tangent: (t_mean / std^2, 2 t_log_std). It is the Hessian of KL(old || new) in new's
+    coordinates where new = old, which is where TRPO takes it."""
+    return t_mean * torch.exp(-2 * log_std), 2.0 * t_log_std
+
+
+def categorical_fisher_product(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """(diag(p) - p p^T) t for p = softmax(logits) [..., n], t [..., n]: the Hessian of
+    KL(old || new) in new's logits (at any old), times t."""
+    p = torch.softmax(logits, -1)
+    pt = p * t
+    return pt - p * pt.sum(-1, keepdim=True)
