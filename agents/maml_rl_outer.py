@@ -46,14 +46,14 @@ def first_order_metric(agent, batch, damping: float, subsample: float = 1.0):
     fixed = tuple(t.detach() for t in new)
     weights = tuple(step_w.unsqueeze(-1) if o.shape[1] == step_w.shape[1] else step_w.sum(1, keepdim=True).unsqueeze(-1)
                     for o in new)                                             # log std [M, 1, a]: all steps
-    primals = tuple(v.detach() for v in p.values())
+    primals = tuple(v.detach().contiguous() for v in p.values())  # meta=False: theta expanded [M, ...] (stride 0)
     like = agent.meta_parameters()
     learn_lr = agent.learn_lr and bool(grad_sum)
 
     def matvec(v: torch.Tensor) -> torch.Tensor:
         parts = unflat(v.detach(), like)
-        jv = tuple(parts[i].expand_as(p[k]) - (grad_sum[k] * parts[len(names) + i] if learn_lr else 0.0)
-                   for i, k in enumerate(names))
+        jv = tuple((parts[i].expand_as(p[k]) - (grad_sum[k] * parts[len(names) + i] if learn_lr else 0.0))
+                   .contiguous() for i, k in enumerate(names))  # forward-mode AD takes no expanded tangents
         _, t_out = torch.func.jvp(lambda *ps: agent.dist(dict(zip(names, ps)), x), primals, jv)
         f_out = (pg.categorical_fisher_product(fixed[0], t_out[0]),) if agent.discrete else \
             pg.gaussian_fisher_product(fixed[1], *t_out)

@@ -86,6 +86,16 @@ def test_fisher_products_equal_the_kl_hessian_where_new_equals_old():
     torch.testing.assert_close(pg.categorical_fisher_product(logits, u), hess @ u)
 
 
+def test_first_order_metric_without_inner_step_is_the_plain_fisher(nav):
+    """meta=False (the pretrained reference): no inner step, theta' = theta for every task."""
+    agent = _agent(nav, meta=False)
+    batch = _batch(agent, nav)
+    theta = agent.meta_parameters()
+    exact = hessian_vector_product(torch.autograd.grad(agent.outer_terms(batch)[1], theta, create_graph=True), theta)
+    v = torch.randn(sum(p.numel() for p in theta), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    torch.testing.assert_close(first_order_metric(agent, batch, damping=0.0)(v), exact(v), atol=1e-8, rtol=1e-5)
+
+
 def test_first_order_metric_equals_the_exact_one_for_discrete_actions():
     family = metarl.make_family("tabular-mdp", horizon=5)
     agent = metarl.make_agent("maml", family, hidden_sizes=[8], meta_batch=3, trajectories=2, inner_lr=1e-9,
