@@ -69,7 +69,7 @@ class PointNavEnv(gym.Env):
         self.t += 1
         dist = float(np.sqrt(np.sum(np.square(self.pos - self.goal), axis=-1)))
         truncated = self.t >= self.family.horizon
-        return (self._obs(), float(self.family.reward_of(dist)), False, truncated,
+        return (self._obs(), self.family.reward_of(dist), False, truncated,
                 {"success": dist < self.family.success_radius})
 
 

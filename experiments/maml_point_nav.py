@@ -101,9 +101,9 @@ def plot_inner_steps(curves: dict, agent_name: str, path: Path, n_tasks: int) ->
     and the references' starting points (a diverging fine-tune runs off the chart, labelled)."""
     from metarl.evaluation.plots import plot_adaptation
 
-    lows = [p["mean"] for p in curves[agent_name]["per_step"]] + [c["per_step"][0]["mean"] for c in curves.values()]
-    lows = [v for v in lows if v is not None]
-    bottom, top = min(lows), max(lows)
+    levels = [p["mean"] for p in curves[agent_name]["per_step"]] + [c["per_step"][0]["mean"] for c in curves.values()]
+    levels = [v for v in levels if v is not None]
+    bottom, top = min(levels), max(levels)
     ylim = (bottom - 0.25 * (top - bottom + 1e-9), top + 0.1 * (top - bottom + 1e-9))
     shown = {}
     for name, c in curves.items():
