@@ -13,6 +13,9 @@
   of every task + the outer surrogate's gradient through it (the part TRPO's step is built
   on; sampling is excluded, it is the same for both). Modes: ``batched`` (the agent's
   stacked implementation) and ``loop`` (``outer_surrogate_loop``, one task at a time).
+  Both do the same matrix products (counted with ``torch.utils.flop_counter``), so the
+  benchmark also prints each mode's GFLOP/s and this machine's own matmul rate at the
+  hidden layer's shape: their ratio bounds what any batching can gain over the loop.
 
 Every mode runs in its own process with the same data, so its peak memory (RSS) is its
 own; "+MB" is the peak above the process's memory once its data was ready. ``--device cuda``
@@ -122,11 +125,50 @@ def _point_nav(mode: str, seconds: float, threads: int, seed: int, device: str =
     theta = agent.meta_parameters()
     surrogate = (lambda: agent.outer_terms(batch)[0]) if mode == "batched" else (
         lambda: outer_surrogate_loop(agent, batch))
+    step = lambda: torch.autograd.grad(surrogate(), theta)  # noqa: E731
     base = peak_rss_mb()
-    return _result(_timed(lambda: torch.autograd.grad(surrogate(), theta), seconds, device), base, device)
+    out = _result(_timed(step, seconds, device), base, device)
+    out["gflop"] = _gflop(step)
+    return out
+
+
+def _gflop(step) -> float:
+    """GFLOP of one call of ``step``: matrix products (forward and backward), as counted by
+    ``torch.utils.flop_counter``; elementwise work is not counted."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops() / 1e9
+
+
+def _matmul_rate(seconds: float, threads: int, seed: int, device: str = "cpu") -> dict:
+    """GFLOP/s of this machine's float32 matrix products at point-nav's hidden-layer shape (one
+    task's 2000 steps x 100 units by a 100 x 100 weight), for one task (``mm``) and for 20 tasks
+    at once (``bmm``): the ceiling any implementation of the meta-iteration can reach."""
+    import torch
+
+    torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(seed)
+    h, w = torch.randn(20, 2000, 100, generator=gen).to(device), torch.randn(20, 100, 100, generator=gen).to(device)
+    flop = 2 * h.numel() * w.shape[-1]
+    return {"mm": _timed(lambda: [torch.mm(h[i], w[i]) for i in range(20)], seconds / 2, device) * flop / 1e9,
+            "bmm": _timed(lambda: torch.bmm(h, w), seconds / 2, device) * flop / 1e9}
 
 
 SETTINGS = {"sinusoid": (_sinusoid, ("stacked", "vmap", "loop", "minimal")), "point-nav": (_point_nav, ("batched", "loop"))}
+
+
+def _print_ceiling(rows: dict, peak: dict) -> None:
+    """Matrix-product GFLOP per iteration and GFLOP/s of each mode, against the machine's own
+    matmul rate: at equal FLOPs, no batching can beat the loop by more than ``ceiling / loop``."""
+    ceiling = max(peak.values())
+    for m, r in rows.items():
+        print(f"{'':<10} {m:<8} {r['gflop']:.2f} GFLOP (matmuls) per iteration, {r['gflop'] * r['rate']:.0f} GFLOP/s")
+    loop = rows["loop"]["gflop"] * rows["loop"]["rate"]
+    print(f"{'':<10} matmul rate at the hidden layer's shape: {peak['mm']:.0f} GFLOP/s one task at a time, "
+          f"{peak['bmm']:.0f} for 20 tasks batched; at the loop's FLOPs a batched mode is at most "
+          f"{ceiling / loop:.1f}x the loop")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         if "minimal" in rows:
             verdict.append(f"{rate / rows['minimal']['rate']:.1f}x the bare-script step")
         print(f"{'':<10} best batched mode {best}: " + "; ".join(verdict))
+        if "gflop" in rows["loop"]:
+            _print_ceiling(rows, in_process(_matmul_rate, args.seconds, args.threads, args.seed, device))
     return 0
 
 

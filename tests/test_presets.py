@@ -103,11 +103,31 @@ def test_bench_maml_prints_every_mode_and_the_verdict(capsys):
     out = capsys.readouterr().out
     assert all(f"sinusoid   {m}" in out for m in ("stacked", "vmap", "loop", "minimal")) and "target >= 5x" in out
     assert "the bare-script step" in out
-    row = _point_nav("batched", 0.05, 1, 0)
+    row, loop = _point_nav("batched", 0.05, 1, 0), _point_nav("loop", 0.05, 1, 0)
     assert row["rate"] > 0 and row["peak_mb"] >= row["base_mb"] > 0
+    # the same mathematics, so the same matrix-product count (about 9.9 GFLOP at the paper's sizes)
+    assert 5.0 < row["gflop"] == pytest.approx(loop["gflop"], rel=0.01)
     with pytest.raises(SystemExit):  # argparse's usage error, naming the accepted devices
         main(["--device", "tpu"])
     assert "device='tpu' is not valid; use 'auto', 'cpu', 'cuda'" in capsys.readouterr().err
+
+
+def test_bench_maml_counts_matmul_flops_and_prints_the_ceiling(capsys):
+    """``_gflop`` against a hand count (a [4, 6] @ [6, 5] product: 2 * 4 * 6 * 5 FLOPs forward,
+    twice that backward for both operands), and the ceiling line's arithmetic."""
+    import torch
+
+    from metarl.experiments.bench_maml import _gflop, _matmul_rate, _print_ceiling
+
+    a, b = torch.randn(4, 6, requires_grad=True), torch.randn(6, 5, requires_grad=True)
+    assert _gflop(lambda: (a @ b).sum().backward()) == pytest.approx(3 * 240 / 1e9)
+    rate = _matmul_rate(0.1, 1, 0)
+    assert rate["mm"] > 0 and rate["bmm"] > 0
+    rows = {"batched": {"rate": 4.0, "gflop": 10.0}, "loop": {"rate": 2.0, "gflop": 10.0}}
+    _print_ceiling(rows, {"mm": 50.0, "bmm": 60.0})
+    out = capsys.readouterr().out
+    assert "loop     10.00 GFLOP (matmuls) per iteration, 20 GFLOP/s" in out
+    assert "a batched mode is at most 3.0x the loop" in out
 
 
 def test_bench_maml_bare_script_step_is_a_learning_maml_step():
