@@ -191,6 +191,20 @@ def test_box_actions_are_clipped_in_the_observation():
         assert reward == r and (terminated, truncated) == flags
 
 
+def test_box_previous_action_is_rescaled_to_unit_range_per_bounded_dimension():
+    """Box [0, 4] x [-0.1, 0.1] x (-inf, inf): bounded dimensions map their centre to 0 and
+    bounds to -1 / 1 after clipping; the unbounded one passes as it is. Hand-computed rows."""
+    box = spaces.Box(np.array([0.0, -0.1, -np.inf]), np.array([4.0, 0.1, np.inf]), dtype=np.float32)
+    layout = TrialLayout(spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32), box)
+    np.testing.assert_array_equal(layout.observation_space.low[1:4], [-1, -1, -np.inf])
+    np.testing.assert_array_equal(layout.observation_space.high[1:4], [1, 1, np.inf])
+    np.testing.assert_allclose(layout.encode([0.5], [1.0, 0.05, 7.0], 0.0, False, 0.0),
+                               [0.5, -0.5, 0.5, 7.0, 0, 0, 0], atol=1e-6)
+    batch = layout.encode_batch(np.zeros((2, 1), np.float32), np.array([[5.0, -1.0, -3.0], [2.0, 0.0, 0.0]]),
+                                np.zeros(2), np.zeros(2), np.zeros(2))
+    np.testing.assert_allclose(batch[:, 1:4], [[1.0, -1.0, -3.0], [0.0, 0.0, 0.0]], atol=1e-6)
+
+
 def test_layout_discrete_spaces_and_action_start():
     layout = TrialLayout(spaces.Discrete(4), spaces.Discrete(3, start=-1))
     assert (layout.obs_dim, layout.act_dim, layout.dim) == (4, 3, 10)

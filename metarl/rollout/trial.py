@@ -7,7 +7,9 @@ Trial observation layout (a flat ``float32`` Box; ``TrialLayout`` gives the slic
 - ``obs``: the inner env's observation, flattened with ``gymnasium.spaces.flatten``
   (a ``Discrete`` observation becomes a one-hot vector).
 - ``prev_action``: the action taken at the previous step: one-hot for ``Discrete``
-  action spaces, the action clipped to the action box for ``Box`` spaces; zeros at
+  action spaces; for ``Box`` spaces the action clipped to the box and, in each dimension
+  with finite bounds, rescaled to [-1, 1] (the box's centre to 0, its bounds to -1 and 1),
+  so the network sees inputs of order 1 whether the env's range is 0.1 or 100; zeros at
   the first step of the trial.
 - ``prev_reward``: the reward of the previous step; 0 at the first step of the trial.
 - ``episode_end``: 1.0 when the previous step ended an inner episode (so ``obs`` is
@@ -42,6 +44,11 @@ class TrialLayout:
         elif isinstance(action_space, spaces.Box):
             self.discrete, self.act_dim = False, int(np.prod(action_space.shape))
             act_low, act_high = action_space.low.reshape(-1), action_space.high.reshape(-1)
+            self._clip_low, self._clip_high = act_low.astype(np.float32), act_high.astype(np.float32)
+            bounded = np.isfinite(act_low) & np.isfinite(act_high) & (act_high > act_low)
+            self._centre = np.where(bounded, (act_high + act_low) / 2, 0.0).astype(np.float32)
+            self._half = np.where(bounded, (act_high - act_low) / 2, 1.0).astype(np.float32)
+            act_low, act_high = np.where(bounded, -1.0, act_low), np.where(bounded, 1.0, act_high)
         else:
             raise ConfigError(f"TrialWrapper supports Discrete and Box action spaces, got {action_space}")
         self.inner_observation_space = observation_space
@@ -58,8 +65,12 @@ class TrialLayout:
         low = np.concatenate([flat.low, act_low, [-np.inf, 0.0, 0.0]]).astype(np.float32)
         high = np.concatenate([flat.high, act_high, [np.inf, 1.0, 1.0]]).astype(np.float32)
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
-        self._act_low = np.asarray(act_low, dtype=np.float32)
-        self._act_high = np.asarray(act_high, dtype=np.float32)
+
+    def scaled_action(self, action: np.ndarray) -> np.ndarray:
+        """Box actions [..., act_dim] (env units) -> the encoded previous action: clipped to the
+        box, then (a - centre) / half-range in each bounded dimension."""
+        a = np.minimum(np.maximum(np.asarray(action, dtype=np.float32), self._clip_low), self._clip_high)
+        return (a - self._centre) / self._half
 
     def flatten_obs(self, obs: Any) -> np.ndarray:
         """One inner observation -> flat vector [obs_dim]."""
@@ -79,8 +90,7 @@ class TrialLayout:
                 idx = np.asarray(prev_action, dtype=np.int64).reshape(b) - self.action_start
                 out[np.arange(b), self.obs_dim + idx] = 1.0
             else:
-                a = np.asarray(prev_action, dtype=np.float32).reshape(b, self.act_dim)
-                out[:, self.prev_action] = np.clip(a, self._act_low, self._act_high)
+                out[:, self.prev_action] = self.scaled_action(np.asarray(prev_action).reshape(b, self.act_dim))
         out[:, self.prev_reward] = prev_reward
         out[:, self.episode_end] = episode_end
         out[:, self.trial_progress] = progress
@@ -95,8 +105,7 @@ class TrialLayout:
             if self.discrete:
                 out[self.obs_dim + int(prev_action) - self.action_start] = 1.0
             else:
-                a = np.asarray(prev_action, dtype=np.float32).reshape(-1)
-                out[self.prev_action] = np.minimum(np.maximum(a, self._act_low), self._act_high)
+                out[self.prev_action] = self.scaled_action(np.asarray(prev_action).reshape(-1))
         out[self.prev_reward] = prev_reward
         out[self.episode_end] = float(episode_end)
         out[self.trial_progress] = progress
