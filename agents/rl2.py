@@ -33,7 +33,9 @@ class RL2Agent(Agent):
 
     Options: hidden_size (recurrent width), cell ("gru" as in the paper, or "lstm", which
     PyTorch trains through oneDNN's fused kernel on CPU: 2.2x faster updates over whole
-    100-step trials, no faster on 10-25-step sequences), trials_per_update (B trials collected per update),
+    100-step trials, no faster on 10-25-step sequences), critic ("shared": one recurrent trunk
+    under both heads; "separate": the value head gets its own trunk, as in the RL² paper's
+    code, at twice the recurrent compute), trials_per_update (B trials collected per update),
     minibatches (whole-trial minibatches per epoch), epochs, lr -> lr_final (linear anneal
     over training), ent_coef -> ent_coef_final (linear anneal), clip, vf_coef,
     max_grad_norm, gamma, gae_lambda, value_scale (value head predicts returns x this),
@@ -47,7 +49,8 @@ class RL2Agent(Agent):
     trainable = True
     name = "rl2"
 
-    def __init__(self, family, *, hidden_size: int = 256, cell: str = "gru", trials_per_update: int = 256,
+    def __init__(self, family, *, hidden_size: int = 256, cell: str = "gru", critic: str = "shared",
+                 trials_per_update: int = 256,
                  minibatches: int = 4, epochs: int = 4, lr: float = 1e-3, lr_final: float = 1e-4,
                  ent_coef: float = 0.02, ent_coef_final: float = 0.0, clip: float = 0.2, vf_coef: float = 0.5,
                  max_grad_norm: float = 0.5, gamma: float = 0.99, gae_lambda: float = 0.95,
@@ -55,7 +58,7 @@ class RL2Agent(Agent):
                  action_units: str = "env", seed: int = 0) -> None:
         super().__init__(family)
         check_choice("action_units", action_units, ACTION_UNITS)
-        self._config = dict(hidden_size=check_int("hidden_size", hidden_size, low=1), cell=cell,
+        self._config = dict(hidden_size=check_int("hidden_size", hidden_size, low=1), cell=cell, critic=critic,
                             trials_per_update=check_int("trials_per_update", trials_per_update, low=1),
                             minibatches=check_int("minibatches", minibatches, low=1),
                             epochs=check_int("epochs", epochs, low=1),
@@ -80,7 +83,7 @@ class RL2Agent(Agent):
         with torch.random.fork_rng(devices=[]):  # initial weights from `seed`, not the global stream
             torch.default_generator.manual_seed(seed)  # the CPU stream only: GPU streams stay as they were
             net = RecurrentActorCritic(self.layout.dim, self.layout.act_dim, hidden_size=hidden_size, head=head,
-                                       cell=cell)
+                                       cell=cell, critic=critic)
         self.net = net.to(self.device)
         self.optimizer = adam(self.net.parameters(), self.device, lr=lr, eps=1e-5)
         self.generator = torch.Generator(device=self.device)
@@ -95,7 +98,8 @@ class RL2Agent(Agent):
         return dict(self._config)
 
     def init_state(self, batch: int) -> torch.Tensor:
-        """Zero memory [1, B, state_size] (hidden for the GRU, 2 x hidden for the LSTM)."""
+        """Zero memory [1, B, state_size] (hidden for the GRU, 2 x hidden for the LSTM; twice
+        that with a separate critic)."""
         return self.net.initial_state(batch, self.device)
 
     @torch.no_grad()

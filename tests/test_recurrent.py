@@ -3,6 +3,7 @@ and the policy heads' sample / log_prob_entropy against closed forms and torch.d
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,9 +16,9 @@ torch.set_num_threads(1)
 OBS, ACT, HID, T, B = 5, 3, 32, 7, 4
 
 
-def make_net(head: str = "categorical", seed: int = 0, cell: str = "gru") -> RecurrentActorCritic:
+def make_net(head: str = "categorical", seed: int = 0, cell: str = "gru", critic: str = "shared") -> RecurrentActorCritic:
     torch.manual_seed(seed)
-    net = RecurrentActorCritic(OBS, ACT, hidden_size=HID, head=head, cell=cell)
+    net = RecurrentActorCritic(OBS, ACT, hidden_size=HID, head=head, cell=cell, critic=critic)
     with torch.no_grad():  # biases are initialised to 0; make every term of the cell matter
         for p in net.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -232,3 +233,59 @@ def test_lstm_starts_with_forget_gate_bias_one():
     b_ih, b_hh = net.lstm.bias_ih_l0.detach(), net.lstm.bias_hh_l0.detach()
     i, f, g, o = b_ih.chunk(4)
     assert torch.all(f == 1) and not i.any() and not g.any() and not o.any() and not b_hh.any()
+
+
+# ---- critic="separate": the value head's own recurrent trunk -----------------------------------------
+@pytest.mark.parametrize("resets", ["none", "inside"])
+def test_separate_critic_runs_two_independent_trunks(data, cell, resets):
+    """Features = [actor trunk | critic trunk], each the hand-written cell over its own half of
+    the memory (actor's state first), with resets zeroing both."""
+    net = make_net(cell=cell, critic="separate")
+    assert net.critic_rnn is not None and net.feature_size == 2 * HID
+    obs, h_actor = data
+    h_critic = torch.randn(h_actor.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    h0 = torch.cat([h_actor, h_critic], dim=-1)
+    assert net.initial_state(B, "cpu").shape == h0.shape
+    r = None
+    if resets == "inside":
+        r = torch.zeros(T, B, dtype=torch.float64)
+        r[3, 0] = r[5, 2] = 1
+    with torch.no_grad():
+        feats, h_final = net.unroll(obs, h0, r)
+        ref_a, final_a = REFERENCES[cell](net, obs, h_actor, r)
+        ref_c, final_c = REFERENCES[cell](SimpleNamespace(**{cell: net.critic_rnn}), obs, h_critic, r)
+    torch.testing.assert_close(feats, torch.cat([ref_a, ref_c], dim=-1), rtol=0, atol=1e-6)
+    torch.testing.assert_close(h_final, torch.cat([final_a, final_c], dim=-1), rtol=0, atol=1e-6)
+
+
+def no_grad(p: torch.Tensor) -> bool:
+    """No gradient reached ``p`` (None, or exact zeros through a split of the features)."""
+    return p.grad is None or not bool(p.grad.any())
+
+
+@pytest.mark.parametrize("head", ["categorical", "gaussian"])
+def test_separate_critic_heads_read_only_their_own_trunk(head):
+    """The policy's output has no gradient into the critic's trunk, the value none into the
+    actor's trunk or the policy head: the value loss cannot move the policy."""
+    net = make_net(head=head, critic="separate")
+    obs = torch.randn(T, B, OBS, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    pi, _ = net.heads(net.unroll(obs, net.initial_state(B, "cpu").double())[0])
+    pi.sum().backward()
+    assert all(no_grad(p) for p in net.critic_rnn.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.rnn.parameters())
+    net.zero_grad(set_to_none=True)
+    _, values = net.heads(net.unroll(obs, net.initial_state(B, "cpu").double())[0])
+    values.sum().backward()
+    assert all(no_grad(p) for p in [*net.rnn.parameters(), *net.policy.parameters()])
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.critic_rnn.parameters())
+
+
+def test_critic_choice_is_checked_and_named_in_checkpoint_keys():
+    with pytest.raises(ConfigError, match=r"critic='own' is not valid; choose one of \['shared', 'separate'\]"):
+        RecurrentActorCritic(OBS, ACT, hidden_size=HID, critic="own")
+    shared, separate = make_net(), make_net(critic="separate")
+    assert shared.critic_rnn is None and not any(k.startswith("critic_") for k in shared.state_dict())
+    assert {k for k in separate.state_dict() if k.startswith("critic_gru.")} == {
+        "critic_" + k for k in shared.state_dict() if k.startswith("gru.")}
+    with pytest.raises(RuntimeError, match="critic_gru"):
+        separate.load_state_dict(shared.state_dict())

@@ -11,19 +11,21 @@ def _threads():
     torch.set_num_threads(1)
 
 
-def _collect(bptt_chunk):
+def _collect(bptt_chunk, critic="shared"):
     fam = metarl.make_family("point-nav", horizon=7)
     agent = metarl.make_agent("rl2", fam, hidden_size=16, trials_per_update=4, minibatches=2,
-                              bptt_chunk=bptt_chunk, seed=3)
+                              bptt_chunk=bptt_chunk, critic=critic, seed=3)
     venv = fam.make_vector_env(4, 3)  # trials of 21 steps
     batch = agent.collect(venv, fam.sample(4, seed=1), seed=5)
     return agent, batch
 
 
-def test_chunks_restart_from_recorded_memory_and_match_full_unroll():
-    agent, batch = _collect(bptt_chunk=5)
+@pytest.mark.parametrize("critic", ["shared", "separate"])
+def test_chunks_restart_from_recorded_memory_and_match_full_unroll(critic):
+    """(With a separate critic the recorded memory holds both trunks' states, 2 x 16 wide.)"""
+    agent, batch = _collect(bptt_chunk=5, critic=critic)
     T, B = batch.active.shape
-    assert T == 21 and batch.hidden.shape == (5, B, 16)
+    assert T == 21 and batch.hidden.shape == (5, B, 16 * (2 if critic == "separate" else 1))
     zeros = torch.zeros_like(batch.rewards)
     seq, h0 = agent._sequences(batch, zeros, zeros)
     with torch.no_grad():

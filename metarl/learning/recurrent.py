@@ -9,6 +9,7 @@ from torch import nn
 from metarl.errors import check_choice
 
 CELLS = ("gru", "lstm")
+CRITICS = ("shared", "separate")
 
 
 class RecurrentActorCritic(nn.Module):
@@ -29,47 +30,79 @@ class RecurrentActorCritic(nn.Module):
     """
 
     def __init__(self, obs_dim: int, act_dim: int, *, hidden_size: int = 256, head: str = "categorical",
-                 init_log_std: float = -0.5, cell: str = "gru") -> None:
+                 init_log_std: float = -0.5, cell: str = "gru", critic: str = "shared") -> None:
         super().__init__()
         check_choice("head", head, ("categorical", "gaussian"))
         check_choice("cell", cell, CELLS)
+        check_choice("critic", critic, CRITICS)
         self.head, self.hidden_size, self.act_dim, self.cell = head, hidden_size, act_dim, cell
-        self.state_size = hidden_size * (2 if cell == "lstm" else 1)
-        # the module keeps its cell's name, so checkpoint keys say which cell they hold
-        setattr(self, cell, (nn.GRU if cell == "gru" else nn.LSTM)(obs_dim, hidden_size))
+        self.critic = critic
+        self.trunk_state_size = hidden_size * (2 if cell == "lstm" else 1)
+        self.state_size = self.trunk_state_size * (2 if critic == "separate" else 1)
+        # the modules keep their cell's name, so checkpoint keys say which cell (and critic) they hold
+        trunk = nn.GRU if cell == "gru" else nn.LSTM
+        setattr(self, cell, trunk(obs_dim, hidden_size))
+        if critic == "separate":
+            setattr(self, f"critic_{cell}", trunk(obs_dim, hidden_size))
         self.policy = nn.Linear(hidden_size, act_dim)
         self.value = nn.Linear(hidden_size, 1)
         if head == "gaussian":
             self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
-        for name, p in self.rnn.named_parameters():
-            if "weight" in name:
-                nn.init.orthogonal_(p)
-            else:
-                nn.init.zeros_(p)
-        if cell == "lstm":  # forget-gate bias 1 (Gers et al. 2000; Jozefowicz et al. 2015): the memory
-            with torch.no_grad():  # starts out kept (sigmoid(1) = 0.73 per step) instead of halved
-                self.lstm.bias_ih_l0[hidden_size : 2 * hidden_size] = 1.0
+        for module in (self.rnn, self.critic_rnn):  # (this order keeps the shared net's seeded weights)
+            if module is not None:
+                self._init_trunk(module)
         nn.init.orthogonal_(self.policy.weight, gain=0.01)
         nn.init.zeros_(self.policy.bias)
         nn.init.orthogonal_(self.value.weight, gain=1.0)
         nn.init.zeros_(self.value.bias)
 
+    def _init_trunk(self, trunk: nn.Module) -> None:
+        """Orthogonal weights, zero biases (LSTM: forget-gate bias 1)."""
+        h = self.hidden_size
+        for name, p in trunk.named_parameters():
+            if "weight" in name:
+                nn.init.orthogonal_(p)
+            else:
+                nn.init.zeros_(p)
+        if self.cell == "lstm":  # forget-gate bias 1 (Gers et al. 2000; Jozefowicz et al. 2015): the memory
+            with torch.no_grad():  # starts out kept (sigmoid(1) = 0.73 per step) instead of halved
+                trunk.bias_ih_l0[h : 2 * h] = 1.0
+
     @property
     def rnn(self) -> nn.Module:
-        """The recurrent module (``self.gru`` or ``self.lstm``)."""
+        """The (actor's) recurrent module (``self.gru`` or ``self.lstm``)."""
         return getattr(self, self.cell)
+
+    @property
+    def critic_rnn(self) -> nn.Module | None:
+        """The critic's own recurrent module with ``critic="separate"``, else None."""
+        return getattr(self, f"critic_{self.cell}", None)
 
     def initial_state(self, batch: int, device: torch.device | str) -> torch.Tensor:
         """Zero memory [1, B, state_size]."""
         return torch.zeros(1, batch, self.state_size, device=device)
 
+    @property
+    def feature_size(self) -> int:
+        """Width of ``core``'s features: hidden, or 2 x hidden with a separate critic."""
+        return self.hidden_size * (2 if self.critic == "separate" else 1)
+
     def core(self, obs: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The recurrent module without resets: obs [T, B, obs_dim], state [1, B, state_size]
-        -> features [T, B, hidden], final state [1, B, state_size]."""
+        """The recurrent module(s) without resets: obs [T, B, obs_dim], state [1, B, state_size]
+        -> features [T, B, feature_size], final state [1, B, state_size]."""
+        if self.critic == "shared":
+            return self._trunk(self.rnn, obs, state)
+        actor, critic = state.split(self.trunk_state_size, dim=-1)
+        fa, sa = self._trunk(self.rnn, obs, actor.contiguous())
+        fc, sc = self._trunk(self.critic_rnn, obs, critic.contiguous())
+        return torch.cat([fa, fc], dim=-1), torch.cat([sa, sc], dim=-1)
+
+    def _trunk(self, module: nn.Module, obs: torch.Tensor, state: torch.Tensor):
+        """One recurrent module: state [1, B, trunk_state_size] -> (features [T, B, hidden], state)."""
         if self.cell == "gru":
-            return self.gru(obs, state)
+            return module(obs, state)
         h, c = state.split(self.hidden_size, dim=-1)
-        out, (h, c) = self.lstm(obs, (h.contiguous(), c.contiguous()))
+        out, (h, c) = module(obs, (h.contiguous(), c.contiguous()))
         return out, torch.cat([h, c], dim=-1)
 
     def unroll(self, obs: torch.Tensor, h0: torch.Tensor, resets: torch.Tensor | None = None):
@@ -80,7 +113,7 @@ class RecurrentActorCritic(nn.Module):
             resets: optional [T, B], 1 where the memory is zeroed *before* step t
                 (trial starts inside the sequence). ``None`` means no resets after h0.
         Returns:
-            features [T, B, hidden], final state [1, B, state_size].
+            features [T, B, feature_size], final state [1, B, state_size].
         """
         if resets is None or not bool(resets[1:].any()):
             if resets is not None:
@@ -94,8 +127,12 @@ class RecurrentActorCritic(nn.Module):
         return torch.cat(outs), h
 
     def heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Policy parameters (logits or means) [..., act_dim] and values [...]."""
-        return self.policy(features), self.value(features).squeeze(-1)
+        """features [..., feature_size] -> policy parameters (logits or means) [..., act_dim]
+        and values [...]; with a separate critic each head reads its own half."""
+        actor = critic = features
+        if self.critic == "separate":
+            actor, critic = features.split(self.hidden_size, dim=-1)
+        return self.policy(actor), self.value(critic).squeeze(-1)
 
     # -- distributions (written out instead of torch.distributions to sample with an
     #    explicit generator and avoid validation overhead in the rollout loop) ------------
