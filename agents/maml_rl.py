@@ -187,7 +187,7 @@ class MAMLRLAgent(Agent):
         a = mean if deterministic else mean + log_std.exp() * torch.randn(
             mean.shape, generator=generator, device=mean.device)
         a = a.flatten(0, 1)
-        return a, self._box.to_env(a).cpu().numpy().reshape(-1, *self.action_space.shape)
+        return a, self._box.host_actions(a)
 
     # ---- inner loop -----------------------------------------------------------------------------
     def inner_loss(self, params: dict, eps: Episodes, adv: torch.Tensor) -> torch.Tensor:

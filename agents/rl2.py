@@ -90,6 +90,7 @@ class RL2Agent(Agent):
         self.generator.manual_seed(seed)
         self.act_generator = torch.Generator(device=self.device)  # evaluation's stream (see reseed)
         self.act_generator.manual_seed(seed)
+        self._action_start = int(self.action_space.start) if head == "categorical" else 0
         if head == "gaussian":
             self._box = BoxActions(self.action_space, action_units, self.device, where=repr(family.name))
 
@@ -111,13 +112,21 @@ class RL2Agent(Agent):
         return o, action, logp, value, state
 
     def _to_env(self, action: torch.Tensor) -> np.ndarray:
+        """Sampled actions [B] (indices) or [B, act_dim] -> the env's actions on the host:
+        start + index for a Discrete space, [B, *shape] inside the box for a Box space."""
         if self.net.head == "gaussian":
-            action = self._box.to_env(action)
-        return action.cpu().numpy()
+            return self._box.host_actions(action)
+        return action.cpu().numpy() + self._action_start
 
     def act(self, obs: np.ndarray, state: torch.Tensor, deterministic: bool = False):
-        """obs [B, D] -> actions [B] (discrete) or [B, act_dim]; state [1, B, state_size]."""
-        _, action, _, _, state = self._step(obs, state, deterministic, self.act_generator)
+        """obs [B, D] -> env actions [B] (discrete) or [B, *box shape]; state [1, B, state_size].
+
+        Runs the policy only (``RecurrentActorCritic.policy_step``): no value head, and with a
+        separate critic no critic trunk."""
+        o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        with torch.no_grad():
+            pi, state = self.net.policy_step(o.unsqueeze(0), state)
+            action, _ = self.net.sample(pi[0], self.act_generator, deterministic)
         return self._to_env(action), state
 
     def reseed(self, seed: int) -> None:

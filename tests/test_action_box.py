@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import metarl
+from helpers import StandInFamily
 from metarl.errors import ConfigError
 from metarl.learning.action_box import BoxActions
 
@@ -55,3 +56,33 @@ def test_agents_send_unit_actions_through_the_map(agent):
 def test_bad_action_units_fail_early(agent):
     with pytest.raises(ConfigError, match="action_units"):
         metarl.make_agent(agent, metarl.make_family("point-nav", horizon=5), action_units="normalized")
+
+
+def test_host_actions_reshape_to_the_space_and_refuse_non_finite_samples():
+    box = gymnasium.spaces.Box(-1.0, 1.0, shape=(2, 2), dtype=np.float32)
+    out = BoxActions(box, "env", "cpu").host_actions(torch.tensor([[0.5, -3.0, 0.0, 2.0]] * 3))
+    assert out.shape == (3, 2, 2) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[0], [[0.5, -1.0], [0.0, 1.0]])
+    bad = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.0, float("nan"), 0.0, 0.0]])
+    with pytest.raises(FloatingPointError, match="non-finite actions for 1 of 2 envs"):
+        BoxActions(box, "unit", "cpu").host_actions(bad)
+
+
+@pytest.mark.parametrize("space", [gymnasium.spaces.Discrete(3, start=-1),
+                                   gymnasium.spaces.Box(-1.0, 1.0, shape=(2, 2), dtype=np.float32)],
+                         ids=["discrete-offset", "box-2x2"])
+@pytest.mark.parametrize("agent_name", ["rl2", "maml"])
+def test_agents_hand_the_env_actions_of_its_own_space(space, agent_name):
+    """An offset Discrete space gets start + index, a multi-axis Box gets [B, *shape]: the
+    stand-in env raises on any action outside its space."""
+    from metarl.evaluation.evaluator import run_trials
+
+    family = StandInFamily(space)
+    agent = metarl.make_agent(agent_name, family, device="cpu")
+    returns, _ = run_trials(agent, family.sample(64, seed=0), episodes=3, seed=0)
+    assert returns.shape == (64, 3)
+    acts, _ = agent.act(np.zeros((400, agent.layout.dim), np.float32), agent.init_state(400))
+    if isinstance(space, gymnasium.spaces.Discrete):
+        assert set(np.asarray(acts).tolist()) == {-1, 0, 1}
+    else:
+        assert np.asarray(acts).shape == (400, 2, 2)

@@ -6,19 +6,18 @@ empirical mean (all draws are seeded, so the test is deterministic).
 """
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
 
 import metarl
+from helpers import StandInFamily
 from metarl.agents.baselines.bandit import (EpsilonGreedyAgent, GreedyAgent, ThompsonAgent, UCB1Agent,
                                             UCBAgent)
 from metarl.agents.baselines.bandit_bayes import BayesOptimalBanditAgent, bayes_optimal_value, count_states
 from metarl.agents.baselines.psrl import PSRLAgent
 from metarl.agents.baselines.random_agent import RandomAgent
 from metarl.errors import ConfigError
-from metarl.tasks import ParamSpace, TaskFamily
 
 BANDIT_TASKS = 10_000   # SE ~0.02 on a (n=10) bandit trial return
 MDP_TASKS = 300         # SE ~1.2 on a tabular-MDP (n=10) trial return
@@ -181,37 +180,14 @@ def test_evaluation_env_streams_do_not_depend_on_batch_size(bandit5):
 
 
 # ---- random agent on Box / offset Discrete spaces --------------------------------------------
-class _StandInEnv(gym.Env):
-    def __init__(self, action_space):
-        self.observation_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
-        self.action_space = action_space
-
-    def reset(self, *, seed=None, options=None):
-        return np.zeros(2, dtype=np.float32), {}
-
-    def step(self, action):
-        return np.zeros(2, dtype=np.float32), 0.0, True, False, {}
-
-
-class _StandInFamily(TaskFamily):
-    name = "stand-in"
-    params = ParamSpace([])
-
-    def __init__(self, action_space):
-        self._space = action_space
-
-    def make_env(self, task):
-        return _StandInEnv(self._space)
-
-
 def test_random_agent_box_and_discrete_start():
     box = spaces.Box(np.array([-1.0, 0.0, -np.inf], np.float32), np.array([1.0, 5.0, np.inf], np.float32))
-    agent = RandomAgent(_StandInFamily(box), seed=3)
+    agent = RandomAgent(StandInFamily(box), seed=3)
     acts, state = agent.act(np.zeros((1000, agent.layout.dim), np.float32), agent.init_state(1000))
     assert state is None and acts.shape == (1000, 3) and acts.dtype == np.float32
     assert np.isfinite(acts).all() and box.contains(acts[0])
     assert acts[:, 0].min() >= -1 and acts[:, 0].max() <= 1 and acts[:, 1].min() >= 0 and acts[:, 1].max() <= 5
-    disc = RandomAgent(_StandInFamily(spaces.Discrete(3, start=-1)))
+    disc = RandomAgent(StandInFamily(spaces.Discrete(3, start=-1)))
     acts, _ = disc.act(np.zeros((600, disc.layout.dim), np.float32), None)
     assert acts.dtype == np.int64 and set(acts.tolist()) == {-1, 0, 1}
 
@@ -250,7 +226,7 @@ def test_bad_options_raise_config_error(name, family, options, needle):
 
 
 def test_bandit_agents_need_discrete_actions():
-    box = _StandInFamily(spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32))
+    box = StandInFamily(spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32))
     for cls in (GreedyAgent, UCBAgent, BayesOptimalBanditAgent):
         with pytest.raises(ConfigError, match="Discrete action space"):
             cls(box)

@@ -289,3 +289,21 @@ def test_critic_choice_is_checked_and_named_in_checkpoint_keys():
         "critic_" + k for k in shared.state_dict() if k.startswith("gru.")}
     with pytest.raises(RuntimeError, match="critic_gru"):
         separate.load_state_dict(shared.state_dict())
+
+
+@pytest.mark.parametrize("critic", ["shared", "separate"])
+def test_policy_step_equals_the_full_step_and_leaves_the_critic_state_alone(data, cell, critic):
+    """Acting runs only the actor: the same policy parameters and actor state as ``core`` +
+    ``heads`` step by step, while a separate critic's half of the state passes through as given."""
+    net = make_net(cell=cell, critic=critic)
+    obs, h = data
+    state = full = torch.cat([h, -h], dim=-1) if critic == "separate" else h
+    with torch.no_grad():
+        for t in range(T):
+            pi, state = net.policy_step(obs[t : t + 1], state)
+            feats, full = net.core(obs[t : t + 1], full)
+            torch.testing.assert_close(pi, net.heads(feats)[0], rtol=0, atol=1e-12)
+    actor = net.trunk_state_size
+    torch.testing.assert_close(state[..., :actor], full[..., :actor], rtol=0, atol=1e-12)
+    if critic == "separate":
+        assert torch.equal(state[..., actor:], -h)

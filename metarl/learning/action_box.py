@@ -32,7 +32,7 @@ class BoxActions:
         if units == "unit" and not (np.isfinite(low).all() and np.isfinite(high).all()):
             raise ConfigError(f"action_units='unit' needs a bounded action box; {where or 'the family'} has "
                               f"low={low.tolist()}, high={high.tolist()} (use action_units='env')")
-        self.units = units
+        self.units, self.shape = units, space.shape
         self.low, self.high = (torch.as_tensor(a, dtype=torch.float32, device=device) for a in (low, high))
         self.centre, self.half_range = 0.5 * (self.high + self.low), 0.5 * (self.high - self.low)
 
@@ -41,3 +41,16 @@ class BoxActions:
         if self.units == "unit":  # [-1, 1] -> [low, high]; the final clip only absorbs rounding
             a = self.centre + a.clamp(-1.0, 1.0) * self.half_range  # exactly a on [-1, 1]
         return torch.maximum(torch.minimum(a, self.high), self.low)
+
+    def host_actions(self, a: torch.Tensor) -> np.ndarray:
+        """Samples [B, act_dim] -> env actions as a host array [B, *space.shape].
+
+        A non-finite sample (a diverged policy) raises ``FloatingPointError`` here, where it
+        is still the policy's fault, instead of reaching the env: ``clamp`` keeps NaN, and
+        a simulator fed NaN fails later with an error about its own state."""
+        out = self.to_env(a).cpu().numpy()
+        if not np.isfinite(out).all():
+            bad = int((~np.isfinite(out)).any(axis=-1).sum())
+            raise FloatingPointError(f"the policy produced non-finite actions for {bad} of {len(out)} envs "
+                                     "(diverged parameters?)")
+        return out.reshape(-1, *self.shape)

@@ -97,6 +97,19 @@ class RecurrentActorCritic(nn.Module):
         fc, sc = self._trunk(self.critic_rnn, obs, critic.contiguous())
         return torch.cat([fa, fc], dim=-1), torch.cat([sa, sc], dim=-1)
 
+    def policy_step(self, obs: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Acting only: obs [T, B, obs_dim], state [1, B, state_size] -> policy parameters
+        [T, B, act_dim] and the next state. With a separate critic only the actor's trunk runs
+        (half the recurrent work) and the critic's half of the state is passed on unchanged, so
+        the state keeps its layout but its critic half is stale: values read from it later
+        would be wrong, which is why training (``collect``) goes through ``core``."""
+        if self.critic == "shared":
+            feats, state = self._trunk(self.rnn, obs, state)
+            return self.policy(feats), state
+        actor, critic = state.split(self.trunk_state_size, dim=-1)
+        feats, actor = self._trunk(self.rnn, obs, actor.contiguous())
+        return self.policy(feats), torch.cat([actor, critic], dim=-1)
+
     def _trunk(self, module: nn.Module, obs: torch.Tensor, state: torch.Tensor):
         """One recurrent module: state [1, B, trunk_state_size] -> (features [T, B, hidden], state)."""
         if self.cell == "gru":
