@@ -27,6 +27,8 @@ from metarl.learning.recurrent import RecurrentActorCritic
 from metarl.rollout.buffer import TrialBatch
 from metarl.rollout.gae import compute_gae
 
+ACTION_LOGP = ("gaussian", "clipped")
+
 
 class RL2Agent(Agent):
     """Recurrent PPO agent over trials.
@@ -43,7 +45,10 @@ class RL2Agent(Agent):
     chunks of L steps that start from the hidden state recorded during collection —
     truncated BPTT, the stored-state scheme of R2D2 / recurrent PPO), device ("auto",
     "cpu", "cuda"), action_units (Box actions: "env" or "unit", see
-    ``metarl.learning.action_box``), seed.
+    ``metarl.learning.action_box``), action_logp (Box actions: "gaussian", the density of
+    the unclipped sample, or "clipped", the probability of the clipped action the env takes
+    — Fujita & Maeda 2018 — which lets PPO pull back a mean stuck beyond the action bound),
+    seed.
     """
 
     trainable = True
@@ -55,9 +60,10 @@ class RL2Agent(Agent):
                  ent_coef: float = 0.02, ent_coef_final: float = 0.0, clip: float = 0.2, vf_coef: float = 0.5,
                  max_grad_norm: float = 0.5, gamma: float = 0.99, gae_lambda: float = 0.95,
                  value_scale: float = 1.0, bptt_chunk: int = 0, device: str = "auto",
-                 action_units: str = "env", seed: int = 0) -> None:
+                 action_units: str = "env", action_logp: str = "gaussian", seed: int = 0) -> None:
         super().__init__(family)
         check_choice("action_units", action_units, ACTION_UNITS)
+        check_choice("action_logp", action_logp, ACTION_LOGP)
         self._config = dict(hidden_size=check_int("hidden_size", hidden_size, low=1), cell=cell, critic=critic,
                             trials_per_update=check_int("trials_per_update", trials_per_update, low=1),
                             minibatches=check_int("minibatches", minibatches, low=1),
@@ -73,17 +79,29 @@ class RL2Agent(Agent):
                             gae_lambda=check_float("gae_lambda", gae_lambda, low=0.0, high=1.0),
                             value_scale=check_float("value_scale", value_scale, low=0.0, low_open=True),
                             bptt_chunk=check_int("bptt_chunk", bptt_chunk, low=0),
-                            device=str(device), action_units=action_units,
+                            device=str(device), action_units=action_units, action_logp=action_logp,
                             seed=check_int("seed", seed, low=0))
         if self._config["minibatches"] > self._config["trials_per_update"]:
             raise ConfigError(f"minibatches={minibatches} exceeds trials_per_update={trials_per_update}; "
                               "each minibatch needs at least one whole trial")
         self.device = resolve_device(device)
         head = "categorical" if isinstance(self.action_space, spaces.Discrete) else "gaussian"
+        bounds = None
+        if head == "categorical" and action_logp != "gaussian":
+            raise ConfigError(f"action_logp={action_logp!r} is for Box actions; {family.name!r} has "
+                              f"{self.action_space} (leave action_logp='gaussian')")
+        if head == "gaussian":
+            self._box = BoxActions(self.action_space, action_units, self.device, where=repr(family.name))
+            if action_logp == "clipped":
+                bounds = self._box.sample_bounds()
+                if not all(bool(torch.isfinite(b).all()) for b in bounds):
+                    raise ConfigError(f"action_logp='clipped' needs a bounded action box; {family.name!r} has "
+                                      f"low={bounds[0].tolist()}, high={bounds[1].tolist()} "
+                                      "(use action_logp='gaussian')")
         with torch.random.fork_rng(devices=[]):  # initial weights from `seed`, not the global stream
             torch.default_generator.manual_seed(seed)  # the CPU stream only: GPU streams stay as they were
             net = RecurrentActorCritic(self.layout.dim, self.layout.act_dim, hidden_size=hidden_size, head=head,
-                                       cell=cell, critic=critic)
+                                       cell=cell, critic=critic, clip_bounds=bounds)
         self.net = net.to(self.device)
         self.optimizer = adam(self.net.parameters(), self.device, lr=lr, eps=1e-5)
         self.generator = torch.Generator(device=self.device)
@@ -91,8 +109,6 @@ class RL2Agent(Agent):
         self.act_generator = torch.Generator(device=self.device)  # evaluation's stream (see reseed)
         self.act_generator.manual_seed(seed)
         self._action_start = int(self.action_space.start) if head == "categorical" else 0
-        if head == "gaussian":
-            self._box = BoxActions(self.action_space, action_units, self.device, where=repr(family.name))
 
     # ---- acting -------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:

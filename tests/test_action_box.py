@@ -2,6 +2,8 @@
 and the agents' ``action_units`` option."""
 from __future__ import annotations
 
+import math
+
 import gymnasium
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ import metarl
 from helpers import StandInFamily
 from metarl.errors import ConfigError
 from metarl.learning.action_box import BoxActions
+from metarl.learning.policy_gradient import clipped_gaussian_log_prob
 
 BOX = gymnasium.spaces.Box(np.array([-0.1, 0.0], dtype=np.float32), np.array([0.1, 2.0], dtype=np.float32))
 
@@ -86,3 +89,51 @@ def test_agents_hand_the_env_actions_of_its_own_space(space, agent_name):
         assert set(np.asarray(acts).tolist()) == {-1, 0, 1}
     else:
         assert np.asarray(acts).shape == (400, 2, 2)
+
+
+# ---- clipped action log-probabilities (Fujita & Maeda 2018) -------------------------------------
+def test_clipped_gaussian_log_prob_by_hand():
+    """N(0, 1) clipped to [-1, 1]: inside, the density; at or beyond a bound, log Phi(-1) =
+    log 0.15865525; N(2, 0.5^2) beyond high = 1: log Phi(2) = log 0.97724987."""
+    lo, hi = torch.tensor([-1.0]), torch.tensor([1.0])
+    logp = clipped_gaussian_log_prob(torch.zeros(4, 1), torch.zeros(1), torch.tensor([[0.5], [1.3], [1.0], [-2.0]]),
+                                     lo, hi)
+    expect = [-0.125 - 0.5 * math.log(2 * math.pi), math.log(0.15865525), math.log(0.15865525),
+              math.log(0.15865525)]
+    torch.testing.assert_close(logp, torch.tensor(expect), rtol=0, atol=1e-6)
+    far = clipped_gaussian_log_prob(torch.tensor([[2.0, 0.0]]), torch.tensor([math.log(0.5), 0.0]),
+                                    torch.tensor([[3.0, 0.5]]), torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 1.0]))
+    torch.testing.assert_close(far, torch.tensor([math.log(0.97724987) - 0.125 - 0.5 * math.log(2 * math.pi)]),
+                               rtol=0, atol=1e-6)
+
+
+def test_clipped_gaussian_is_a_distribution_and_pulls_a_stuck_mean_back():
+    """P(low) + integral of the density inside + P(high) = 1; and for a mean far beyond the
+    bound, a bad (clipped) action's score moves the mean towards the box, where the plain
+    density's score averages to zero over the clipped samples."""
+    mean, log_std = torch.tensor([0.3]), torch.tensor([math.log(0.7)])
+    lo, hi = torch.tensor([-1.0]), torch.tensor([1.0])
+    x = torch.linspace(-1.0, 1.0, 200_001)[1:-1].unsqueeze(-1)
+    inside = clipped_gaussian_log_prob(mean, log_std, x, lo, hi).exp().mean() * 2.0
+    ends = clipped_gaussian_log_prob(mean, log_std, torch.tensor([[-1.0], [1.0]]), lo, hi).exp().sum()
+    assert abs(float(inside + ends) - 1.0) < 1e-4
+    stuck = torch.tensor([3.0], requires_grad=True)
+    clipped_gaussian_log_prob(stuck, torch.zeros(1), torch.tensor([[2.5]]), lo, hi).sum().backward()
+    assert float(stuck.grad) > 0  # so a negative advantage lowers the mean towards [-1, 1]
+
+
+def test_rl2_clipped_log_prob_option():
+    """``action_logp="clipped"`` puts the policy's clip bounds (±1 in unit actions, the box in
+    env actions) into the net, and is refused where nothing is clipped."""
+    nav = metarl.make_agent("rl2", "point-nav", action_units="unit", action_logp="clipped", device="cpu")
+    assert nav.net.clipped and nav.net.clip_high.tolist() == [1.0, 1.0]
+    env = metarl.make_agent("rl2", "point-nav", action_logp="clipped", device="cpu")
+    torch.testing.assert_close(env.net.clip_low, torch.tensor([-0.1, -0.1]))
+    assert not metarl.make_agent("rl2", "point-nav", device="cpu").net.clipped
+    with pytest.raises(ConfigError, match="action_logp='clipped' is for Box actions"):
+        metarl.make_agent("rl2", "bandit", action_logp="clipped")
+    with pytest.raises(ConfigError, match="action_logp='clipped' needs a bounded action box"):
+        metarl.make_agent("rl2", StandInFamily(gymnasium.spaces.Box(-np.inf, np.inf, shape=(2,))),
+                          action_logp="clipped")
+    with pytest.raises(ConfigError, match="action_logp='tanh' is not valid"):
+        metarl.make_agent("rl2", "point-nav", action_logp="tanh")

@@ -36,6 +36,13 @@ class BoxActions:
         self.low, self.high = (torch.as_tensor(a, dtype=torch.float32, device=device) for a in (low, high))
         self.centre, self.half_range = 0.5 * (self.high + self.low), 0.5 * (self.high - self.low)
 
+    def sample_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(low, high) [act_dim] in the policy's own units: where a sample gets clipped
+        (±1 with ``"unit"``, the box with ``"env"``; infinite where the box is unbounded)."""
+        if self.units == "unit":
+            return -torch.ones_like(self.low), torch.ones_like(self.high)
+        return self.low, self.high
+
     def to_env(self, a: torch.Tensor) -> torch.Tensor:
         """Samples [..., act_dim] -> actions inside [low, high], same shape."""
         if self.units == "unit":  # [-1, 1] -> [low, high]; the final clip only absorbs rounding

@@ -92,6 +92,27 @@ def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, action: torch.T
     return (-0.5 * z * z - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
+def clipped_gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, action: torch.Tensor,
+                              low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """log-probability of the action the env takes when a Gaussian sample is clipped to
+    [low, high] (the clipped action policy gradient of Fujita & Maeda, ICML 2018), summed
+    over the last axis. mean / action [..., a] (``action`` is the unclipped sample), log_std,
+    low, high broadcastable; bounds must be finite.
+
+    A coordinate sampled at or beyond ``high`` has probability P(x >= high) =
+    Phi((mean - high) / std) (likewise Phi((low - mean) / std) at ``low``); one inside has
+    the normal density. Unlike the density of the unclipped sample, this gives a gradient
+    that moves a mean stuck beyond the bound back when the clipped action does badly: with
+    the plain density, samples beyond the bound all reach the env as the same action, so
+    their score terms average to zero and the mean stays where it is."""
+    std_inv = torch.exp(-log_std)
+    inside = -0.5 * ((action - mean) * std_inv) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
+    below = torch.special.log_ndtr((low - mean) * std_inv)
+    above = torch.special.log_ndtr((mean - high) * std_inv)
+    logp = torch.where(action <= low, below, torch.where(action >= high, above, inside))
+    return logp.sum(-1)
+
+
 def gaussian_kl(mean0: torch.Tensor, log_std0: torch.Tensor, mean1: torch.Tensor,
                 log_std1: torch.Tensor) -> torch.Tensor:
     """KL(N0 || N1) of diagonal Gaussians, summed over the last axis."""

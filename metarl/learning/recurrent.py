@@ -6,7 +6,8 @@ import math
 import torch
 from torch import nn
 
-from metarl.errors import check_choice
+from metarl.errors import ConfigError, check_choice
+from metarl.learning.policy_gradient import clipped_gaussian_log_prob
 
 CELLS = ("gru", "lstm")
 CRITICS = ("shared", "separate")
@@ -17,7 +18,9 @@ class RecurrentActorCritic(nn.Module):
 
     Policy heads: ``"categorical"`` (logits [.., n_actions]) or ``"gaussian"`` (mean
     [.., act_dim] plus a state-independent log-std; also used for one-step regression,
-    where the mean is the prediction).
+    where the mean is the prediction). With ``clip_bounds`` (low, high) [act_dim], the
+    Gaussian's log-probabilities are those of the clipped action the env takes
+    (``clipped_gaussian_log_prob``); its entropy is still the unclipped Gaussian's.
 
     The memory is one tensor [1, B, state_size] for either cell: the GRU's h
     (state_size = hidden) or the LSTM's h and c side by side (state_size = 2 * hidden), so
@@ -30,7 +33,8 @@ class RecurrentActorCritic(nn.Module):
     """
 
     def __init__(self, obs_dim: int, act_dim: int, *, hidden_size: int = 256, head: str = "categorical",
-                 init_log_std: float = -0.5, cell: str = "gru", critic: str = "shared") -> None:
+                 init_log_std: float = -0.5, cell: str = "gru", critic: str = "shared",
+                 clip_bounds: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         super().__init__()
         check_choice("head", head, ("categorical", "gaussian"))
         check_choice("cell", cell, CELLS)
@@ -48,6 +52,16 @@ class RecurrentActorCritic(nn.Module):
         self.value = nn.Linear(hidden_size, 1)
         if head == "gaussian":
             self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
+        self.clipped = clip_bounds is not None
+        if self.clipped:  # buffers, so .to(device) moves them; not persistent: checkpoints are unchanged
+            if head != "gaussian":
+                raise ConfigError("clip_bounds applies to the Gaussian head only")
+            low, high = (torch.as_tensor(b, dtype=torch.float32).reshape(act_dim) for b in clip_bounds)
+            if not (torch.isfinite(low).all() and torch.isfinite(high).all() and (low < high).all()):
+                raise ConfigError(f"clip_bounds must be finite with low < high, got low={low.tolist()}, "
+                                  f"high={high.tolist()}")
+            self.register_buffer("clip_low", low, persistent=False)
+            self.register_buffer("clip_high", high, persistent=False)
         for module in (self.rnn, self.critic_rnn):  # (this order keeps the shared net's seeded weights)
             if module is not None:
                 self._init_trunk(module)
@@ -173,5 +187,9 @@ class RecurrentActorCritic(nn.Module):
         return self._gauss_logp(pi, actions), ent
 
     def _gauss_logp(self, mean: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """log-probability of samples ``a`` [..., act_dim]: their density, or with
+        ``clip_bounds`` that of the clipped action the env takes (``clipped_gaussian_log_prob``)."""
+        if self.clipped:
+            return clipped_gaussian_log_prob(mean, self.log_std, a, self.clip_low, self.clip_high)
         z = (a - mean) / self.log_std.exp()
         return (-0.5 * z.pow(2) - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)

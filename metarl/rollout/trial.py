@@ -46,8 +46,8 @@ class TrialLayout:
             act_low, act_high = action_space.low.reshape(-1), action_space.high.reshape(-1)
             self._clip_low, self._clip_high = act_low.astype(np.float32), act_high.astype(np.float32)
             bounded = np.isfinite(act_low) & np.isfinite(act_high) & (act_high > act_low)
-            self._centre = np.where(bounded, (act_high + act_low) / 2, 0.0).astype(np.float32)
-            self._half = np.where(bounded, (act_high - act_low) / 2, 1.0).astype(np.float32)
+            lo, hi = np.where(bounded, act_low, -1.0), np.where(bounded, act_high, 1.0)  # no inf - inf
+            self._centre, self._half = ((hi + lo) / 2).astype(np.float32), ((hi - lo) / 2).astype(np.float32)
             act_low, act_high = np.where(bounded, -1.0, act_low), np.where(bounded, 1.0, act_high)
         else:
             raise ConfigError(f"TrialWrapper supports Discrete and Box action spaces, got {action_space}")
