@@ -45,7 +45,7 @@ def _cmd_eval(args) -> int:
     from metarl.training.checkpoint import load_agent_state, load_checkpoint
     from metarl.training.rundir import build, read_config
     from metarl.training.runner import print_summary
-    from metarl.training.trainer import evaluate_run
+    from metarl.training.trainer import BEST_KEYS, evaluate_run
 
     run_dir = Path(args.run_dir)
     exp = read_config(run_dir)
@@ -64,9 +64,12 @@ def _cmd_eval(args) -> int:
         raise MetaRLError(f"--protocol metaworld needs a Meta-World run (ml1, ml10, ml45); {run_dir} trained "
                           f"on {exp.family!r}")
     family, agent = build(exp)
-    ckpt = run_dir / "checkpoints" / "latest.pt"
+    best = run_dir / "checkpoints" / "best.pt"
+    name = ("best" if best.exists() else "latest") if args.checkpoint == "auto" else args.checkpoint
+    ckpt = run_dir / "checkpoints" / f"{name}.pt"
     if not ckpt.exists():
-        raise MetaRLError(f"no checkpoint in {run_dir} (expected {ckpt})")
+        hint = " (best.pt is written by runs trained with --keep_best)" if name == "best" else ""
+        raise MetaRLError(f"no checkpoint in {run_dir} (expected {ckpt}){hint}")
     ck = load_checkpoint(ckpt)
     load_agent_state(agent, ck, ckpt, exp)
     tasks = family.sample(train.eval_tasks, split=args.split, seed=train.eval_seed)
@@ -76,7 +79,8 @@ def _cmd_eval(args) -> int:
         # the training's own final evaluation is kept when `metarl eval` replaces report.json
         shutil.copy2(trained, run_dir / "eval" / "report.train.json")
     report = evaluate_run(exp, family, agent, out_dir, tasks=tasks, quiet=args.quiet, label=args.split)
-    report.meta.update(iteration=ck.get("iteration"), env_steps=ck.get("env_steps"))
+    report.meta.update(iteration=ck.get("iteration"), env_steps=ck.get("env_steps"),
+                       checkpoint={"name": name, **{k: ck[k] for k in BEST_KEYS if k in ck}})
     official = None
     if args.protocol != "metarl":
         # the benchmark's own evaluation function on its own test envs, beside ours
@@ -131,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-baselines", action="store_true",
                    help="skip the classic baselines (a run trained with baselines=false never evaluates them)")
     s.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
+    s.add_argument("--checkpoint", choices=["auto", "latest", "best"], default="auto",
+                   help="which policy: latest.pt, or best.pt of a run trained with keep_best (auto: best.pt "
+                        "where it exists, as the training's own final evaluation)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--device", default=None,
                    help="auto, cpu, cuda or cuda:N (default: the run's own; a CUDA run evaluates on CPU with cpu)")

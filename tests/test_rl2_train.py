@@ -448,3 +448,59 @@ def test_auto_named_run_directories_started_in_the_same_second_do_not_collide(tm
     assert [d.name for d in dirs] == ["tiny_rl2__s3__20260102-030405", "tiny_rl2__s3__20260102-030405-2",
                                       "tiny_rl2__s3__20260102-030405-3"]
     assert all((d / "config.yaml").exists() for d in dirs)
+
+
+# ---- (f) keep_best ---------------------------------------------------------------------------------
+def test_keep_best_evaluates_the_policy_with_the_best_validation_score(tmp_path, monkeypatch):
+    """Validation (train-split tasks, seed eval_seed + 1) after each iteration scores 1, 3, 2, 5,
+    4, 0 (scripted): best.pt holds iteration 4's policy (the same parameters as a 4-iteration
+    run, so validating does not disturb training), the final evaluation and `metarl eval` use
+    it, and `--checkpoint latest` still gives the last policy."""
+    import metarl.training.trainer as trainer_module
+
+    scores, real_evaluate = iter([1.0, 3.0, 2.0, 5.0, 4.0, 0.0]), trainer_module.evaluate
+
+    def evaluate(agent, tasks, *, seed, **kw):
+        if seed == 1000 + 1:
+            assert all(t.split == "train" for t in tasks)
+            real_evaluate(agent, tasks, seed=seed, **kw)  # (the agent's evaluation streams as in a real run)
+            return type("Report", (), {"summary": {"trial_return": next(scores)}})()
+        return real_evaluate(agent, tasks, seed=seed, **kw)
+
+    monkeypatch.setattr(trainer_module, "evaluate", evaluate)
+    run = tmp_path / "best"
+    assert run_experiment(tiny(6, keep_best=True, eval_every=1, eval_seed=1000), ["--run_dir", str(run)]) == 0
+    best = load_checkpoint(run / "checkpoints" / "best.pt")
+    assert (best["iteration"], best["env_steps"], best["val_trial_return"]) == (4, 4 * STEPS_PER_ITER, 5.0)
+    assert [float(r["eval/val_trial_return"]) for r in read_csv(run)] == [1.0, 3.0, 2.0, 5.0, 4.0, 0.0]
+    report = json.loads((run / "eval" / "report.json").read_text())
+    assert report["meta"]["checkpoint"] == {"name": "best", "iteration": 4, "env_steps": 4 * STEPS_PER_ITER,
+                                            "val_trial_return": 5.0}
+    assert report["meta"]["iteration"] == 6
+    monkeypatch.undo()
+
+    plain, at_four = tmp_path / "plain", {}  # the same run without keep_best, its checkpoint at iteration 4
+    hook = lambda: at_four.update(load_checkpoint(plain / "checkpoints" / "latest.pt"))  # noqa: E731
+    hook.before = True
+    patch_update(monkeypatch, {5: hook})
+    assert run_experiment(tiny(6, eval_every=1, eval_seed=1000, checkpoint_every=4), ["--run_dir", str(plain)]) == 0
+    monkeypatch.undo()
+    assert at_four["iteration"] == 4
+    assert_same(best["agent"], at_four["agent"], "agent")
+    assert not (plain / "checkpoints" / "best.pt").exists()
+    assert json.loads((plain / "eval" / "report.json").read_text())["meta"]["checkpoint"] == {
+        "name": "latest", "iteration": 6}
+
+    for choice, iteration in (("auto", 4), ("best", 4), ("latest", 6)):
+        assert cli(["eval", str(run), "--quiet", "--checkpoint", choice]) == 0
+        again = json.loads((run / "eval" / "report.json").read_text())
+        assert (again["meta"]["checkpoint"]["name"], again["meta"]["iteration"]) == (
+            "latest" if choice == "latest" else "best", iteration)
+        if choice != "latest":
+            assert again["summary"]["trial_return"] == report["summary"]["trial_return"]
+    assert cli(["eval", str(plain), "--quiet", "--checkpoint", "best"]) == 2  # one-line error: no best.pt
+
+    resumed = Trainer(tiny(6, keep_best=True, eval_every=1, eval_seed=1000))
+    resumed.run_dir, resumed.ckpt_path = run, run / "checkpoints" / "latest.pt"
+    resumed.restore()
+    assert resumed.best == {"iteration": 4, "env_steps": 4 * STEPS_PER_ITER, "val_trial_return": 5.0}

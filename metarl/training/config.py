@@ -41,6 +41,10 @@ class TrainConfig:
     """Evaluate on held-out tasks every N iterations (0: at each tenth of the step or time budget)."""
     eval_tasks_periodic: int = 500
     """Held-out tasks in each periodic evaluation."""
+    keep_best: bool = False
+    """At each periodic evaluation also score the policy on ``eval_tasks_periodic`` validation
+    tasks (train split, seed ``eval_seed + 1``; never the test tasks), keep the best as
+    checkpoints/best.pt and give the final evaluation that policy instead of the last one."""
     eval_deterministic: bool = False
     """Evaluate with greedy actions instead of sampling."""
     baselines: bool = True

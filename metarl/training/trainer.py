@@ -20,6 +20,9 @@ from metarl.training.logger import RunLogger
 from metarl.training.rundir import build, library_versions, write_config
 
 
+BEST_KEYS = ("iteration", "env_steps", "val_trial_return")
+
+
 class TrainingDiverged(MetaRLError):
     """A non-finite loss: training stopped, the last good checkpoint is kept."""
 
@@ -48,6 +51,7 @@ class Trainer:
         self.trials_per_update = int(self.agent.config()["trials_per_update"])
         self.iteration, self.env_steps, self.elapsed = 0, 0, 0.0
         self.task_rng = make_rng(self.cfg.seed, "train-tasks")
+        self.best: dict | None = None  # keep_best: {"iteration", "env_steps", "val_trial_return"} of best.pt
         self._stop = False
 
     # ---- checkpoints ----------------------------------------------------------------------------
@@ -64,6 +68,12 @@ class Trainer:
         load_agent_state(self.agent, ck, self.ckpt_path, self.exp)
         self.iteration, self.env_steps, self.elapsed = ck["iteration"], ck["env_steps"], ck["elapsed"]
         self.task_rng.bit_generator.state = ck["task_rng"]
+        if self.best_path.exists():  # (it may be newer than latest.pt: a policy of this run all the same)
+            self.best = {k: v for k, v in load_checkpoint(self.best_path).items() if k in BEST_KEYS}
+
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "checkpoints" / "best.pt"
 
     # ---- loop -----------------------------------------------------------------------------------
     def run(self, run_dir: Path, resume: bool = False, record_config: bool = False) -> EvalReport:
@@ -96,6 +106,7 @@ class Trainer:
                 else self.family.make_vector_env(self.trials_per_update, k))
         tenths = math.floor(self._budget_fraction() * 10)  # eval_every=0: evaluate at each new tenth
         periodic_tasks = self.family.sample(cfg.eval_tasks_periodic, split="test", seed=cfg.eval_seed)
+        validation_tasks = self.family.sample(cfg.eval_tasks_periodic, split="train", seed=cfg.eval_seed + 1)
         bar = _progress(cfg.total_steps, self.env_steps, cfg.quiet, "train")
         # Ctrl-C finishes the iteration and checkpoints; signal handlers can only be set
         # from the main thread (elsewhere, e.g. a notebook worker thread, Ctrl-C just raises).
@@ -133,6 +144,8 @@ class Trainer:
                     due, tenths = now > tenths, now
                 if due:
                     scalars.update(self._periodic_eval(periodic_tasks))
+                    if cfg.keep_best:
+                        scalars.update(self._validate(validation_tasks))
                 log.log(self.iteration, scalars)
                 bar.update(batch.num_steps)
                 post = {"ret": f"{batch.stats['trial_return']:.3g}", "sps": f"{scalars['time/sps']:.0f}"}
@@ -197,10 +210,31 @@ class Trainer:
             out["eval/success"] = rep.summary["success_last"]
         return out
 
+    def _validate(self, tasks) -> dict[str, float]:
+        """keep_best: score the policy on validation tasks; save it as best.pt if it is the best so far."""
+        rep = evaluate(self.agent, tasks, episodes=self.cfg.episodes_per_trial, seed=self.cfg.eval_seed + 1,
+                       deterministic=self.cfg.eval_deterministic)
+        score = float(rep.summary["trial_return"])
+        if self.best is None or score > self.best["val_trial_return"]:
+            self.best = {"iteration": self.iteration, "env_steps": self.env_steps, "val_trial_return": score}
+            save_checkpoint(self.best_path, {**self.best, "agent": self.agent.state_dict(),
+                                             "experiment": self.exp.to_dict(), "versions": library_versions()})
+        return {"eval/val_trial_return": score, "eval/val_best_iteration": float(self.best["iteration"])}
+
     def final_evaluation(self, log: RunLogger | None = None) -> EvalReport:
-        """Held-out evaluation + baselines -> eval/report.json, eval/adaptation.png (+ TensorBoard)."""
+        """Held-out evaluation + baselines -> eval/report.json, eval/adaptation.png (+ TensorBoard).
+        With keep_best, of the policy in best.pt (``meta.checkpoint`` says which)."""
+        checkpoint = {"name": "latest", "iteration": self.iteration}
+        if self.cfg.keep_best and self.best_path.exists():
+            load_agent_state(self.agent, load_checkpoint(self.best_path), self.best_path, self.exp)
+            checkpoint = {"name": "best", **self.best}
+            if not self.cfg.quiet or self.best["iteration"] != self.iteration:
+                print(f"keep_best: evaluating the policy of iteration {self.best['iteration']} of {self.iteration} "
+                      f"(validation trial return {self.best['val_trial_return']:.4g}, {self.best_path})",
+                      file=sys.stderr, flush=True)
         report = evaluate_run(self.exp, self.family, self.agent, self.run_dir, quiet=self.cfg.quiet)
-        report.meta.update(iteration=self.iteration, env_steps=self.env_steps, train_seconds=round(self.elapsed, 1))
+        report.meta.update(iteration=self.iteration, env_steps=self.env_steps, train_seconds=round(self.elapsed, 1),
+                           checkpoint=checkpoint)
         report.to_json(self.run_dir / "eval" / "report.json")
         if log is not None:
             log.image("eval/adaptation", self.run_dir / "eval" / "adaptation.png", self.iteration)
