@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, MetaRLError, check_choice, check_float, check_int, short_repr
+from metarl.errors import ConfigError, MetaRLError, check_bool, check_choice, check_float, check_int, short_repr
 from metarl.learning import functional as F
 from metarl.learning.agent import Agent
 from metarl.learning.cuda_graph import GradGraph
@@ -44,12 +44,6 @@ def _number(what: str, value: Any, *, positive: bool = True) -> float:
     if isinstance(value, (str, bytes, bool)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ConfigError(f"{what} must be a number, got {short_repr(value)}")
     return check_float(what, value, low=0.0, low_open=positive)
-
-
-def _flag(what: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ConfigError(f"{what} must be true or false, got {short_repr(value)}")
-    return bool(value)
 
 
 def _hidden_sizes(value: Any) -> tuple[int, ...]:
@@ -148,14 +142,15 @@ class MAMLAgent(Agent):
         check_choice("batching", batching, tuple(_BATCHING))
         self._config = dict(
             hidden_sizes=list(_hidden_sizes(hidden_sizes)), inner_lr=_number("inner_lr", inner_lr),
-            inner_steps=check_int("inner_steps", inner_steps, low=1), first_order=_flag("first_order", first_order),
+            inner_steps=check_int("inner_steps", inner_steps, low=1),
+            first_order=check_bool("first_order", first_order),
             meta_lr=meta_lr,
             meta_lr_final=meta_lr if meta_lr_final is None else _number("meta_lr_final", meta_lr_final,
                                                                          positive=False),
             trials_per_update=check_int("trials_per_update", trials_per_update, low=1),
             meta_batch=check_int("meta_batch", meta_batch, low=1), epochs=check_int("epochs", epochs, low=1),
-            resplit=_flag("resplit", resplit), support=check_int("support", support, low=1),
-            batching=batching, cuda_graph=_flag("cuda_graph", cuda_graph), device=str(device),
+            resplit=check_bool("resplit", resplit), support=check_int("support", support, low=1),
+            batching=batching, cuda_graph=check_bool("cuda_graph", cuda_graph), device=str(device),
             seed=check_int("seed", seed, low=0))
         if self._config["meta_batch"] > self._config["trials_per_update"]:
             raise ConfigError(f"meta_batch={meta_batch} exceeds trials_per_update={trials_per_update}")

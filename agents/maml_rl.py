@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, check_choice, check_int
+from metarl.errors import ConfigError, check_bool, check_choice, check_int
 from metarl.learning import functional as F
 from metarl.learning import policy_gradient as pg
 from metarl.learning.action_box import ACTION_UNITS, BoxActions
@@ -45,7 +45,7 @@ from metarl.learning.device import adam, resolve_device, restore_generator
 from metarl.rollout.episodes import Episodes, sample_episodes
 from metarl.seeding import derive_seeds
 
-from metarl.agents.maml import _flag, _hidden_sizes, _number
+from metarl.agents.maml import _hidden_sizes, _number
 from metarl.agents.maml_rl_outer import ppo_steps, trpo_step
 
 
@@ -108,7 +108,8 @@ class MAMLRLAgent(Agent):
         check_choice("action_units", action_units, ACTION_UNITS)
         self._config = dict(
             hidden_sizes=list(_hidden_sizes(hidden_sizes)), inner_lr=_number("inner_lr", inner_lr),
-            inner_steps=check_int("inner_steps", inner_steps, low=1), first_order=_flag("first_order", first_order),
+            inner_steps=check_int("inner_steps", inner_steps, low=1),
+            first_order=check_bool("first_order", first_order),
             trajectories=check_int("trajectories", trajectories, low=1),
             meta_batch=check_int("meta_batch", meta_batch, low=1), outer=outer, max_kl=_number("max_kl", max_kl),
             metric=metric,
@@ -117,7 +118,8 @@ class MAMLRLAgent(Agent):
             cg_subsample=_number("cg_subsample", cg_subsample), meta_lr=_number("meta_lr", meta_lr),
             outer_epochs=check_int("outer_epochs", outer_epochs, low=1), clip=_number("clip", clip),
             gamma=_number("gamma", gamma), init_std=_number("init_std", init_std),
-            normalize_advantages=_flag("normalize_advantages", normalize_advantages), meta=_flag("meta", meta),
+            normalize_advantages=check_bool("normalize_advantages", normalize_advantages),
+            meta=check_bool("meta", meta),
             action_units=action_units, device=str(device), seed=check_int("seed", seed, low=0))
         for key in ("gamma", "cg_subsample"):
             if self._config[key] > 1:

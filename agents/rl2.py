@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, check_choice, check_float, check_int
+from metarl.errors import ConfigError, check_bool, check_choice, check_float, check_int
 from metarl.learning.action_box import ACTION_UNITS, BoxActions
 from metarl.learning.agent import Agent
 from metarl.learning.device import adam, resolve_device, restore_generator
@@ -48,7 +48,10 @@ class RL2Agent(Agent):
     ``metarl.learning.action_box``), action_logp (Box actions: "gaussian", the density of
     the unclipped sample, or "clipped", the probability of the clipped action the env takes
     — Fujita & Maeda 2018 — which lets PPO pull back a mean stuck beyond the action bound),
-    seed.
+    task_critic (the value head also reads the task's parameters, ``family.task_features``:
+    an asymmetric critic. The policy never sees them and acting never computes them; the
+    critic still runs over the history, so its baseline stays unbiased — Baisero & Amato 2022
+    — while the task no longer adds to the advantages' variance), seed.
     """
 
     trainable = True
@@ -60,7 +63,8 @@ class RL2Agent(Agent):
                  ent_coef: float = 0.02, ent_coef_final: float = 0.0, clip: float = 0.2, vf_coef: float = 0.5,
                  max_grad_norm: float = 0.5, gamma: float = 0.99, gae_lambda: float = 0.95,
                  value_scale: float = 1.0, bptt_chunk: int = 0, device: str = "auto",
-                 action_units: str = "env", action_logp: str = "gaussian", seed: int = 0) -> None:
+                 action_units: str = "env", action_logp: str = "gaussian", task_critic: bool = False,
+                 seed: int = 0) -> None:
         super().__init__(family)
         check_choice("action_units", action_units, ACTION_UNITS)
         check_choice("action_logp", action_logp, ACTION_LOGP)
@@ -80,7 +84,7 @@ class RL2Agent(Agent):
                             value_scale=check_float("value_scale", value_scale, low=0.0, low_open=True),
                             bptt_chunk=check_int("bptt_chunk", bptt_chunk, low=0),
                             device=str(device), action_units=action_units, action_logp=action_logp,
-                            seed=check_int("seed", seed, low=0))
+                            task_critic=check_bool("task_critic", task_critic), seed=check_int("seed", seed, low=0))
         if self._config["minibatches"] > self._config["trials_per_update"]:
             raise ConfigError(f"minibatches={minibatches} exceeds trials_per_update={trials_per_update}; "
                               "each minibatch needs at least one whole trial")
@@ -98,10 +102,14 @@ class RL2Agent(Agent):
                     raise ConfigError(f"action_logp='clipped' needs a bounded action box; {family.name!r} has "
                                       f"low={bounds[0].tolist()}, high={bounds[1].tolist()} "
                                       "(use action_logp='gaussian')")
+        task_dim = family.task_feature_size() if task_critic else 0
+        if task_critic and not task_dim:
+            raise ConfigError(f"task_critic=True needs task features, and family {family.name!r} has none "
+                              f"(its parameters: {family.params.names}); use task_critic=False")
         with torch.random.fork_rng(devices=[]):  # initial weights from `seed`, not the global stream
             torch.default_generator.manual_seed(seed)  # the CPU stream only: GPU streams stay as they were
             net = RecurrentActorCritic(self.layout.dim, self.layout.act_dim, hidden_size=hidden_size, head=head,
-                                       cell=cell, critic=critic, clip_bounds=bounds)
+                                       cell=cell, critic=critic, clip_bounds=bounds, task_dim=task_dim)
         self.net = net.to(self.device)
         self.optimizer = adam(self.net.parameters(), self.device, lr=lr, eps=1e-5)
         self.generator = torch.Generator(device=self.device)
@@ -120,10 +128,11 @@ class RL2Agent(Agent):
         return self.net.initial_state(batch, self.device)
 
     @torch.no_grad()
-    def _step(self, obs: np.ndarray, state: torch.Tensor, deterministic: bool, generator: torch.Generator):
+    def _step(self, obs: np.ndarray, state: torch.Tensor, deterministic: bool, generator: torch.Generator,
+              task: torch.Tensor | None = None):
         o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         feat, state = self.net.core(o.unsqueeze(0), state)
-        pi, value = self.net.heads(feat[0])
+        pi, value = self.net.heads(feat[0], task)
         action, logp = self.net.sample(pi, generator, deterministic)
         return o, action, logp, value, state
 
@@ -165,24 +174,27 @@ class RL2Agent(Agent):
         L = self._config["bptt_chunk"]
         hidden = torch.zeros(-(-T // L), B, self.net.state_size, device=dev) if L else None
         state = self.init_state(B)
+        task = (torch.as_tensor(self.family.task_features(tasks), device=dev)  # [B, F], the critic's only
+                if self.net.task_dim else None)
         t = 0
         for t in range(T):
             if L and t % L == 0:
                 hidden[t // L] = state[0]
-            o, action, logp, value, state = self._step(obs, state, False, self.generator)
+            o, action, logp, value, state = self._step(obs, state, False, self.generator, task)
             obs_buf[t], act_buf[t], logp_buf[t], value_buf[t] = o, action, logp, value
             obs, reward, term, trunc, info = venv.step(self._to_env(action))
             active = info["active"]
             host[:, t] = (reward, active, term & active, (term | trunc) & active)
             if bool(np.all(term | trunc)):
                 break
-        _, _, _, last_value, _ = self._step(obs, state, True, self.generator)
+        _, _, _, last_value, _ = self._step(obs, state, True, self.generator, task)
         n = t + 1
         value_buf[n] = last_value
         rewards, active, terminated, trial_end = torch.from_numpy(host[:, :n]).to(dev)
         out = TrialBatch(obs_buf[:n], act_buf[:n], logp_buf[:n], value_buf[: n + 1], rewards, active, terminated,
                          trial_end)
         out.hidden = None if hidden is None else hidden[: -(-n // L)]
+        out.task = task
         out.stats = {"env_steps": int(host[1, :n].sum(dtype=np.float64)),
                      "trial_return": float(host[0, :n].sum(0, dtype=np.float64).mean())}
         return out
@@ -198,7 +210,7 @@ class RL2Agent(Agent):
         with torch.no_grad():
             adv, ret = compute_gae(batch.rewards * c["value_scale"], batch.values, batch.terminated,
                                    batch.trial_end, c["gamma"], c["gae_lambda"])
-        seq, h0 = self._sequences(batch, adv, ret)
+        seq, h0, task = self._sequences(batch, adv, ret)
         S = h0.shape[1]
         mb_count = min(c["minibatches"], S)
         sums = {k: 0.0 for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm")}
@@ -208,7 +220,7 @@ class RL2Agent(Agent):
             for idx in perm.chunk(mb_count):
                 mask = seq["active"][:, idx]
                 feats, _ = self.net.unroll(seq["obs"][:, idx], h0[:, idx])
-                pi, values = self.net.heads(feats)
+                pi, values = self.net.heads(feats, None if task is None else task[idx])
                 logp, entropy = self.net.log_prob_entropy(pi, seq["actions"][:, idx])
                 loss = ppo_loss(logp, seq["logp"][:, idx], normalize(seq["adv"][:, idx], mask), values,
                                 seq["ret"][:, idx], entropy, mask, clip=c["clip"], vf_coef=c["vf_coef"],
@@ -232,13 +244,15 @@ class RL2Agent(Agent):
 
     def _sequences(self, batch: TrialBatch, adv: torch.Tensor, ret: torch.Tensor):
         """Training sequences: whole trials from zero memory, or (bptt_chunk = L) chunks of L
-        steps from the recorded memory. Returns ({name: [L or T, S, ...]}, h0 [1, S, state_size])."""
+        steps from the recorded memory. Returns ({name: [L or T, S, ...]}, h0 [1, S, state_size],
+        task features [S, F] or None)."""
         data = {"obs": batch.obs, "actions": batch.actions, "logp": batch.logp, "adv": adv, "ret": ret,
                 "active": batch.active}
         T, B = batch.active.shape
         L = self._config["bptt_chunk"]
+        task = batch.task
         if not L or L >= T or batch.hidden is None:
-            return data, self.net.initial_state(B, self.device)
+            return data, self.net.initial_state(B, self.device), task
         n_chunks = -(-T // L)
         pad = n_chunks * L - T
 
@@ -251,7 +265,8 @@ class RL2Agent(Agent):
         data = {k: chunked(v) for k, v in data.items()}
         h0 = batch.hidden.reshape(1, n_chunks * B, -1)
         keep = data["active"].any(0)  # chunks entirely after their trial's end carry nothing
-        return {k: v[:, keep] for k, v in data.items()}, h0[:, keep]
+        task = None if task is None else task.repeat(n_chunks, 1)[keep]  # chunk c of trial b sits at c * B + b
+        return {k: v[:, keep] for k, v in data.items()}, h0[:, keep], task
 
     # ---- persistence --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

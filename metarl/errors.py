@@ -57,6 +57,15 @@ def check_choice(what: str, value: object, choices: Iterable[object]) -> None:
         raise ConfigError(f"{what}={short_repr(value)} is not valid; choose one of {short_repr(choices, 400)}")
 
 
+def check_bool(what: str, value: object) -> bool:
+    """Raise ConfigError unless ``value`` is a boolean (Python or numpy)."""
+    import numpy as np
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"{what} must be true or false, got {short_repr(value)}")
+    return bool(value)
+
+
 def check_int(what: str, value: object, *, low: int | None = None, high: int | None = None) -> int:
     """Raise ConfigError unless ``value`` is an int within [low, high]."""
     if isinstance(value, bool) or not isinstance(value, int):

@@ -329,3 +329,45 @@ def test_sync_vector_env_trial_flags(name, term_expected):
     assert (obs[:, venv.layout.trial_progress] == 1.0).all()
     if not term_expected:
         assert (ended_at == venv.max_trial_steps - 1).all()
+
+
+# ---- task_features: privileged task descriptions for an asymmetric critic --------------------------------
+def test_task_features_are_the_parameters_in_train_box_units():
+    """Numeric parameters map to [-1, 1] across the train box (log scale in log space), arrays
+    flattened in ParamSpace order; categorical ones are one-hot; one choice gives nothing."""
+    bandit = metarl.make_family("bandit", arms=3)
+    task = metarl.Task("bandit", {"means": [0.0, 0.25, 1.0]})
+    np.testing.assert_allclose(bandit.task_features([task]), [[-1.0, -0.5, 1.0]], atol=1e-7)
+    cart = metarl.make_family("cartpole-dynamics")  # each parameter in [0.5, 2] x nominal, log scale
+    nominal = {s.name: math.sqrt(s.low * s.high) for s in cart.params}  # the box's log-midpoint
+    params = dict(nominal, **{cart.params.names[0]: cart.params.specs[0].high,
+                              cart.params.names[1]: cart.params.specs[1].low * 0.5})  # beyond the box
+    feats = cart.task_features([metarl.Task("cartpole-dynamics", params)])
+    np.testing.assert_allclose(feats, [[1.0, -1.0 - 2 * math.log(2) / math.log(4)] + [0.0] * (len(params) - 2)],
+                               atol=1e-6)
+    mdp = metarl.make_family("tabular-mdp", states=2, actions=2)
+    t = metarl.Task("tabular-mdp", {"reward_means": [[-2.0, 1.0], [4.0, 0.0]],
+                                    "transitions": [[[1.0, 0.0], [0.5, 0.5]], [[0.0, 1.0], [0.25, 0.75]]]})
+    np.testing.assert_allclose(mdp.task_features([t]), [[-1, 0, 1, -1 / 3, 1, -1, 0, 0, -1, 1, -0.5, 0.5]],
+                               atol=1e-6)
+    assert mdp.task_feature_size() == 12 and bandit.task_feature_size() == 3
+    assert bandit.task_features([task, task]).dtype == np.float32
+
+
+def test_task_features_one_hot_categorical_and_empty():
+    from metarl.tasks import ParamSpace, ParamSpec, TaskFamily
+
+    class Toy(TaskFamily):
+        name = "toy-features"
+        params = ParamSpace([ParamSpec("kind", choices=["a", "b", "c"]), ParamSpec("only", choices=[7]),
+                             ParamSpec("x", 0.0, 2.0)])
+
+    toy = Toy()
+    feats = toy.task_features([metarl.Task("toy-features", {"kind": "c", "only": 7, "x": 0.5}),
+                               metarl.Task("toy-features", {"kind": "a", "only": 7, "x": 2.0})])
+    np.testing.assert_allclose(feats, [[0, 0, 1, -0.5], [1, 0, 0, 1]])
+
+    class Empty(TaskFamily):
+        name = "toy-empty"
+
+    assert Empty().task_features([metarl.Task("toy-empty", {})] * 2).shape == (2, 0)

@@ -307,3 +307,38 @@ def test_policy_step_equals_the_full_step_and_leaves_the_critic_state_alone(data
     torch.testing.assert_close(state[..., :actor], full[..., :actor], rtol=0, atol=1e-12)
     if critic == "separate":
         assert torch.equal(state[..., actor:], -h)
+
+
+# ---- task_dim: an asymmetric critic that also reads privileged task features -------------------------
+@pytest.mark.parametrize("critic", ["shared", "separate"])
+def test_task_critic_value_reads_the_task_and_the_policy_does_not(critic):
+    """value = w . tanh(W [critic features | task] + b) + c, by hand; the policy is the same
+    for any task, and a missing or mis-sized task is refused."""
+    torch.manual_seed(0)
+    net = RecurrentActorCritic(OBS, ACT, hidden_size=HID, critic=critic, task_dim=3).double()
+    obs = torch.randn(T, B, OBS, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    task = torch.randn(B, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    with torch.no_grad():
+        feats, _ = net.unroll(obs, net.initial_state(B, "cpu").double())
+        pi, values = net.heads(feats, task)
+        crit = feats[..., -HID:]
+        lin = net.task_value[0]
+        x = torch.cat([crit, task.unsqueeze(0).expand(T, B, 3)], dim=-1)
+        expected = torch.tanh(x @ lin.weight.T + lin.bias) @ net.value.weight[0] + net.value.bias[0]
+        torch.testing.assert_close(values, expected, rtol=0, atol=1e-12)
+        pi_other, values_other = net.heads(feats, -task)
+        assert torch.equal(pi, pi_other) and not torch.allclose(values, values_other)
+        torch.testing.assert_close(net.heads(feats[0], task)[1], values[0], rtol=0, atol=1e-12)  # one step [B, H]
+    for bad in (None, task[:, :2]):
+        with pytest.raises(ValueError, match=r"reads task features \[B, 3\]"):
+            net.heads(feats, bad)
+
+
+def test_task_critic_keeps_the_other_seeded_weights():
+    """The task layer is built last: every other weight equals the plain net's with the same seed."""
+    torch.manual_seed(5)
+    plain = RecurrentActorCritic(OBS, ACT, hidden_size=HID).state_dict()
+    torch.manual_seed(5)
+    with_task = RecurrentActorCritic(OBS, ACT, hidden_size=HID, task_dim=4).state_dict()
+    assert set(with_task) - set(plain) == {"task_value.0.weight", "task_value.0.bias"}
+    assert all(torch.equal(plain[k], with_task[k]) for k in plain)

@@ -22,6 +22,10 @@ class RecurrentActorCritic(nn.Module):
     Gaussian's log-probabilities are those of the clipped action the env takes
     (``clipped_gaussian_log_prob``); its entropy is still the unclipped Gaussian's.
 
+    With ``task_dim`` > 0 the value head also reads privileged task features [B, task_dim]
+    (``heads(features, task)``): value = value(tanh(task_value([critic features | task]))), an
+    asymmetric critic for training; the policy's inputs are unchanged.
+
     The memory is one tensor [1, B, state_size] for either cell: the GRU's h
     (state_size = hidden) or the LSTM's h and c side by side (state_size = 2 * hidden), so
     code that stores, zeroes or slices memory does not care which cell runs. The LSTM is
@@ -34,7 +38,7 @@ class RecurrentActorCritic(nn.Module):
 
     def __init__(self, obs_dim: int, act_dim: int, *, hidden_size: int = 256, head: str = "categorical",
                  init_log_std: float = -0.5, cell: str = "gru", critic: str = "shared",
-                 clip_bounds: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+                 clip_bounds: tuple[torch.Tensor, torch.Tensor] | None = None, task_dim: int = 0) -> None:
         super().__init__()
         check_choice("head", head, ("categorical", "gaussian"))
         check_choice("cell", cell, CELLS)
@@ -69,6 +73,11 @@ class RecurrentActorCritic(nn.Module):
         nn.init.zeros_(self.policy.bias)
         nn.init.orthogonal_(self.value.weight, gain=1.0)
         nn.init.zeros_(self.value.bias)
+        self.task_dim = int(task_dim)
+        if self.task_dim:  # built last, so the other weights keep their seeded values
+            self.task_value = nn.Sequential(nn.Linear(hidden_size + self.task_dim, hidden_size), nn.Tanh())
+            nn.init.orthogonal_(self.task_value[0].weight, gain=1.0)
+            nn.init.zeros_(self.task_value[0].bias)
 
     def _init_trunk(self, trunk: nn.Module) -> None:
         """Orthogonal weights, zero biases (LSTM: forget-gate bias 1)."""
@@ -153,12 +162,19 @@ class RecurrentActorCritic(nn.Module):
             outs.append(out)
         return torch.cat(outs), h
 
-    def heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """features [..., feature_size] -> policy parameters (logits or means) [..., act_dim]
-        and values [...]; with a separate critic each head reads its own half."""
+    def heads(self, features: torch.Tensor, task: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """features [..., B, feature_size] -> policy parameters (logits or means) [..., B, act_dim]
+        and values [..., B]; with a separate critic each head reads its own half. With
+        ``task_dim`` > 0 the value also reads ``task`` [B, task_dim] (privileged task features,
+        the same at every step of a trial) through a tanh layer; the policy never sees them."""
         actor = critic = features
         if self.critic == "separate":
             actor, critic = features.split(self.hidden_size, dim=-1)
+        if self.task_dim:
+            if task is None or task.shape[-1] != self.task_dim:
+                raise ValueError(f"this critic reads task features [B, {self.task_dim}], got "
+                                 f"{None if task is None else list(task.shape)}")
+            critic = self.task_value(torch.cat([critic, task.expand(*critic.shape[:-1], self.task_dim)], dim=-1))
         return self.policy(actor), self.value(critic).squeeze(-1)
 
     # -- distributions (written out instead of torch.distributions to sample with an

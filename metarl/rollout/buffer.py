@@ -29,6 +29,7 @@ class TrialBatch:
     returns: torch.Tensor | None = None
     stats: dict = field(default_factory=dict)
     hidden: torch.Tensor | None = None  # [n_chunks, B, H] recorded memory at chunk starts (truncated BPTT)
+    task: torch.Tensor | None = None  # [B, F] privileged task features for an asymmetric critic
 
     @property
     def num_steps(self) -> int:
@@ -40,4 +41,5 @@ class TrialBatch:
         pick = lambda x: None if x is None else x[:, idx]  # noqa: E731
         return TrialBatch(pick(self.obs), pick(self.actions), pick(self.logp), pick(self.values),
                           pick(self.rewards), pick(self.active), pick(self.terminated), pick(self.trial_end),
-                          pick(self.advantages), pick(self.returns))
+                          pick(self.advantages), pick(self.returns),
+                          task=None if self.task is None else self.task[idx])

@@ -74,6 +74,32 @@ class TaskFamily:
         None when the family has no classes (the default)."""
         return None
 
+    def task_features(self, tasks: list[Task]) -> np.ndarray:
+        """Privileged description of each task, for a critic that may see what the policy must
+        infer (RL²'s ``task_critic``): float32 [n_tasks, F].
+
+        Default: every parameter of ``params`` in ParamSpace order, numeric ones in train-box
+        units mapped to [-1, 1] (``2 * to_unit(v) - 1``, in log space for log-scale specs;
+        array-valued parameters flattened), categorical ones one-hot over their choices.
+        Values outside the train box map outside [-1, 1]. Families whose tasks carry more
+        than their ParamSpace describes override this."""
+        rows = []
+        for task in tasks:
+            parts = []
+            for spec in self.params:
+                value = task.params[spec.name]
+                if spec.is_categorical:
+                    parts.append(np.array([c == value for c in spec.choices] if len(spec.choices) > 1 else [],
+                                          dtype=np.float32))  # one choice: nothing to tell apart
+                else:
+                    parts.append(2.0 * np.ravel(spec.to_unit(value)) - 1.0)
+            rows.append(np.concatenate(parts) if parts else np.zeros(0))
+        return np.asarray(rows, dtype=np.float32).reshape(len(tasks), -1)
+
+    def task_feature_size(self) -> int:
+        """F, the width of ``task_features`` (measured on one training task)."""
+        return int(self.task_features(self.sample(1, split="train", seed=0)).shape[1])
+
     def validate_task(self, task: Task) -> None:
         """Raise a one-line error if ``task`` does not belong to this family or breaks hard limits."""
         if not isinstance(task, Task):
