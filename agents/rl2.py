@@ -104,8 +104,9 @@ class RL2Agent(Agent):
                                       "(use action_logp='gaussian')")
         task_dim = family.task_feature_size() if task_critic else 0
         if task_critic and not task_dim:
-            raise ConfigError(f"task_critic=True needs task features, and family {family.name!r} has none "
-                              f"(its parameters: {family.params.names}); use task_critic=False")
+            raise ConfigError(f"task_critic=True needs task features, and family {family.name!r} gives 0 "
+                              f"columns (parameters {family.params.names}: none numeric, no categorical with "
+                              "more than one choice); use task_critic=False")
         with torch.random.fork_rng(devices=[]):  # initial weights from `seed`, not the global stream
             torch.default_generator.manual_seed(seed)  # the CPU stream only: GPU streams stay as they were
             net = RecurrentActorCritic(self.layout.dim, self.layout.act_dim, hidden_size=hidden_size, head=head,

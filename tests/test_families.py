@@ -371,3 +371,7 @@ def test_task_features_one_hot_categorical_and_empty():
         name = "toy-empty"
 
     assert Empty().task_features([metarl.Task("toy-empty", {})] * 2).shape == (2, 0)
+    with pytest.raises(ValueError, match=r"task_features needs at least one task"):
+        toy.task_features([])
+    with pytest.raises(ValueError, match=r"task 'odd' has no parameter 'x' \(family 'toy-features' expects"):
+        toy.task_features([metarl.Task("toy-features", {"kind": "a", "only": 7}, task_id="odd")])

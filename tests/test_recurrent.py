@@ -329,8 +329,8 @@ def test_task_critic_value_reads_the_task_and_the_policy_does_not(critic):
         pi_other, values_other = net.heads(feats, -task)
         assert torch.equal(pi, pi_other) and not torch.allclose(values, values_other)
         torch.testing.assert_close(net.heads(feats[0], task)[1], values[0], rtol=0, atol=1e-12)  # one step [B, H]
-    for bad in (None, task[:, :2]):
-        with pytest.raises(ValueError, match=r"reads task features \[B, 3\]"):
+    for bad in (None, task[:, :2], task[:1], task[0]):  # missing, too narrow, one row for B trials, 1-D
+        with pytest.raises(ValueError, match=rf"reads task features \[B={B}, 3\]"):
             net.heads(feats, bad)
 
 

@@ -86,7 +86,7 @@ def test_task_critic_options_are_checked():
             return metarl.make_family("bandit", arms=2).make_env(metarl.Task("bandit", {"means": [0.1, 0.9]}))
 
     with pytest.raises(metarl.errors.ConfigError, match=r"task_critic=True needs task features, and family "
-                                                        r"'no-params' has none"):
+                                                        r"'no-params' gives 0 columns"):
         metarl.make_agent("rl2", NoParams(), task_critic=True)
 
 

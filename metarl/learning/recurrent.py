@@ -171,8 +171,8 @@ class RecurrentActorCritic(nn.Module):
         if self.critic == "separate":
             actor, critic = features.split(self.hidden_size, dim=-1)
         if self.task_dim:
-            if task is None or task.shape[-1] != self.task_dim:
-                raise ValueError(f"this critic reads task features [B, {self.task_dim}], got "
+            if task is None or task.dim() != 2 or tuple(task.shape) != (critic.shape[-2], self.task_dim):
+                raise ValueError(f"this critic reads task features [B={critic.shape[-2]}, {self.task_dim}], got "
                                  f"{None if task is None else list(task.shape)}")
             critic = self.task_value(torch.cat([critic, task.expand(*critic.shape[:-1], self.task_dim)], dim=-1))
         return self.policy(actor), self.value(critic).squeeze(-1)

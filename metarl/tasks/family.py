@@ -87,6 +87,9 @@ class TaskFamily:
         for task in tasks:
             parts = []
             for spec in self.params:
+                if spec.name not in task.params:
+                    raise ValueError(f"task {task.task_id!r} has no parameter {spec.name!r} "
+                                     f"(family {self.name!r} expects {self.params.names})")
                 value = task.params[spec.name]
                 if spec.is_categorical:
                     parts.append(np.array([c == value for c in spec.choices] if len(spec.choices) > 1 else [],
@@ -94,6 +97,8 @@ class TaskFamily:
                 else:
                     parts.append(2.0 * np.ravel(spec.to_unit(value)) - 1.0)
             rows.append(np.concatenate(parts) if parts else np.zeros(0))
+        if not rows:
+            raise ValueError("task_features needs at least one task, got an empty list")
         return np.asarray(rows, dtype=np.float32).reshape(len(tasks), -1)
 
     def task_feature_size(self) -> int:
