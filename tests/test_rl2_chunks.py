@@ -62,6 +62,20 @@ def test_task_critic_sequences_carry_their_trials_task(bptt_chunk):
     assert np.isfinite(agent.update(batch)["value_loss"])
 
 
+def test_task_critic_dropped_chunks_keep_tasks_aligned():
+    """When a trial ends early its later chunks are dropped; every kept chunk still carries its
+    own trial's task (trials tagged by index in the first observation coordinate)."""
+    agent, batch = _collect(bptt_chunk=5, task_critic=True)
+    T, B = batch.active.shape
+    batch.active[7:, 1] = 0  # trial 1 ends after step 6: its chunks 2, 3 and 4 carry nothing
+    batch.obs[..., 0] = torch.arange(B, dtype=batch.obs.dtype)
+    batch.task = torch.arange(B, dtype=batch.task.dtype)[:, None].repeat(1, 2) * 10
+    zeros = torch.zeros_like(batch.rewards)
+    seq, h0, task = agent._sequences(batch, zeros, zeros)
+    assert h0.shape[1] == 5 * B - 3 == task.shape[0]
+    torch.testing.assert_close(task[:, 0], seq["obs"][0, :, 0] * 10, rtol=0, atol=0)
+
+
 def test_chunked_update_runs_and_whole_trial_path_is_default():
     agent, batch = _collect(bptt_chunk=0)
     assert batch.hidden is None
