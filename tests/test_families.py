@@ -373,5 +373,5 @@ def test_task_features_one_hot_categorical_and_empty():
     assert Empty().task_features([metarl.Task("toy-empty", {})] * 2).shape == (2, 0)
     with pytest.raises(ValueError, match=r"task_features needs at least one task"):
         toy.task_features([])
-    with pytest.raises(ValueError, match=r"task 'odd' has no parameter 'x' \(family 'toy-features' expects"):
+    with pytest.raises(ValueError, match=r"task 'odd' lacks parameters \['x'\]; family 'toy-features' needs"):
         toy.task_features([metarl.Task("toy-features", {"kind": "a", "only": 7}, task_id="odd")])

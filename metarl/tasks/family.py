@@ -85,11 +85,9 @@ class TaskFamily:
         than their ParamSpace describes override this."""
         rows = []
         for task in tasks:
+            self._require_params(task)
             parts = []
             for spec in self.params:
-                if spec.name not in task.params:
-                    raise ValueError(f"task {task.task_id!r} has no parameter {spec.name!r} "
-                                     f"(family {self.name!r} expects {self.params.names})")
                 value = task.params[spec.name]
                 if spec.is_categorical:
                     parts.append(np.array([c == value for c in spec.choices] if len(spec.choices) > 1 else [],
@@ -111,11 +109,15 @@ class TaskFamily:
             raise MetaRLError(f"expected a metarl.Task, got {type(task).__name__}")
         if task.family != self.name:
             raise MetaRLError(f"task of family {task.family!r} given to family {self.name!r}")
+        self._require_params(task)
+        self.params.validate(task.params)
+
+    def _require_params(self, task: Task) -> None:
+        """Raise a one-line error naming the parameters ``task`` lacks, if any."""
         missing = [k for k in self.required_params() if k not in task.params]
         if missing:
             raise MetaRLError(f"task {task.task_id!r} lacks parameters {missing}; "
                               f"family {self.name!r} needs {self.required_params()}")
-        self.params.validate(task.params)
 
     def required_params(self) -> list[str]:
         """Parameter names every task of this family must carry."""
