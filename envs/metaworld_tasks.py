@@ -110,6 +110,7 @@ class MetaWorldFamily(TaskFamily):
         self.max_episode_steps = check_int(f"{self.name}: horizon", horizon, low=1, high=MAX_PATH_LENGTH)
         self.env_cache_size = check_int(f"{self.name}: env_cache_size", env_cache_size, low=1)
         self._official: dict[str, OrderedDict[str, list[dict[str, Any]]]] = {}
+        self._goal_range_cache: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         self.params = ParamSpace([ParamSpec("env_name", choices=self.classes("train") + tuple(
             c for c in self.classes("test") if c not in self.classes("train")), group="task")])
 
@@ -224,6 +225,38 @@ class MetaWorldFamily(TaskFamily):
     def task_group(self, task: Task) -> str:
         """The task's Meta-World class (``env_name``): the evaluator reports success per class."""
         return str(task.params["env_name"])
+
+    def task_features(self, tasks: list[Task]) -> np.ndarray:
+        """float32 [n_tasks, F] for RL²'s ``task_critic``: the class one-hot (the base class's;
+        nothing for ML1's single class) followed by the goal vector ``rand_vec`` mapped per
+        class and coordinate onto [-1, 1] over that class's official train goals (its test goals
+        for a test-only class; a coordinate that never varies gives 0), zero-padded to the
+        longest goal vector among the benchmark's classes."""
+        onehot = super().task_features(tasks)  # also checks each task has its parameters
+        ranges = self._goal_ranges()
+        goals = np.zeros((len(tasks), max(len(lo) for lo, _ in ranges.values())), dtype=np.float32)
+        for i, task in enumerate(tasks):
+            cls, vec = task.params["env_name"], np.asarray(task.params["rand_vec"], dtype=np.float64)
+            if cls not in ranges or vec.shape != ranges[cls][0].shape:
+                lengths = {c: len(lo) for c, (lo, _) in ranges.items()}
+                raise ConfigError(f"task {task.task_id!r}: env_name={cls!r} with a rand_vec of length "
+                                  f"{vec.size} is not one of {self.name}'s classes and goal lengths {lengths}")
+            lo, hi = ranges[cls]
+            span = hi - lo
+            goals[i, : vec.size] = np.where(span > 0, 2.0 * (vec - lo) / np.where(span > 0, span, 1.0) - 1.0, 0.0)
+        return np.concatenate([onehot, goals], axis=1)
+
+    def _goal_ranges(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """class -> (low, high) [goal length] of its official goals (train split first)."""
+        if self._goal_range_cache is None:
+            ranges: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            for split in SPLITS:
+                for cls, pool in self._pools(split).items():
+                    if cls not in ranges:
+                        vecs = np.asarray([p["rand_vec"] for p in pool], dtype=np.float64)
+                        ranges[cls] = (vecs.min(axis=0), vecs.max(axis=0))
+            self._goal_range_cache = ranges
+        return self._goal_range_cache
 
     def validate_task(self, task: Task) -> None:
         """Class among the benchmark's, ``rand_vec`` a non-empty list of finite numbers,
