@@ -153,6 +153,12 @@ def test_smoke_train_beats_random_on_held_out_bandits(tmp_path, device, cell, cr
     assert rl2["trial_return"] - rnd["trial_return"] >= 0.5
     assert rl2["last"] > rl2["first"] + 0.05, "returns must improve within the trial (adaptation)"
     assert result.report.summary["n_tasks"] == 100 and (result.run_dir / "eval" / "report.json").exists()
+    if task_critic:  # the critic uses the task: before any pull, tasks with a better arm are worth more
+        batch = result.agent.collect(family.make_vector_env(200, 10), tasks[:200], seed=1)
+        best = torch.tensor([max(t.params["means"]) for t in tasks[:200]], device=batch.values.device)
+        corr = float(torch.corrcoef(torch.stack([batch.values[0], best]))[0, 1])
+        print(f"task critic: first-step value vs best arm's mean, correlation {corr:.3f}")
+        assert corr > 0.5
 
 
 # ---- (b) determinism -------------------------------------------------------------------------------
@@ -195,19 +201,22 @@ def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path, monkeypatch, capsys)
     assert r_full["episode_returns"] == r_cut["episode_returns"]
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_resume_after_crash_redoes_the_lost_iterations(tmp_path, monkeypatch, cell):
+@pytest.mark.parametrize("option", [["--cell", "gru"], ["--cell", "lstm"], ["--task_critic", "true"],
+                                    ["--value_norm", "true"]], ids=["gru", "lstm", "task_critic", "value_norm"])
+def test_resume_after_crash_redoes_the_lost_iterations(tmp_path, monkeypatch, option):
     """A crash after the iteration-3 checkpoint (iteration 4 logged, 5 dies): resume redoes
-    4..7; the curves keep iteration 3 and show 4 once (TensorBoard purge, CSV rows)."""
+    4..7; the curves keep iteration 3 and show 4 once (TensorBoard purge, CSV rows). Resume
+    rebuilds the net from the saved config, so the LSTM and the task critic's extra layer
+    come back too, and value_norm's running return statistics are restored with it."""
     full, crash = tmp_path / "full", tmp_path / "crash"
-    assert run_experiment(tiny(7), ["--run_dir", str(full), "--cell", cell]) == 0
+    assert run_experiment(tiny(7), ["--run_dir", str(full), *option]) == 0
 
     def die():
         raise RuntimeError("simulated crash")
     die.before = True
     patch_update(monkeypatch, {5: die})
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run_experiment(tiny(7), ["--run_dir", str(crash), "--cell", cell])
+        run_experiment(tiny(7), ["--run_dir", str(crash), *option])
     assert load_checkpoint(crash / "checkpoints" / "latest.pt")["iteration"] == 3
     assert [int(r["iteration"]) for r in read_csv(crash)] == [1, 2, 3, 4]
     monkeypatch.undo()
