@@ -174,7 +174,13 @@ class RecurrentActorCritic(nn.Module):
             if task is None or task.dim() != 2 or tuple(task.shape) != (critic.shape[-2], self.task_dim):
                 raise ValueError(f"this critic reads task features [B={critic.shape[-2]}, {self.task_dim}], got "
                                  f"{None if task is None else list(task.shape)}")
-            critic = self.task_value(torch.cat([critic, task.expand(*critic.shape[:-1], self.task_dim)], dim=-1))
+            # task_value(cat[critic, task]) with the task's half applied once per trial [B, H]
+            # and broadcast over time, not to T copies of the task: with the MDP's 550 features
+            # the concatenated form made the value layer the costliest part of an update
+            layer = self.task_value[0]
+            w_features, w_task = layer.weight.split([layer.in_features - self.task_dim, self.task_dim], dim=1)
+            critic = torch.tanh(nn.functional.linear(critic, w_features, layer.bias)
+                                + nn.functional.linear(task, w_task))
         return self.policy(actor), self.value(critic).squeeze(-1)
 
     # -- distributions (written out instead of torch.distributions to sample with an
