@@ -12,7 +12,6 @@ from a zero hidden state (exact backpropagation through the whole trial).
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -42,10 +41,6 @@ class RL2Agent(Agent):
     minibatches (whole-trial minibatches per epoch), epochs, lr -> lr_final (linear anneal
     over training), ent_coef -> ent_coef_final (linear anneal), clip, vf_coef,
     max_grad_norm, gamma, gae_lambda, value_scale (value head predicts returns x this),
-    value_norm (the value head predicts returns standardised by their running mean and
-    standard deviation over all updates so far — stable-baselines3's ``RunningMeanStd``, as
-    rl_games' ``normalize_value`` — so a burst of huge returns cannot make the value loss's
-    gradient swamp the policy's under the shared gradient-norm clip),
     bptt_chunk (0: backpropagate through whole trials; L > 0: for long trials, train on
     chunks of L steps that start from the hidden state recorded during collection —
     truncated BPTT, the stored-state scheme of R2D2 / recurrent PPO), device ("auto",
@@ -67,7 +62,7 @@ class RL2Agent(Agent):
                  minibatches: int = 4, epochs: int = 4, lr: float = 1e-3, lr_final: float = 1e-4,
                  ent_coef: float = 0.02, ent_coef_final: float = 0.0, clip: float = 0.2, vf_coef: float = 0.5,
                  max_grad_norm: float = 0.5, gamma: float = 0.99, gae_lambda: float = 0.95,
-                 value_scale: float = 1.0, value_norm: bool = False, bptt_chunk: int = 0, device: str = "auto",
+                 value_scale: float = 1.0, bptt_chunk: int = 0, device: str = "auto",
                  action_units: str = "env", action_logp: str = "gaussian", task_critic: bool = False,
                  seed: int = 0) -> None:
         super().__init__(family)
@@ -87,7 +82,6 @@ class RL2Agent(Agent):
                             gamma=check_float("gamma", gamma, low=0.0, high=1.0),
                             gae_lambda=check_float("gae_lambda", gae_lambda, low=0.0, high=1.0),
                             value_scale=check_float("value_scale", value_scale, low=0.0, low_open=True),
-                            value_norm=check_bool("value_norm", value_norm),
                             bptt_chunk=check_int("bptt_chunk", bptt_chunk, low=0),
                             device=str(device), action_units=action_units, action_logp=action_logp,
                             task_critic=check_bool("task_critic", task_critic), seed=check_int("seed", seed, low=0))
@@ -124,11 +118,6 @@ class RL2Agent(Agent):
         self.act_generator = torch.Generator(device=self.device)  # evaluation's stream (see reseed)
         self.act_generator.manual_seed(seed)
         self._action_start = int(self.action_space.start) if head == "categorical" else 0
-        self.return_stats = None  # running statistics of returns x value_scale, with value_norm
-        if value_norm:
-            from stable_baselines3.common.running_mean_std import RunningMeanStd  # (0.4 s import: only here)
-
-            self.return_stats = RunningMeanStd()
 
     # ---- acting -------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -146,15 +135,7 @@ class RL2Agent(Agent):
         feat, state = self.net.core(o.unsqueeze(0), state)
         pi, value = self.net.heads(feat[0], task)
         action, logp = self.net.sample(pi, generator, deterministic)
-        mean, std = self._return_scale()
-        return o, action, logp, value * std + mean, state
-
-    def _return_scale(self) -> tuple[float, float]:
-        """(mean, std) that map the value head's output to returns x value_scale: the running
-        statistics with ``value_norm``, else (0, 1)."""
-        if self.return_stats is None:
-            return 0.0, 1.0
-        return float(self.return_stats.mean), math.sqrt(float(self.return_stats.var) + 1e-8)
+        return o, action, logp, value, state
 
     def _to_env(self, action: torch.Tensor) -> np.ndarray:
         """Sampled actions [B] (indices) or [B, act_dim] -> the env's actions on the host:
@@ -230,15 +211,7 @@ class RL2Agent(Agent):
         with torch.no_grad():
             adv, ret = compute_gae(batch.rewards * c["value_scale"], batch.values, batch.terminated,
                                    batch.trial_end, c["gamma"], c["gae_lambda"])
-            target = ret
-            if self.return_stats is not None:  # two scalars to the host per update
-                n = batch.active.sum()
-                batch_mean = (ret * batch.active).sum() / n
-                batch_var = ((ret - batch_mean).pow(2) * batch.active).sum() / n
-                self.return_stats.update_from_moments(float(batch_mean), float(batch_var), float(n))
-                mean, std = self._return_scale()
-                target = (ret - mean) / std
-        seq, h0, task = self._sequences(batch, adv, target)
+        seq, h0, task = self._sequences(batch, adv, ret)
         S = h0.shape[1]
         mb_count = min(c["minibatches"], S)
         sums = {k: 0.0 for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm")}
@@ -298,20 +271,10 @@ class RL2Agent(Agent):
 
     # ---- persistence --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        out = {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-               "generator": self.generator.get_state()}
-        if self.return_stats is not None:
-            out["return_stats"] = {"mean": float(self.return_stats.mean), "var": float(self.return_stats.var),
-                                   "count": float(self.return_stats.count)}
-        return out
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         restore_generator(self.generator, state["generator"])
-        if self.return_stats is not None:
-            if "return_stats" not in state:
-                raise ConfigError("this checkpoint was trained without value_norm; load it with value_norm=False")
-            saved = state["return_stats"]
-            self.return_stats.mean, self.return_stats.var = np.float64(saved["mean"]), np.float64(saved["var"])
-            self.return_stats.count = float(saved["count"])

@@ -201,13 +201,13 @@ def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path, monkeypatch, capsys)
     assert r_full["episode_returns"] == r_cut["episode_returns"]
 
 
-@pytest.mark.parametrize("option", [["--cell", "gru"], ["--cell", "lstm"], ["--task_critic", "true"],
-                                    ["--value_norm", "true"]], ids=["gru", "lstm", "task_critic", "value_norm"])
+@pytest.mark.parametrize("option", [["--cell", "gru"], ["--cell", "lstm"], ["--task_critic", "true"]],
+                         ids=["gru", "lstm", "task_critic"])
 def test_resume_after_crash_redoes_the_lost_iterations(tmp_path, monkeypatch, option):
     """A crash after the iteration-3 checkpoint (iteration 4 logged, 5 dies): resume redoes
     4..7; the curves keep iteration 3 and show 4 once (TensorBoard purge, CSV rows). Resume
     rebuilds the net from the saved config, so the LSTM and the task critic's extra layer
-    come back too, and value_norm's running return statistics are restored with it."""
+    come back too."""
     full, crash = tmp_path / "full", tmp_path / "crash"
     assert run_experiment(tiny(7), ["--run_dir", str(full), *option]) == 0
 
