@@ -1,6 +1,7 @@
 """The command line: help and listing, one-line errors for bad input (options, values, presets,
 run directories), option spelling (dashes, bare flags), the MAML scripts' own entry points and
-``--agent`` on presets with sibling agents. Training end to end is in test_rl2_train.py."""
+``--agent`` on presets with sibling agents. Training end to end is in test_rl2_train.py and
+test_rl2_run_dir.py."""
 from __future__ import annotations
 
 import subprocess

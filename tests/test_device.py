@@ -54,7 +54,7 @@ def test_restore_generator_from_another_device_reseeds_deterministically():
 @CUDA
 def test_a_run_trained_on_cuda_evaluates_and_resumes_on_cpu(tmp_path, capsys):
     """Train on the GPU, then evaluate and continue the same run on a CPU (a laptop)."""
-    from test_rl2_train import STEPS_PER_ITER, final_state, tiny
+    from rl2_runs import STEPS_PER_ITER, final_state, tiny
     from metarl.training.runner import run_experiment
 
     run_dir = tmp_path / "gpu"
