@@ -177,9 +177,9 @@ class RecurrentActorCritic(nn.Module):
             # task_value(cat[critic, task]) with the task's half applied once per trial [B, H]
             # and broadcast over time, not to T copies of the task: with the MDP's 550 features
             # the concatenated form made the value layer the costliest part of an update
-            layer = self.task_value[0]
+            layer, activation = self.task_value
             w_features, w_task = layer.weight.split([layer.in_features - self.task_dim, self.task_dim], dim=1)
-            critic = torch.tanh(nn.functional.linear(critic, w_features, layer.bias)
+            critic = activation(nn.functional.linear(critic, w_features, layer.bias)
                                 + nn.functional.linear(task, w_task))
         return self.policy(actor), self.value(critic).squeeze(-1)
 
