@@ -17,7 +17,7 @@ Acting in a trial (``act`` / ``observe``): during the support phase the agent pr
 with its meta-parameters and stores each ``(x, y)`` (``y`` from ``info["target"]``, given
 by ``observe``); once K labels are in, it adapts once and predicts every query with the
 adapted parameters — so the per-episode returns (``-(pred - y)^2``) show the support-phase
-(pre-adaptation) and query-phase (post-adaptation) error. ``inner_step_curves`` gives
+(pre-adaptation) and query-phase (post-adaptation) error. ``metarl.agents.maml_eval`` gives
 held-out query MSE after 0, 1, ..., n inner steps, beside a pretrained multi-task regressor.
 
 RL families use ``metarl.agents.maml_rl`` (policy-gradient inner loop, TRPO outer loop);
@@ -205,6 +205,8 @@ class MAMLAgent(Agent):
     def inner_step_curve(self, tasks, *, steps: int = 3, seed: int = 0, queries: int = 100) -> dict:
         """Held-out query MSE after 0..``steps`` inner steps on K support examples (see
         ``inner_step_curves``), in the report's per-step format."""
+        from metarl.agents.maml_eval import inner_step_curves
+
         out = inner_step_curves(self, tasks, steps=steps, queries=queries, seed=seed, pretrained=False)
         c = out["curves"][self.name]
         per_step = [{"mean": m, "ci_low": lo, "ci_high": hi} for m, lo, hi in zip(c["mse"], c["ci_low"], c["ci_high"])]
@@ -337,108 +339,3 @@ class MetaSGDAgent(MAMLAgent):
 
     name = "metasgd"
     learn_lr = True
-
-
-# ---- evaluation after 0..n inner steps -------------------------------------------------------------
-def draw_examples(family, tasks, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` examples of each task through the family's vector env (slot i seeded ``seed + i``):
-    x [B, n, in] float32, y [B, n, out] float32 (labels from ``info["target"]``)."""
-    from metarl.rollout.trial import TrialLayout
-
-    venv = family.make_vector_env(len(tasks), n)
-    layout = TrialLayout(venv.layout.inner_observation_space, venv.single_action_space)
-    obs, _ = venv.reset(seed=[seed + i for i in range(len(tasks))], options={"tasks": list(tasks)})
-    zeros = np.zeros((len(tasks), *venv.single_action_space.shape), dtype=np.float32)
-    xs, ys = [], []
-    for _ in range(n):
-        xs.append(obs[:, layout.obs])
-        obs, _, _, _, info = venv.step(zeros)
-        ys.append(np.asarray(info["target"], dtype=np.float32).reshape(len(tasks), -1))
-    venv.close()
-    return np.stack(xs, 1), np.stack(ys, 1)
-
-
-def pretrain_regressor(family, *, hidden_sizes=(40, 40), pool_tasks: int = 2000, points: int = 20,
-                       iterations: int = 3000, batch_size: int = 250, lr: float = 1e-3, seed: int = 0):
-    """The "pretrained" baseline: one MLP trained with Adam on pooled (x, y) from ``pool_tasks``
-    train tasks (``points`` each). Returns (net, params)."""
-    x, y = draw_examples(family, family.sample(pool_tasks, split="train", seed=seed), points, seed=seed)
-    x, y = torch.as_tensor(x.reshape(-1, x.shape[-1])), torch.as_tensor(y.reshape(-1, y.shape[-1]))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = F.mlp(x.shape[1], y.shape[1], _hidden_sizes(hidden_sizes))
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    for _ in range(iterations):
-        idx = torch.randint(0, len(x), (batch_size,), generator=gen)
-        loss = ((net(x[idx]) - y[idx]) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return net, {k: v.detach() for k, v in net.named_parameters()}
-
-
-def _curve(net, params, lrs, xs, ys, xq, yq, steps: int) -> dict[str, list]:
-    """Query MSE after 0..steps SGD steps: mean over tasks and a normal 95% CI (mean +- 1.96 SE);
-    None where the inner loop diverged (e.g. Meta-SGD's rates, learned for fewer steps)."""
-    out: dict[str, list] = {"mse": [], "ci_low": [], "ci_high": []}
-    for p in F.sgd_path(net, params, lrs, xs, ys, steps):
-        with torch.no_grad():
-            per_task = ((F.batched_forward(net, p, xq) - yq) ** 2).mean(dim=(1, 2)).double()
-        m, se = float(per_task.mean()), float(per_task.std() / len(per_task) ** 0.5) if len(per_task) > 1 else 0.0
-        ok = np.isfinite(m) and np.isfinite(se)
-        for key, v in (("mse", m), ("ci_low", m - 1.96 * se), ("ci_high", m + 1.96 * se)):
-            out[key].append(v if ok else None)
-    return out
-
-
-def inner_step_curves(agents, tasks, *, steps: int = 10, support: int | None = None, queries: int = 100,
-                      seed: int = 0, pretrained: bool | tuple = True, pretrain_kwargs: dict | None = None) -> dict:
-    """Held-out query MSE after 0, 1, ..., ``steps`` inner SGD steps on K support examples.
-
-    ``agents``: a MAML/Meta-SGD agent or a dict name -> agent (same family). ``pretrained``:
-    True trains the multi-task baseline (``pretrain_regressor``, with ``pretrain_kwargs``),
-    a (net, params) pair uses that one, False skips it; it is fine-tuned with plain SGD of
-    the first agent's ``inner_lr``. Every method sees the same support and query examples.
-    Returns {"steps": [0..n], "support": K, "queries": Q, "n_tasks": n,
-    "curves": {name: {"mse": [...], "ci_low": [...], "ci_high": [...]}}}.
-    """
-    agents = dict(agents) if isinstance(agents, dict) else {agents.name: agents}
-    first = next(iter(agents.values()))
-    k = first.config()["support"] if support is None else check_int("support", support, low=1)
-    steps, queries = check_int("steps", steps, low=0), check_int("queries", queries, low=1)
-    x, y = draw_examples(first.family, list(tasks), k + queries, seed=seed)
-    curves = {}
-    for name, agent in agents.items():
-        t = lambda a: torch.as_tensor(a, device=agent.device)  # noqa: E731
-        curves[name] = _curve(agent.net, agent.params, agent.lrs, t(x[:, :k]), t(y[:, :k]), t(x[:, k:]),
-                              t(y[:, k:]), steps)
-    if pretrained is not False:
-        net, params = pretrained if isinstance(pretrained, tuple) else pretrain_regressor(
-            first.family, **{"hidden_sizes": first.config()["hidden_sizes"], "seed": seed, **(pretrain_kwargs or {})})
-        lrs = {n: torch.tensor(first.config()["inner_lr"]) for n in params}
-        curves["pretrained"] = _curve(net, params, lrs, *(torch.as_tensor(a) for a in
-                                                          (x[:, :k], y[:, :k], x[:, k:], y[:, k:])), steps)
-    return {"steps": list(range(steps + 1)), "support": k, "queries": queries, "n_tasks": len(x), "curves": curves}
-
-
-def benchmark(family, *, meta_batch: int = 25, support: int = 10, queries: int = 10, seconds: float = 2.0,
-              batchings=("vmap", "stacked", "loop"), seed: int = 0, agent_cls=None, **config) -> dict[str, float]:
-    """Meta-iterations per second (inner adaptation of ``meta_batch`` tasks + outer gradient +
-    Adam step) of ``agent_cls`` (default MAMLAgent) for each batching mode, on the same examples."""
-    import time
-
-    tasks = family.sample(meta_batch, seed=seed)
-    x, y = (torch.as_tensor(a) for a in draw_examples(family, tasks, support + queries, seed=seed))
-    out = {}
-    for mode in batchings:
-        agent = (agent_cls or MAMLAgent)(family, meta_batch=meta_batch, trials_per_update=meta_batch,
-                                         support=support, batching=mode, seed=seed, device="cpu", **config)
-        batch = SupervisedBatch(x, y, support, {"env_steps": 0})
-        agent.update(batch)  # warm-up
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            agent.update(batch)
-            n += 1
-        out[mode] = n / (time.perf_counter() - t0)
-    return out

@@ -64,7 +64,8 @@ def _sinusoid(mode: str, seconds: float, threads: int, seed: int, device: str = 
     import torch
 
     import metarl
-    from metarl.agents.maml import MAMLAgent, SupervisedBatch, draw_examples
+    from metarl.agents.maml import MAMLAgent, SupervisedBatch
+    from metarl.agents.maml_eval import draw_examples
 
     torch.set_num_threads(threads)
     family = metarl.make_family("sinusoid")

@@ -41,7 +41,7 @@ EXPERIMENT = Experiment(
 def inner_step_report(run_dir: str | Path, *, steps: int = 10, queries: int = 100) -> dict:
     """Load a trained run, compute ``inner_step_curves`` on its held-out tasks, write
     eval/inner_steps.json and return it."""
-    from metarl.agents.maml import inner_step_curves
+    from metarl.agents.maml_eval import inner_step_curves
     from metarl.training.checkpoint import load_checkpoint
     from metarl.training.rundir import build, read_config
 

@@ -8,8 +8,8 @@ import torch
 
 import metarl
 from helpers import DEVICES
-from metarl.agents.maml import (MAMLAgent, MetaSGDAgent, SupervisedBatch, draw_examples, inner_step_curves,
-                                pretrain_regressor)
+from metarl.agents.maml import MAMLAgent, MetaSGDAgent, SupervisedBatch
+from metarl.agents.maml_eval import draw_examples, inner_step_curves, pretrain_regressor
 from metarl.errors import ConfigError, MetaRLError
 from metarl.learning import functional as F
 from metarl.learning import relu_mlp

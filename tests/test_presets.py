@@ -135,7 +135,7 @@ def test_bench_maml_bare_script_step_is_a_learning_maml_step():
     import torch
 
     import metarl
-    from metarl.agents.maml import draw_examples
+    from metarl.agents.maml_eval import draw_examples
     from metarl.experiments.bench_maml import _minimal_maml_step
 
     family = metarl.make_family("sinusoid")
