@@ -76,6 +76,28 @@ def test_cli_eval_of_a_trained_run(cli_run):
     assert "train_seconds" in trained["meta"] and trained["summary"]["n_tasks"] != 100
 
 
+def test_eval_after_training_further_keeps_the_newer_training_report(tmp_path, capsys):
+    """train -> eval (keeps report.train.json) -> resume with a larger budget -> eval: the kept
+    report is the extended training's, and a finished resume shows that one."""
+    run_dir = tmp_path / "run"
+    args = ["--hidden_size", "8", "--trials_per_update", "16", "--minibatches", "2", "--eval_tasks", "20",
+            "--eval_every", "100", "--baselines", "false", "--quiet", "true"]
+    assert cli(["train", "rl2_bandits", "--total_steps", "800", *args, "--run_dir", str(run_dir)]) == 0
+    kept = run_dir / "eval" / "report.train.json"
+    for total in (800, 1600):
+        if total > 800:
+            assert cli(["train", "rl2_bandits", "--resume", str(run_dir), "--total_steps", str(total)]) == 0
+            assert not kept.exists()                      # the earlier copy was stale
+        assert cli(["eval", str(run_dir), "--tasks", "10", "--no-baselines", "--quiet"]) == 0
+        steps = json.loads(kept.read_text())["meta"]["env_steps"]
+        assert total <= steps < total + 200, (total, steps)
+        assert json.loads((run_dir / "eval" / "report.json").read_text())["summary"]["n_tasks"] == 10
+    capsys.readouterr()
+    assert cli(["train", "rl2_bandits", "--resume", str(run_dir)]) == 0
+    shown = capsys.readouterr()
+    assert "has finished its budget" in shown.err and "20 test tasks" in shown.out   # training's 20, not eval's 10
+
+
 @pytest.mark.parametrize("argv, words", [
     (["train", "rl2_tabular_mdp"], ["is a run of 'rl2_bandits', not 'rl2_tabular_mdp'"]),
     (["train", "rl2_bandits", "--seed", "5", "--arms", "3"], ["cannot change: --arms, --seed"]),

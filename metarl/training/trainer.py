@@ -86,7 +86,8 @@ class Trainer:
         self.ckpt_path = self.run_dir / "checkpoints" / "latest.pt"
         if resume:
             self.restore()
-            done = self.run_dir / "eval" / "report.json"
+            done = self.run_dir / "eval" / "report.train.json"  # kept there once `metarl eval` has run
+            done = done if done.exists() else self.run_dir / "eval" / "report.json"
             if self._budget_fraction() >= 1.0 and done.exists():
                 # trained to its budget and evaluated: show that, without logging the final scalars twice
                 print(f"{self.run_dir} has finished its budget ({self.env_steps} steps); its saved evaluation "
@@ -236,6 +237,9 @@ class Trainer:
         report.meta.update(iteration=self.iteration, env_steps=self.env_steps, train_seconds=round(self.elapsed, 1),
                            checkpoint=checkpoint)
         report.to_json(self.run_dir / "eval" / "report.json")
+        # a copy kept by an earlier `metarl eval` is now stale (this run trained further): the next
+        # `metarl eval` keeps this report instead
+        (self.run_dir / "eval" / "report.train.json").unlink(missing_ok=True)
         if log is not None:
             log.image("eval/adaptation", self.run_dir / "eval" / "adaptation.png", self.iteration)
             for i, p in enumerate(report.summary["per_episode"]):
