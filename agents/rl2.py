@@ -40,7 +40,9 @@ class RL2Agent(Agent):
     code, at twice the recurrent compute), trials_per_update (B trials collected per update),
     minibatches (whole-trial minibatches per epoch), epochs, lr -> lr_final (linear anneal
     over training), ent_coef -> ent_coef_final (linear anneal), clip, vf_coef,
-    max_grad_norm, gamma, gae_lambda, value_scale (value head predicts returns x this),
+    max_grad_norm, target_kl (0: off; > 0: end the update's epochs early at the first minibatch
+    whose approximate KL from the collecting policy exceeds 1.5 x target_kl, before its step,
+    as stable-baselines3's PPO does), gamma, gae_lambda, value_scale (value head predicts returns x this),
     bptt_chunk (0: backpropagate through whole trials; L > 0: for long trials, train on
     chunks of L steps that start from the hidden state recorded during collection —
     truncated BPTT, the stored-state scheme of R2D2 / recurrent PPO), device ("auto",
@@ -61,7 +63,7 @@ class RL2Agent(Agent):
                  trials_per_update: int = 256,
                  minibatches: int = 4, epochs: int = 4, lr: float = 1e-3, lr_final: float = 1e-4,
                  ent_coef: float = 0.02, ent_coef_final: float = 0.0, clip: float = 0.2, vf_coef: float = 0.5,
-                 max_grad_norm: float = 0.5, gamma: float = 0.99, gae_lambda: float = 0.95,
+                 max_grad_norm: float = 0.5, target_kl: float = 0.0, gamma: float = 0.99, gae_lambda: float = 0.95,
                  value_scale: float = 1.0, bptt_chunk: int = 0, device: str = "auto",
                  action_units: str = "env", action_logp: str = "gaussian", task_critic: bool = False,
                  seed: int = 0) -> None:
@@ -79,6 +81,7 @@ class RL2Agent(Agent):
                             clip=check_float("clip", clip, low=0.0, low_open=True),
                             vf_coef=check_float("vf_coef", vf_coef, low=0.0),
                             max_grad_norm=check_float("max_grad_norm", max_grad_norm, low=0.0, low_open=True),
+                            target_kl=check_float("target_kl", target_kl, low=0.0),
                             gamma=check_float("gamma", gamma, low=0.0, high=1.0),
                             gae_lambda=check_float("gae_lambda", gae_lambda, low=0.0, high=1.0),
                             value_scale=check_float("value_scale", value_scale, low=0.0, low_open=True),
@@ -215,7 +218,8 @@ class RL2Agent(Agent):
         S = h0.shape[1]
         mb_count = min(c["minibatches"], S)
         sums = {k: 0.0 for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm")}
-        n_mb = 0
+        n_mb = steps = 0
+        kl_limit = 1.5 * c["target_kl"] if c["target_kl"] > 0 else None
         for _ in range(c["epochs"]):
             perm = torch.randperm(S, generator=self.generator, device=self.device)
             for idx in perm.chunk(mb_count):
@@ -229,16 +233,24 @@ class RL2Agent(Agent):
                 if not torch.isfinite(loss.total):
                     raise FloatingPointError(f"non-finite PPO loss {loss.total.item()} "
                                              f"(policy {loss.policy.item()}, value {loss.value.item()})")
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.total.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), c["max_grad_norm"])
-                self.optimizer.step()
+                stop = kl_limit is not None and float(loss.approx_kl) > kl_limit
+                if not stop:
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.total.backward()
+                    grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), c["max_grad_norm"])
+                    self.optimizer.step()
+                    sums["grad_norm"] += float(grad_norm)
+                    steps += 1
                 for k, v in (("policy_loss", loss.policy), ("value_loss", loss.value), ("entropy", loss.entropy),
-                             ("approx_kl", loss.approx_kl), ("clip_fraction", loss.clip_fraction),
-                             ("grad_norm", grad_norm)):
+                             ("approx_kl", loss.approx_kl), ("clip_fraction", loss.clip_fraction)):
                     sums[k] += float(v.detach())
                 n_mb += 1
-        out = {k: v / n_mb for k, v in sums.items()}
+                if stop:
+                    break
+            if stop:
+                break
+        out = {k: v / (max(steps, 1) if k == "grad_norm" else n_mb) for k, v in sums.items()}
+        out["minibatch_steps"] = steps  # epochs x minibatches unless target_kl ended the update early
         out.update(explained_variance=explained_variance(batch.values[:-1], ret, batch.active), lr=lr,
                    ent_coef=ent_coef)
         return out

@@ -65,7 +65,7 @@ class PointNavEnv(gym.Env):
 
     def step(self, action):
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -MAX_STEP, MAX_STEP)
-        self.pos = self.pos + a
+        self.pos = self.family.inside_walls(self.pos + a)
         self.t += 1
         dist = float(np.sqrt(np.sum(np.square(self.pos - self.goal), axis=-1)))
         truncated = self.t >= self.family.horizon
@@ -96,7 +96,7 @@ class PointNavVectorEnv(NativeTrialVectorEnv):
 
     def _step_inner(self, actions, active):
         a = np.clip(np.asarray(actions, dtype=np.float64).reshape(self.num_envs, 2), -MAX_STEP, MAX_STEP)
-        self.pos = np.where(active[:, None], self.pos + a, self.pos)
+        self.pos = np.where(active[:, None], self.family.inside_walls(self.pos + a), self.pos)
         self.t = self.t + active
         dist = np.sqrt(np.sum(np.square(self.pos - self.goal), axis=-1))
         trunc = self.t >= self.family.horizon
@@ -114,7 +114,8 @@ class PointNavFamily(TaskFamily):
     baselines = ("random",)
 
     def __init__(self, goal_low: float = -0.5, goal_high: float = 0.5, horizon: int = 100,
-                 success_radius: float = 0.05, observe_goal: bool = False, reward: str = "distance") -> None:
+                 success_radius: float = 0.05, observe_goal: bool = False, reward: str = "distance",
+                 arena: float | None = None) -> None:
         check_choice("point-nav: reward", reward, REWARDS)
         self.reward = reward
         if not isinstance(observe_goal, (bool, np.bool_)):
@@ -127,10 +128,19 @@ class PointNavFamily(TaskFamily):
         self.horizon = check_int("point-nav: horizon", horizon, low=1, high=100_000)
         self.max_episode_steps = self.horizon
         self.success_radius = check_float("point-nav: success_radius", success_radius, low=0.0, low_open=True)
+        if arena is not None:
+            # the walls must hold every goal: half-width >= the goal box's largest |coordinate| (> 0)
+            arena = check_float("point-nav: arena (half-width of the walls around the goal box; None: no walls)",
+                                arena, low=max(abs(goal_low), abs(goal_high)))
+        self.arena = arena
         self.params = ParamSpace([
             ParamSpec("goal_x", goal_low, goal_high, group="reward", hard=HARD_GOAL),
             ParamSpec("goal_y", goal_low, goal_high, group="reward", hard=HARD_GOAL),
         ])
+
+    def inside_walls(self, pos: np.ndarray) -> np.ndarray:
+        """Positions [..., 2] stopped at the walls of ``[-arena, arena]^2`` (unchanged if arena is None)."""
+        return pos if self.arena is None else np.clip(pos, -self.arena, self.arena)
 
     def reward_of(self, dist):
         """Reward for the distance(s) to the goal after the move: -d, or -d^2 (``reward``)."""

@@ -172,7 +172,8 @@ def test_tabular_mdp_bad_tasks():
 @pytest.mark.parametrize("name,kwargs", [("tabular-mdp", {"states": 1}), ("point-nav", {"goal_low": 1.0}),
                                          ("point-nav", {"horizon": 0}), ("cartpole-dynamics", {"max_scale": 50.0}),
                                          ("pendulum-dynamics", {"min_scale": 3.0}),
-                                         ("point-nav", {"reward": "l1"})])
+                                         ("point-nav", {"reward": "l1"}), ("point-nav", {"arena": 0.3}),
+                                         ("point-nav", {"arena": "wide"})])
 def test_bad_family_options(name, kwargs):
     with pytest.raises(MetaRLError):
         metarl.make_family(name, **kwargs)
@@ -254,6 +255,28 @@ def test_point_nav_squared_reward_in_the_single_and_the_batched_env():
     venv.reset(seed=0, options={"tasks": [task, metarl.Task("point-nav", {"goal_x": 0.0, "goal_y": 0.1})]})
     _, rv, *_ = venv.step(np.array([[0.5, -0.05], [0.0, 0.0]]))
     np.testing.assert_allclose(rv, [r, -0.01], rtol=1e-6)  # the batched env takes float32 actions
+
+
+def test_point_nav_arena_walls_stop_the_point_in_the_single_and_the_batched_env():
+    """With arena=0.25 (goals in [-0.2, 0.2]^2), moving right for 4 steps ends at the wall x=0.25,
+    not at 0.4; y moves freely inside. Without walls the same moves reach x=0.4."""
+    task = metarl.Task("point-nav", {"goal_x": 0.2, "goal_y": 0.0})
+    moves = [np.array([0.1, 0.05])] * 4
+    for arena, x_end in ((0.25, 0.25), (None, 0.4)):
+        fam = metarl.make_family("point-nav", goal_low=-0.2, goal_high=0.2, reward="squared", arena=arena)
+        env = fam.make_env(task)
+        env.reset(seed=0)
+        venv = fam.make_vector_env(2, 1)
+        venv.reset(seed=0, options={"tasks": [task, task]})
+        for a in moves:
+            obs, r, *_ = env.step(a)
+            vobs, vr, *_ = venv.step(np.stack([a, np.zeros(2)]))
+        np.testing.assert_allclose(obs, [x_end, 0.2], atol=1e-7)
+        assert r == pytest.approx(-((x_end - 0.2) ** 2 + 0.2 ** 2))
+        np.testing.assert_allclose(vobs[0, :2], obs, atol=1e-7)             # batched env (trial obs): same walls
+        np.testing.assert_allclose(vr[0], r, rtol=1e-6)
+        np.testing.assert_allclose(vr[1], -0.04, rtol=1e-6)                # the idle point stays at the origin
+    assert "arena" in str(pytest.raises(MetaRLError, metarl.make_family, "point-nav", arena=0.3).value)
 
 
 def test_cartpole_derived_quantities_and_time_limit():
