@@ -1,10 +1,35 @@
 """Helpers shared by the ``metarl bench`` benchmarks: run a function in a fresh process (so
-its peak memory is its own), read the peak resident set size, and the ``--device`` option."""
+its peak memory is its own), read the peak resident set size, the ``--device`` option, and
+argparse types that reject impossible numbers before any work starts."""
 from __future__ import annotations
 
+import argparse
+import math
 import multiprocessing as mp
 import queue
 import resource
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The module docstring as written, and each option's default in its help line."""
+
+
+def number(kind: type, low: float, *, low_open: bool = False):
+    """An argparse ``type``: ``kind`` (int or float) that is finite and >= ``low`` (> with
+    ``low_open``); anything else is a one-line usage error naming the value and the range."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if not math.isfinite(value) or (value <= low if low_open else value < low):
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range; it must be {'>' if low_open else '>='} "
+                                             f"{low:g}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 
 def peak_rss_mb() -> float:

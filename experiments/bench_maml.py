@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from metarl.experiments._bench import add_device_option, in_process, parsed_device, peak_rss_mb
+from metarl.experiments._bench import HelpFormatter, add_device_option, in_process, number, parsed_device, peak_rss_mb
 
 TARGETS = {"sinusoid": (5.0, 500.0), "point-nav": (3.0, None)}  # (ratio vs loop, meta-iterations/s)
 
@@ -173,13 +173,13 @@ def _print_ceiling(rows: dict, peak: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="metarl bench maml", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=10.0,
+    ap = argparse.ArgumentParser(prog="metarl bench maml", description=__doc__, formatter_class=HelpFormatter)
+    ap.add_argument("--seconds", type=number(float, 0.0, low_open=True), default=10.0,
                     help="timed seconds per mode (the rate is the median of 5 equal slices)")
-    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    ap.add_argument("--threads", type=int, default=2, help="torch threads per mode")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
+                    help="which settings to run")
+    ap.add_argument("--threads", type=number(int, 1), default=2, help="torch threads per mode")
+    ap.add_argument("--seed", type=number(int, 0), default=0, help="seed of tasks, envs and networks")
     add_device_option(ap)
     args = ap.parse_args(argv)
     device = parsed_device(ap, args.device)

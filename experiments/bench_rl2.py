@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from metarl.experiments._bench import add_device_option, parsed_device
+from metarl.experiments._bench import HelpFormatter, add_device_option, number, parsed_device
 from metarl.experiments._bench import in_process as _in_process
 from metarl.experiments._bench import peak_rss_mb as _peak_rss_mb
 from metarl.learning.recurrent import CELLS
@@ -90,20 +90,21 @@ def _rppo(setting: str, seconds: float, eval_tasks: int, seed: int, threads: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="metarl bench rl2", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=60.0, help="training wall-clock budget per learner")
-    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    ap.add_argument("--eval-tasks", type=int, default=1000, help="held-out tasks scored after training")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads per learner")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--rppo-batch-sizes", type=int, nargs="+", default=[128, 1600],
+    ap = argparse.ArgumentParser(prog="metarl bench rl2", description=__doc__, formatter_class=HelpFormatter)
+    ap.add_argument("--seconds", type=number(float, 0.0, low_open=True), default=60.0,
+                    help="training wall-clock budget per learner")
+    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
+                    help="which settings to run")
+    ap.add_argument("--eval-tasks", type=number(int, 1), default=1000, help="held-out tasks scored after training")
+    ap.add_argument("--threads", type=number(int, 1), default=2, help="torch threads per learner")
+    ap.add_argument("--seed", type=number(int, 0), default=0, help="seed of tasks, envs and networks")
+    ap.add_argument("--rppo-batch-sizes", type=number(int, 1), nargs="+", default=[128, 1600],
                     help="RecurrentPPO minibatch sizes to try (SB3's default 128; 1600 = one minibatch per "
                          "epoch on the bandit rollout); the ratio is against the fastest")
-    ap.add_argument("--minibatches", type=int, default=0,
+    ap.add_argument("--minibatches", type=number(int, 0), default=0,
                     help="our minibatches per epoch (0: match the fastest RecurrentPPO: rollout steps / its "
                          "batch size, so both take the same number of gradient steps)")
-    ap.add_argument("--bptt-chunk", type=int, default=25,
+    ap.add_argument("--bptt-chunk", type=number(int, 1), default=25,
                     help="cartpole: our truncated-BPTT chunk length (steps); measured: 25 trains at 1.7x the "
                          "steps/s of 100 with the same score after 40 s")
     ap.add_argument("--cell", choices=list(CELLS), default="gru",
@@ -112,10 +113,6 @@ def main(argv: list[str] | None = None) -> int:
     add_device_option(ap, "; both learners")
     args = ap.parse_args(argv)
     device = parsed_device(ap, args.device)
-    if args.bptt_chunk < 1:
-        ap.error(f"--bptt-chunk must be >= 1, got {args.bptt_chunk}")
-    if args.minibatches < 0 or any(b < 1 for b in args.rppo_batch_sizes):
-        ap.error("--minibatches must be >= 0 and --rppo-batch-sizes >= 1")
     rows = []
     for s in args.settings:
         tried = [_in_process(_rppo, s, args.seconds, args.eval_tasks, args.seed, args.threads, bs, device)

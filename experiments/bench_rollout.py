@@ -15,7 +15,7 @@ reach-v3: Meta-World, 500-step episodes) it measures, one after the other in thi
   preset's agent settings: GRU 256, 10 trials of 3 episodes per update, 4 epochs, 250-step
   truncated BPTT), env steps/s including the updates.
 
-Each row prints env steps/s and the ratio to the setting's ``raw`` rate. Targets (issue 5,
+Each row prints env steps/s and the ratio to the setting's ``raw`` rate. Targets (on
 2 cores): collection >= 1.6x raw, RL² training on ml1 >= 0.6x raw. The figures depend on
 the machine's load: the 1-minute load average is printed before and after, and each row's
 ``other CPUs`` column is the CPU time that processes other than this benchmark (and its
@@ -29,7 +29,7 @@ import argparse
 import os
 import time
 
-from metarl.experiments._bench import add_device_option, parsed_device
+from metarl.experiments._bench import HelpFormatter, add_device_option, number, parsed_device
 from metarl.rollout.multiproc import usable_cpus
 
 SETTINGS = {
@@ -271,18 +271,22 @@ def run_setting(name: str, seconds: float, train_seconds: float, seed: int, samp
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="metarl bench rollout", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=15.0, help="budget of each raw / collect measurement")
-    ap.add_argument("--train-seconds", type=float, default=45.0, help="budget of the ml1 training measurement "
+    ap = argparse.ArgumentParser(prog="metarl bench rollout", description=__doc__, formatter_class=HelpFormatter)
+    ap.add_argument("--seconds", type=number(float, 0.0, low_open=True), default=15.0,
+                    help="budget of each raw / collect measurement")
+    ap.add_argument("--train-seconds", type=number(float, 0.0), default=45.0,
+                    help="budget of the ml1 training measurement "
                     "(0 skips it)")
-    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
+                    help="which settings to run")
     ap.add_argument("--samplers", nargs="+", default=["sync", "process"], choices=["sync", "process"])
-    ap.add_argument("--trials", type=int, default=None, help="trials per collect (default: 64)")
-    ap.add_argument("--horizon", type=int, default=None, help="episode length (default: the family's, 200 / 500)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads of this (the policy's) process (the "
+    ap.add_argument("--trials", type=number(int, 1), default=None, help="trials per collect (default: 64)")
+    ap.add_argument("--horizon", type=number(int, 1), default=None,
+                    help="episode length (default: the family's, 200 / 500)")
+    ap.add_argument("--threads", type=number(int, 1), default=1,
+                    help="torch threads of this (the policy's) process (the "
                     "process sampler uses 1 while collecting; 2 OpenMP threads spin on a shared 2-core machine)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=number(int, 0), default=0, help="seed of tasks, envs and networks")
     add_device_option(ap, "; the policy (the simulators step on the CPU)")
     args = ap.parse_args(argv)
     device = parsed_device(ap, args.device)

@@ -1,0 +1,27 @@
+"""`metarl bench NAME` rejects impossible numbers with a one-line usage error before any work."""
+import pytest
+
+from metarl.cli import main
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["maml", "--seconds", "-1"], "argument --seconds: '-1' is out of range; it must be > 0"),
+    (["maml", "--threads", "0"], "argument --threads: '0' is out of range; it must be >= 1"),
+    (["rl2", "--seconds", "0"], "argument --seconds: '0' is out of range; it must be > 0"),
+    (["rl2", "--rppo-batch-sizes", "128", "0"], "argument --rppo-batch-sizes: '0' is out of range"),
+    (["rl2", "--eval-tasks", "2.5"], "argument --eval-tasks: expected an integer, got '2.5'"),
+    (["rollout", "--trials", "0"], "argument --trials: '0' is out of range; it must be >= 1"),
+    (["rollout", "--seconds", "nan"], "argument --seconds: 'nan' is out of range"),
+    (["rollout", "--train-seconds", "-5"], "argument --train-seconds: '-5' is out of range; it must be >= 0"),
+])
+def test_bad_bench_numbers_are_usage_errors(argv, words, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", *argv])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and words in err and "Traceback" not in err
+
+
+def test_bench_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "maml", "--help"])
+    assert "(default: 10.0)" in capsys.readouterr().out
