@@ -110,6 +110,25 @@ def test_resume_refuses_another_preset_and_reseeding(cli_run, argv, words, capsy
     assert (cli_run[0] / "config.yaml").read_text() == before
 
 
+def test_unusable_run_paths_and_unreadable_configs_are_one_line_errors(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a directory")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.yaml").write_text("experiment: [unclosed\n")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "config.yaml").write_text("experiment: x\n")
+    cases = [(["train", "rl2_bandits", "--run_root", str(a_file)], f"cannot create the directory {a_file} "
+              "(--run_root): File exists; a file is in the way"),
+             (["train", "rl2_bandits", "--run_dir", str(a_file / "run")], "(--run_dir): Not a directory"),
+             (["eval", str(tmp_path / "broken")], "broken/config.yaml is not a readable metarl config (ParserError"),
+             (["train", "rl2_bandits", "--resume", str(tmp_path / "broken")], "is not a readable metarl config"),
+             (["eval", str(tmp_path / "foreign")], "foreign/config.yaml is not a readable metarl config (KeyError")]
+    for argv, words in cases:
+        assert cli(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], (argv, err)
+
+
 def test_resume_of_a_finished_run_shows_its_report_without_logging_again(cli_run, capsys):
     run_dir = cli_run[0]
     before = {p.name: p.stat().st_size for p in run_dir.iterdir() if p.is_file()}

@@ -73,7 +73,7 @@ def new_run_dir(exp: Experiment, run_dir: str | Path | None = None) -> Path:
     if run_dir is None:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         base = Path(exp.train.run_root) / f"{exp.name}__s{exp.train.seed}__{stamp}"
-        base.parent.mkdir(parents=True, exist_ok=True)
+        _make_dir(base.parent, "--run_root")
         for n in range(1, 10_000):
             run_dir = base if n == 1 else base.with_name(f"{base.name}-{n}")
             try:
@@ -81,14 +81,26 @@ def new_run_dir(exp: Experiment, run_dir: str | Path | None = None) -> Path:
                 break
             except FileExistsError:
                 continue
+            except OSError as exc:
+                raise MetaRLError(f"cannot create the run directory {run_dir}: {exc.strerror}") from None
         else:
             raise MetaRLError(f"could not create a fresh run directory next to {base}")
     run_dir = Path(run_dir)
     if (run_dir / "checkpoints" / "latest.pt").exists():
         raise MetaRLError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    _make_dir(run_dir, "--run_dir")
     write_config(exp, run_dir)
     return run_dir
+
+
+def _make_dir(path: Path, option: str) -> None:
+    """``mkdir -p path``; a path that cannot be a directory (a file on the way, no permission)
+    is a one-line error naming it and the option that gave it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        hint = "; a file is in the way" if isinstance(exc, (FileExistsError, NotADirectoryError)) else ""
+        raise MetaRLError(f"cannot create the directory {path} ({option}): {exc.strerror or exc}{hint}") from None
 
 
 def write_config(exp: Experiment, run_dir: Path) -> None:
@@ -102,4 +114,8 @@ def read_config(run_dir: str | Path) -> Experiment:
     path = Path(run_dir) / "config.yaml"
     if not path.exists():
         raise MetaRLError(f"{run_dir} is not a metarl run directory (no config.yaml)")
-    return Experiment.from_dict(yaml.safe_load(path.read_text()))
+    try:
+        return Experiment.from_dict(yaml.safe_load(path.read_text()))
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:  # edited by hand, truncated, not ours
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MetaRLError(f"{path} is not a readable metarl config ({type(exc).__name__}: {reason})") from None
