@@ -63,8 +63,10 @@ class EvalReport:
             lines.append(f"{name:<24} {s['trial_return']:>12.3f} {f'[{ci[0]:.3f}, {ci[1]:.3f}]':>20} "
                          f"{s['first']:>9.3f} {s['last']:>9.3f}" + ("" if value is None else f" {value:>8.4f}"))
         if exact:
-            lines.append(f"exact: expected trial return under the task prior, greedy actions, computed over all "
-                         f"{exact[0]['sequences']} reward sequences (no sampling noise)")
+            lines.append(f"exact: expected trial return under the task prior, computed over all {exact[0]['sequences']} "
+                         "reward sequences (no sampling noise); learned agents act greedily, and randomised\n"
+                         "baselines (random, eps-greedy, Thompson) are scored for the one random choice they drew "
+                         "per history, not averaged over their randomness")
         classes = self.summary.get("per_class", {})
         if len(classes) > 1:
             lines += ["", per_class_table(self.meta.get("agent", "agent"), classes)]
