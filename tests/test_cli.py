@@ -25,6 +25,7 @@ def test_help_and_list_exit_0(argv, capsys):
     assert out.strip()
     if argv[:2] == ["train", "rl2_bandits"]:
         assert "--total_steps" in out and "--hidden_size" in out and "--arms" in out
+        assert out.count("--seed") == 1   # the trainer's seed, which seeds the agent too
     if argv == ["list"]:
         assert "rl2_bandits" in out and "bandit" in out and "rl2" in out
 
@@ -40,6 +41,10 @@ def test_help_and_list_exit_0(argv, capsys):
     (["train", "rl2_bandits", "--run_root"], ["--run_root needs a value"]),
     (["train", "rl2_bandits", "--resume"], ["--resume needs a value"]),
     (["train", "rl2_bandits", "--hidden-size", "x"], ["--hidden_size", "integer", "'x'"]),
+    (["train", "rl2_bandits", "--quiet", "maybe", "--quiet", "true"], ["--quiet is given twice ('maybe', then 'true')"]),
+    (["train", "rl2_bandits", "--lr", "0.1", "--lr=0.2"], ["--lr is given twice"]),
+    (["train", "rl2_bandits", "--run_dir", "r", "--resume", "r2"], ["--run_dir names a new run and --resume"]),
+    (["train", "rl2_bandits", "--agent", "maml", "--help"], ["--agent='maml' is not valid; choose one of ['rl2']"]),
 ])
 def test_bad_input_is_one_line_exit_2(argv, words, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing may be written, but if it were, not into the repo
@@ -50,6 +55,12 @@ def test_bad_input_is_one_line_exit_2(argv, words, capsys, tmp_path, monkeypatch
     for w in words:
         assert w in lines[0], (w, lines[0])
     assert not any(tmp_path.iterdir()), "a bad command must not create a run directory"
+
+
+def test_help_with_agent_lists_that_agents_options(capsys):
+    assert cli(["train", "maml_sinusoid", "--agent", "metasgd", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "agent options (metasgd):" in out and "agent options (maml):" not in out
 
 
 def test_dashed_keys_and_bare_boolean_flags(tmp_path):

@@ -184,5 +184,8 @@ def parse_overrides(argv: list[str]) -> dict[str, str]:
         else:
             val = BareFlag("true")
             i += 1
-        out[key.replace("-", "_")] = val
+        key = key.replace("-", "_")
+        if key in out:  # the later one would win silently, and the earlier one would never be checked
+            raise ConfigError(f"--{key} is given twice ({str(out[key])!r}, then {str(val)!r}); give it once")
+        out[key] = val
     return out

@@ -52,6 +52,8 @@ def help_text(exp: Experiment) -> str:
         lines.append("")
         lines.append(f"{title} options ({exp.family if title == 'family' else exp.agent}):")
         for key, default in options.items():
+            if title == "agent" and key == "seed":
+                continue  # the trainer's --seed seeds the agent too (listed above)
             lines.append(f"  --{key:<22} {current.get(key, default)!r}")
     return "\n".join(lines)
 
@@ -91,6 +93,9 @@ def prepare_run(exp: Experiment, overrides: dict[str, str]) -> PreparedRun:
     overrides = dict(overrides)
     resume, run_dir_opt = (parse_value(k, overrides.pop(k), "") if k in overrides else None
                            for k in ("resume", "run_dir"))
+    if resume and run_dir_opt:
+        raise ConfigError(f"--run_dir names a new run and --resume continues one; give one of them "
+                          f"(--run_dir {run_dir_opt}, --resume {resume})")
     if resume:
         run_dir = Path(resume)
         if "agent" in overrides:  # a sibling agent's run of this preset (--agent metasgd)
@@ -130,9 +135,16 @@ def execute_run(run: PreparedRun) -> int:
 def run_experiment(exp: Experiment, argv: list[str]) -> int:
     """Parse overrides and ``--resume``, train, evaluate, print where everything is."""
     if any(a in ("-h", "--help") for a in argv):
-        print(help_text(exp))
+        print(help_text(_with_chosen_agent(exp, argv)))
         return 0
     return execute_run(prepare_run(exp, parse_overrides(argv)))
+
+
+def _with_chosen_agent(exp: Experiment, argv: list[str]) -> Experiment:
+    """The preset with ``--agent NAME`` applied, if given, so ``--help`` lists that agent's
+    options (a name the preset does not offer is the usual error)."""
+    agent = parse_overrides([a for a in argv if a not in ("-h", "--help")]).get("agent")
+    return exp if agent is None else exp.with_overrides({"agent": agent})
 
 
 def run_to_known_dir(exp: Experiment, overrides: dict[str, str]) -> tuple[int, Path]:
