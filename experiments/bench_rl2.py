@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="training wall-clock budget per learner")
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
                     help="which settings to run")
-    ap.add_argument("--eval-tasks", type=number(int, 1), default=1000, help="held-out tasks scored after training")
+    ap.add_argument("--eval-tasks", type=number(int, 1), default=1000,
+                    help="held-out tasks scored after training")
     ap.add_argument("--threads", type=number(int, 1), default=2, help="torch threads per learner")
     ap.add_argument("--seed", type=number(int, 0), default=0, help="seed of tasks, envs and networks")
     ap.add_argument("--rppo-batch-sizes", type=number(int, 1), nargs="+", default=[128, 1600],

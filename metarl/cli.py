@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -109,7 +110,14 @@ def _cmd_bench(args) -> int:
     import importlib
 
     module = importlib.import_module(f"metarl.experiments.bench_{args.what}")
-    return module.main(args.options)
+    return module.main(_dashed(args.options))
+
+
+def _dashed(argv: list[str]) -> list[str]:
+    """``--eval_tasks 5`` -> ``--eval-tasks 5``: `eval` and `bench` options are spelt with
+    dashes, `train`'s with underscores, and each command takes either spelling."""
+    return [re.sub(r"^(--[^=]+)", lambda m: m.group(1).replace("_", "-"), a) if a.startswith("--") else a
+            for a in argv]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto, cpu, cuda or cuda:N (default: the run's own; a CUDA run evaluates on CPU with cpu)")
     s.add_argument("--protocol", choices=["metarl", "metaworld"], default="metarl",
                    help="metaworld: also run Meta-World's own metalearning_evaluation on its test envs")
-    s.add_argument("--num-evals", type=int, default=10, help="rounds of the official protocol (--protocol)")
+    s.add_argument("--num-evals", type=int, default=10,
+                   help="rounds of the official protocol (--protocol)")
     s.add_argument("--protocol-tasks", type=int, default=20,
                    help="test tasks per round of the official protocol (its meta_batch_size)")
     s.set_defaults(func=_cmd_eval)
@@ -170,12 +179,18 @@ def main(argv: list[str] | None = None) -> int:
         print("\nexperiments: see `metarl list`; options of one: `metarl train NAME --help`")
         return 0
     if argv[:1] == ["bench"] and (len(argv) == 1 or argv[1] in ("-h", "--help")):
-        parser.bench_parser.print_help()
-        print("\nbenchmarks:")
+        out = sys.stdout if len(argv) > 1 else sys.stderr  # bare `metarl bench` is a usage error, as `train`
+        parser.bench_parser.print_help(out)
+        print("\nbenchmarks:", file=out)
         for name, what in BENCHMARKS.items():
-            print(f"  {name:<8} {what}")
-        print("options of one: `metarl bench NAME --help`")
+            print(f"  {name:<8} {what}", file=out)
+        print("options of one: `metarl bench NAME --help`", file=out)
+        if len(argv) == 1:
+            print("metarl bench: error: name a benchmark", file=sys.stderr)
+            return 2
         return 0
+    if argv[:1] == ["eval"]:
+        argv = ["eval", *_dashed(argv[1:])]
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -25,3 +25,22 @@ def test_bench_help_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "maml", "--help"])
     assert "(default: 10.0)" in capsys.readouterr().out
+
+
+def test_bare_bench_is_a_usage_error_and_underscored_options_work(capsys):
+    assert main(["bench"]) == 2
+    assert "name a benchmark" in capsys.readouterr().err
+    with pytest.raises(SystemExit):   # --eval_tasks is accepted as --eval-tasks (then 0 is out of range)
+        main(["bench", "rl2", "--eval_tasks", "0"])
+    assert "argument --eval-tasks: '0' is out of range" in capsys.readouterr().err
+
+
+def test_eval_accepts_underscored_options():
+    from metarl.cli import build_parser
+
+    from metarl.cli import _dashed
+
+    argv = _dashed(["RUN", "--no_baselines", "--num_evals", "3", "--protocol_tasks=4", "--tasks", "my_tasks"])
+    assert argv == ["RUN", "--no-baselines", "--num-evals", "3", "--protocol-tasks=4", "--tasks", "my_tasks"]
+    args = build_parser().parse_args(["eval", *argv[:-2]])
+    assert args.no_baselines and args.num_evals == 3 and args.protocol_tasks == 4
