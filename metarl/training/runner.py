@@ -5,6 +5,7 @@ import dataclasses
 import importlib
 import importlib.util
 import sys
+import textwrap
 from pathlib import Path
 
 from metarl.errors import ConfigError, MetaRLError, UnknownNameError
@@ -44,7 +45,9 @@ def help_text(exp: Experiment) -> str:
              + (f"   (--agent {' | '.join(exp.agent_choices)}: a sibling agent instead)" if exp.agent_choices else ""),
              "", "trainer options:"]
     for f in dataclasses.fields(TrainConfig):
-        lines.append(f"  --{f.name:<22} {getattr(exp.train, f.name)!r:<12} {docs.get(f.name, '')}")
+        head = f"  --{f.name:<22} {getattr(exp.train, f.name)!r:<12} "
+        doc = textwrap.wrap(" ".join(docs.get(f.name, "").split()), width=max(40, 110 - len(head)))
+        lines.append(head + ("\n" + " " * len(head)).join(doc))
     from metarl.registry import agent_options, family_options
 
     for title, options, current in (("family", family_options(exp.family), exp.family_kwargs),
