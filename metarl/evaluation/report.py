@@ -64,9 +64,9 @@ class EvalReport:
                          f"{s['first']:>9.3f} {s['last']:>9.3f}" + ("" if value is None else f" {value:>8.4f}"))
         if exact:
             lines.append(f"exact: expected trial return under the task prior, computed over all {exact[0]['sequences']} "
-                         "reward sequences (no sampling noise); learned agents act greedily, and randomised\n"
-                         "baselines (random, eps-greedy, Thompson) are scored for the one random choice they drew "
-                         "per history, not averaged over their randomness")
+                         "reward sequences (no sampling noise).\nLearned agents act greedily; randomised baselines "
+                         "(random, eps-greedy, Thompson) are scored for the one\nrandom choice they drew per history, "
+                         "not averaged over their randomness.")
         classes = self.summary.get("per_class", {})
         if len(classes) > 1:
             lines += ["", per_class_table(self.meta.get("agent", "agent"), classes)]
