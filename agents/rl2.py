@@ -38,11 +38,14 @@ class RL2Agent(Agent):
     100-step trials, no faster on 10-25-step sequences), critic ("shared": one recurrent trunk
     under both heads; "separate": the value head gets its own trunk, as in the RL² paper's
     code, at twice the recurrent compute), trials_per_update (B trials collected per update),
-    minibatches (whole-trial minibatches per epoch), epochs, lr -> lr_final (linear anneal
-    over training), ent_coef -> ent_coef_final (linear anneal), clip, vf_coef,
-    max_grad_norm, target_kl (0: off; > 0: end the update's epochs early at the first minibatch
-    whose approximate KL from the collecting policy exceeds 1.5 x target_kl, before its step,
-    as stable-baselines3's PPO does), gamma, gae_lambda, value_scale (value head predicts returns x this),
+    minibatches (whole-trial minibatches per epoch), epochs (PPO passes over each collected
+    batch), lr -> lr_final (Adam learning rate, linear anneal over training), ent_coef ->
+    ent_coef_final (entropy bonus, linear anneal), clip (PPO ratio clip), vf_coef (value-loss
+    weight), max_grad_norm (gradient-norm clip), target_kl (0: off; > 0: end the update's
+    epochs early at the first minibatch whose approximate KL from the collecting policy
+    exceeds 1.5 x target_kl, before its step, as stable-baselines3's PPO does), gamma
+    (discount), gae_lambda (GAE λ; advantages cross inner-episode boundaries), value_scale
+    (value head predicts returns x this),
     bptt_chunk (0: backpropagate through whole trials; L > 0: for long trials, train on
     chunks of L steps that start from the hidden state recorded during collection —
     truncated BPTT, the stored-state scheme of R2D2 / recurrent PPO), device ("auto",

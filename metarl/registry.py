@@ -133,6 +133,47 @@ def agent_options(name: str, family: Any = None) -> dict[str, Any]:
     return _keyword_options(entry) or {}
 
 
+def agent_option_docs(name: str, family: Any = None) -> dict[str, str]:
+    """Option -> description, read from the ``Options:`` paragraph of the agent class's
+    docstring (``a (what a is), b, c -> d (what c and d are), ...``); options the paragraph
+    names without a description map to "". Same ``family`` rule as ``agent_options``."""
+    entry = _lookup(_AGENTS, "agent", name)
+    classes = ([entry.for_kind(_family_kind(family), name)] if family is not None else
+               [entry.for_kind(k, name) for k in entry.by_kind]) if isinstance(entry, ByFamilyKind) else [entry]
+    out: dict[str, str] = {}
+    for cls in classes:
+        for base in reversed(getattr(cls, "__mro__", (cls,))):  # a subclass (metasgd) adds to its base's
+            out = {**out, **option_docs(base.__doc__ or "")}
+    return out
+
+
+def option_docs(doc: str) -> dict[str, str]:
+    """Parse ``Options: a (desc), b -> b_final (desc), c.`` (up to a blank line) into
+    {"a": "desc", "b": "desc", "b_final": "desc", "c": ""}; commas inside parentheses
+    belong to the description."""
+    start = doc.find("Options:")
+    if start < 0:
+        return {}
+    text = " ".join(doc[start + len("Options:"):].split("\n\n")[0].split()).rstrip(".")
+    items, depth, cur = [], 0, ""
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            items.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    items.append(cur)
+    out = {}
+    for item in (i.strip() for i in items):
+        names, _, desc = item.partition(" (")
+        desc = desc[:-1] if desc.endswith(")") else desc
+        for n in names.split("->"):
+            if n.strip().isidentifier():
+                out[n.strip()] = desc.strip()
+    return out
+
+
 # ---- families ----------------------------------------------------------------------------
 def list_families() -> list[str]:
     """Names accepted by ``make_family``."""

@@ -97,3 +97,29 @@ def test_agent_choice_from_the_cli_names_the_run_and_resumes(tmp_path, capsys):
     assert cli(["train", "maml_sinusoid", "--agent", "rl2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--agent='rl2' is not valid" in err[0] and "metasgd" in err[0], err
+
+
+@pytest.mark.parametrize("agent, family", [("rl2", "bandit"), ("rl2", "point-nav"), ("maml", "sinusoid"),
+                                           ("maml", "point-nav"), ("metasgd", "sinusoid"), ("metasgd", "point-nav")])
+def test_trainable_agents_document_exactly_their_options(agent, family):
+    """The docstrings' ``Options:`` paragraphs feed `train --help`; a renamed or new option
+    must be documented there, and a documented one must exist."""
+    from metarl.registry import agent_option_docs, agent_options
+
+    docs, options = agent_option_docs(agent, family), agent_options(agent, family)
+    assert set(docs) == set(options), (set(options) - set(docs), set(docs) - set(options))
+
+
+def test_option_docs_parser_by_hand():
+    from metarl.registry import option_docs
+
+    doc = "An agent.\n\n    Options: a (the a, with (nested, commas)), b, c -> c_final (anneal),\n    d.\n\n    More."
+    assert option_docs(doc) == {"a": "the a, with (nested, commas)", "b": "", "c": "anneal", "c_final": "anneal",
+                                "d": ""}
+    assert option_docs("no options here") == {}
+
+
+def test_train_help_describes_agent_options(capsys):
+    assert cli(["train", "rl2_bandits", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert any(line.startswith("  --gae_lambda") and "GAE" in line for line in out.splitlines())

@@ -7,6 +7,7 @@ import importlib.util
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from metarl.errors import ConfigError, MetaRLError, UnknownNameError
 from metarl.training.config import Experiment, TrainConfig, parse_overrides, parse_value
@@ -45,20 +46,27 @@ def help_text(exp: Experiment) -> str:
              + (f"   (--agent {' | '.join(exp.agent_choices)}: a sibling agent instead)" if exp.agent_choices else ""),
              "", "trainer options:"]
     for f in dataclasses.fields(TrainConfig):
-        head = f"  --{f.name:<22} {getattr(exp.train, f.name)!r:<12} "
-        doc = textwrap.wrap(" ".join(docs.get(f.name, "").split()), width=max(40, 110 - len(head)))
-        lines.append(head + ("\n" + " " * len(head)).join(doc))
-    from metarl.registry import agent_options, family_options
+        lines.append(_option_line(f.name, getattr(exp.train, f.name), docs.get(f.name, "")))
+    from metarl.registry import agent_option_docs, agent_options, family_options
 
-    for title, options, current in (("family", family_options(exp.family), exp.family_kwargs),
-                                    ("agent", agent_options(exp.agent, exp.family), exp.agent_config)):
+    agent_docs = agent_option_docs(exp.agent, exp.family)
+    for title, options, current, about in (
+            ("family", family_options(exp.family), exp.family_kwargs, {}),
+            ("agent", agent_options(exp.agent, exp.family), exp.agent_config, agent_docs)):
         lines.append("")
         lines.append(f"{title} options ({exp.family if title == 'family' else exp.agent}):")
         for key, default in options.items():
             if title == "agent" and key == "seed":
                 continue  # the trainer's --seed seeds the agent too (listed above)
-            lines.append(f"  --{key:<22} {current.get(key, default)!r}")
+            lines.append(_option_line(key, current.get(key, default), about.get(key, "")))
     return "\n".join(lines)
+
+
+def _option_line(name: str, value: Any, doc: str) -> str:
+    """``  --name   value   description`` with the description wrapped under its column."""
+    head = f"  --{name:<22} {value!r:<12} "
+    wrapped = textwrap.wrap(" ".join(doc.split()), width=max(40, 110 - len(head)))
+    return (head + ("\n" + " " * len(head)).join(wrapped)).rstrip()
 
 
 def _field_docs() -> dict[str, str]:
