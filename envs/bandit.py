@@ -70,7 +70,9 @@ class BanditVectorEnv(NativeTrialVectorEnv):
 
 
 class BanditFamily(TaskFamily):
-    """k-armed Bernoulli bandits; ``arms`` >= 2. Arm means ~ U[low, high] (default U[0, 1])."""
+    """k-armed Bernoulli bandits; ``arms`` >= 2. Arm means ~ U[low, high] (default U[0, 1]).
+
+    Options: arms (k >= 2), low -> high (the box arm means are drawn from)"""
 
     name = "bandit"
     kind = "rl"

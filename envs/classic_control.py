@@ -98,7 +98,11 @@ class PendulumTaskEnv(PendulumEnv):
 
 
 class _PhysicsFamily(TaskFamily):
-    """Shared construction: log-uniform multiplicative boxes around nominal constants."""
+    """Shared construction: log-uniform multiplicative boxes around nominal constants.
+
+    Options: min_scale -> max_scale (each constant is drawn log-uniformly from [min_scale,
+    max_scale] x its nominal value)
+    """
 
     kind = "rl"
     baselines = ("random",)

@@ -302,7 +302,9 @@ def _check_env_name(env_name: Any) -> str:
 
 
 class ML1Family(MetaWorldFamily):
-    """Meta-World ML1: one class (``env_name``), official train goals / test goals."""
+    """Meta-World ML1: one class (``env_name``), official train goals / test goals.
+
+    Options: env_name (the Meta-World class, e.g. "reach-v3"), and those of MetaWorldFamily"""
 
     name = "ml1"
     benchmark_name = "ML1"

@@ -86,7 +86,11 @@ class DynamicsWrapper(MujocoTaskWrapper):
 
 
 class _DynamicsFamily(TaskFamily):
-    """Shared construction; subclasses set ``name`` and ``ENV`` (a Gymnasium MuJoCo env class)."""
+    """Shared construction; subclasses set ``name`` and ``ENV`` (a Gymnasium MuJoCo env class).
+
+    Options: log_scale_limit (L: mass and friction scales 1.5^U(-L, L), damping 1.3^U(-L, L)),
+    horizon (steps per episode)
+    """
 
     kind = "rl"
     step_cost = "heavy"  # MuJoCo: make_vector_env may step large vectors in worker processes

@@ -171,7 +171,10 @@ def _cheetah(ctrl_cost_weight: float) -> HalfCheetahEnv:
 
 
 class CheetahVelFamily(_LocomotionFamily):
-    """HalfCheetah running at a target velocity ``velocity`` ~ U[vel_low, vel_high] (m/s)."""
+    """HalfCheetah running at a target velocity ``velocity`` ~ U[vel_low, vel_high] (m/s).
+
+    Options: vel_low -> vel_high (the train box of target velocities, m/s), horizon (steps per
+    episode), ctrl_cost_weight (weight of |a|^2)"""
 
     name = "cheetah-vel"
 
@@ -195,7 +198,9 @@ class CheetahVelFamily(_LocomotionFamily):
 
 
 class CheetahDirFamily(_LocomotionFamily):
-    """HalfCheetah running forward (``direction`` = 1) or backward (-1)."""
+    """HalfCheetah running forward (``direction`` = 1) or backward (-1).
+
+    Options: horizon (steps per episode), ctrl_cost_weight (weight of |a|^2)"""
 
     name = "cheetah-dir"
     held_out_rule = ("test tasks are separately seeded draws of the two directions (the same two "
@@ -231,7 +236,12 @@ class _AntFamily(_LocomotionFamily):
 
 class AntDirFamily(_AntFamily):
     """Ant walking in a direction: ``direction`` in {1, -1} along x (``directions=
-    "forward-backward"``) or ``angle`` ~ U[0, 2 pi] on the circle (``directions="circle"``)."""
+    "forward-backward"``) or ``angle`` ~ U[0, 2 pi] on the circle (``directions="circle"``).
+
+    Options: directions ("forward-backward" or "circle"), horizon (steps per episode),
+    ctrl_cost_weight (weight of |a|^2), contact_cost_weight (weight of the clipped contact
+    forces squared), healthy_reward (bonus per step while the torso is healthy),
+    terminate_when_unhealthy (end the episode when the torso leaves [0.2, 1.0])"""
 
     name = "ant-dir"
 
@@ -257,7 +267,12 @@ class AntDirFamily(_AntFamily):
 
 
 class AntGoalFamily(_AntFamily):
-    """Ant walking to a goal ``(goal_x, goal_y)`` drawn uniformly in the disk of radius ``radius``."""
+    """Ant walking to a goal ``(goal_x, goal_y)`` drawn uniformly in the disk of radius ``radius``.
+
+    Options: radius (of the goal disk, m), distance ("l1" as PEARL, or "l2"), horizon (steps
+    per episode), ctrl_cost_weight (weight of |a|^2), contact_cost_weight (weight of the clipped
+    contact forces squared), healthy_reward (bonus per step while healthy; PEARL: 0),
+    terminate_when_unhealthy (end the episode when the torso leaves [0.2, 1.0])"""
 
     name = "ant-goal"
     held_out_rule = ("test goals are separately seeded draws, uniform in the same disk (as in PEARL); "

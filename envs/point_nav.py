@@ -105,7 +105,12 @@ class PointNavVectorEnv(NativeTrialVectorEnv):
 
 
 class PointNavFamily(TaskFamily):
-    """Goals uniform in ``[goal_low, goal_high]^2``; episodes of ``horizon`` steps."""
+    """Goals uniform in ``[goal_low, goal_high]^2``; episodes of ``horizon`` steps.
+
+    Options: goal_low -> goal_high (the goal box per coordinate), horizon (steps per episode),
+    success_radius (distance that counts as at the goal), observe_goal (append the goal to the
+    observation: the oracle), reward ("distance": -d, or "squared": -d^2), arena (walls at
+    [-arena, arena]^2; None: the open plane)"""
 
     name = "point-nav"
     kind = "rl"

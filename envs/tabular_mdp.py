@@ -116,7 +116,9 @@ class TabularMDPVectorEnv(NativeTrialVectorEnv):
 
 
 class TabularMDPFamily(TaskFamily):
-    """Random tabular MDPs with ``states`` states, ``actions`` actions and episodes of ``horizon`` steps."""
+    """Random tabular MDPs with ``states`` states, ``actions`` actions and episodes of ``horizon`` steps.
+
+    Options: states (2-1000), actions (1-1000), horizon (steps per episode)"""
 
     name = "tabular-mdp"
     kind = "rl"

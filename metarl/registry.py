@@ -142,8 +142,20 @@ def agent_option_docs(name: str, family: Any = None) -> dict[str, str]:
                [entry.for_kind(k, name) for k in entry.by_kind]) if isinstance(entry, ByFamilyKind) else [entry]
     out: dict[str, str] = {}
     for cls in classes:
-        for base in reversed(getattr(cls, "__mro__", (cls,))):  # a subclass (metasgd) adds to its base's
-            out = {**out, **option_docs(base.__doc__ or "")}
+        out = {**_class_option_docs(cls), **out}
+    return out
+
+
+def family_option_docs(name: str) -> dict[str, str]:
+    """Option -> description for family ``name``, from its class's (and base classes')
+    ``Options:`` docstring paragraphs, as ``agent_option_docs``."""
+    return _class_option_docs(_lookup(_FAMILIES, "family", name))
+
+
+def _class_option_docs(cls: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for base in reversed(getattr(cls, "__mro__", (cls,))):  # a subclass (metasgd, ml1) adds to its base's
+        out = {**out, **option_docs(base.__doc__ or "")}
     return out
 
 
@@ -168,7 +180,7 @@ def option_docs(doc: str) -> dict[str, str]:
     for item in (i.strip() for i in items):
         names, _, desc = item.partition(" (")
         desc = desc[:-1] if desc.endswith(")") else desc
-        for n in names.split("->"):
+        for n in names.replace("`", "").split("->"):
             if n.strip().isidentifier():
                 out[n.strip()] = desc.strip()
     return out

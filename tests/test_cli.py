@@ -110,6 +110,14 @@ def test_trainable_agents_document_exactly_their_options(agent, family):
     assert set(docs) == set(options), (set(options) - set(docs), set(docs) - set(options))
 
 
+def test_every_family_documents_exactly_its_options():
+    from metarl.registry import family_option_docs, family_options, list_families
+
+    for name in list_families():
+        docs, options = family_option_docs(name), family_options(name)
+        assert set(docs) == set(options), (name, set(options) - set(docs), set(docs) - set(options))
+
+
 def test_option_docs_parser_by_hand():
     from metarl.registry import option_docs
 
@@ -123,3 +131,4 @@ def test_train_help_describes_agent_options(capsys):
     assert cli(["train", "rl2_bandits", "--help"]) == 0
     out = capsys.readouterr().out
     assert any(line.startswith("  --gae_lambda") and "GAE" in line for line in out.splitlines())
+    assert any(line.startswith("  --arms") and "k >= 2" in line for line in out.splitlines())

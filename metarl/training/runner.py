@@ -47,12 +47,12 @@ def help_text(exp: Experiment) -> str:
              "", "trainer options:"]
     for f in dataclasses.fields(TrainConfig):
         lines.append(_option_line(f.name, getattr(exp.train, f.name), docs.get(f.name, "")))
-    from metarl.registry import agent_option_docs, agent_options, family_options
+    from metarl.registry import agent_option_docs, agent_options, family_option_docs, family_options
 
-    agent_docs = agent_option_docs(exp.agent, exp.family)
     for title, options, current, about in (
-            ("family", family_options(exp.family), exp.family_kwargs, {}),
-            ("agent", agent_options(exp.agent, exp.family), exp.agent_config, agent_docs)):
+            ("family", family_options(exp.family), exp.family_kwargs, family_option_docs(exp.family)),
+            ("agent", agent_options(exp.agent, exp.family), exp.agent_config,
+             agent_option_docs(exp.agent, exp.family))):
         lines.append("")
         lines.append(f"{title} options ({exp.family if title == 'family' else exp.agent}):")
         for key, default in options.items():
