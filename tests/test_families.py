@@ -193,6 +193,12 @@ def test_same_seed_same_tasks_and_splits_differ(name):
     test = [t.params for t in fam.sample(4, split="test", seed=7)]
     other = [t.params for t in fam.sample(4, seed=8)]
     assert train != test and train != other
+    # a numpy Generator as the seed: the same generator state gives different train and test
+    # tasks, and the same tasks again for the same split
+    rng_train = [t.params for t in fam.sample(4, seed=np.random.default_rng(7))]
+    rng_test = [t.params for t in fam.sample(4, split="test", seed=np.random.default_rng(7))]
+    assert rng_train != rng_test and rng_test == [t.params for t in fam.sample(4, split="test",
+                                                                            seed=np.random.default_rng(7))]
     for t in fam.sample(2, split="test", seed=7):
         back = metarl.Task.from_json(t.to_json())
         assert back == t

@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 
 from metarl.errors import ConfigError, MetaRLError, check_choice, check_int
-from metarl.seeding import make_rng
+from metarl.seeding import make_rng, seed_sequence
 from metarl.tasks.params import ParamSpace
 from metarl.tasks.task import Task
 
@@ -52,6 +52,11 @@ class TaskFamily:
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError(f"{type(self).__name__} has no name; set the class attribute `name` "
                               "or register it with @metarl.register_family('name')")
+        if isinstance(seed, np.random.Generator) and split != "train":
+            # A caller-owned Generator is the train stream itself (the trainer's task stream; its
+            # draws are unchanged). Other splits take one draw from it and mix in family and split,
+            # so the same generator state never yields the train tasks as test tasks.
+            seed = np.random.default_rng(seed_sequence(int(seed.integers(2**63)), self.name, split))
         rng = make_rng(seed, self.name, split)
         # A caller-owned Generator gives a fresh draw each call: tag ids with a draw from it so
         # ids stay unique across calls (an int seed names the draw itself).
