@@ -48,3 +48,22 @@ def test_group_labels_must_match_tasks():
 
     with pytest.raises(ValueError, match="2 group labels for 3 tasks"):
         summarize_groups(np.zeros((3, 2)), None, ["a", "b"])
+
+
+def test_evaluate_rejects_bad_arguments_in_one_line():
+    import pytest
+
+    import metarl
+
+    fam = metarl.make_family("bandit", arms=2)
+    agent = metarl.make_agent("random", fam)
+    tasks = fam.sample(3, split="test", seed=1)
+    cases = [((agent, tasks), dict(seed=-1), "seed=-1 is too small"), ((agent, tasks), dict(seed=None), "seed must be"),
+             ((agent, tasks), dict(batch_size=0), "batch_size=0 is too small"),
+             (("random", tasks), {}, "needs an agent built with metarl.make_agent"),
+             ((agent, tasks[0]), {}, "tasks must be a list of Task"), ((agent, [1, 2]), {}, "got ['int', 'int']")]
+    for args, kwargs, words in cases:
+        with pytest.raises(metarl.errors.ConfigError) as err:
+            metarl.evaluate(*args, episodes=2, **kwargs)
+        assert words in str(err.value) and "\n" not in str(err.value)
+    assert metarl.evaluate(agent, tasks, episodes=2).episode_returns.shape == (3, 2)

@@ -11,6 +11,21 @@ from metarl.evaluation.stats import summarize, summarize_groups
 from metarl.tasks import Task
 
 
+def _checked_inputs(agent, tasks, seed, batch_size) -> list[Task]:
+    """The public entry points' arguments, checked before any env is built: an agent made by
+    ``make_agent``, a sequence of Tasks, a seed >= 0 and a batch size >= 1."""
+    if not hasattr(agent, "family") or not callable(getattr(agent, "act", None)):
+        raise ConfigError(f"evaluate needs an agent built with metarl.make_agent(name, family), got "
+                          f"{type(agent).__name__} {agent!r:.60}")
+    if isinstance(tasks, Task) or not all(isinstance(t, Task) for t in tasks):
+        raise ConfigError("tasks must be a list of Task (e.g. family.sample(n, split='test', seed=...)), got "
+                          + (f"one {type(tasks).__name__}" if isinstance(tasks, Task) else
+                             f"{[type(t).__name__ for t in tasks][:5]}"))
+    check_int("seed", seed, low=0)
+    check_int("batch_size", batch_size, low=1)
+    return list(tasks)
+
+
 def run_trials(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, deterministic: bool = False,
                batch_size: int = 1000, progress=None) -> tuple[np.ndarray, np.ndarray | None]:
     """Returns per task x episode index [n, k] and success [n, k] (None if undefined).
@@ -22,6 +37,7 @@ def run_trials(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, de
     scored on more than ``batch_size`` tasks gives other (equally valid) numbers with another
     ``batch_size``. Same seed and ``batch_size`` on the same CPU: the same numbers.
     """
+    tasks = _checked_inputs(agent, tasks, seed, batch_size)
     family = agent.family
     if callable(getattr(agent, "reseed", None)):  # agents built on metarl.learning.Agent have it
         agent.reseed(seed)
@@ -77,7 +93,7 @@ def evaluate(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, dete
     ``exact``: see ``exact_value``, where the family has one).
     """
     episodes = check_int("episodes", episodes, low=1)
-    tasks = list(tasks)
+    tasks = _checked_inputs(agent, tasks, seed, batch_size)
     if not tasks:
         raise MetaRLError("evaluate needs at least one task")
     returns, success = run_trials(agent, tasks, episodes=episodes, seed=seed, deterministic=deterministic,
