@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, check_int
+from metarl.errors import ConfigError, check_int, short_repr
 from metarl.rollout.vector import NativeTrialVectorEnv
 from metarl.tasks import ParamSpace, ParamSpec, Task, TaskFamily
 
@@ -93,8 +93,10 @@ class BanditFamily(TaskFamily):
 
     def validate_task(self, task: Task) -> None:
         super().validate_task(task)
-        if len(task.params["means"]) != self.arms:
-            raise ConfigError(f"bandit task has {len(task.params['means'])} arm means; this family has arms={self.arms}")
+        means = np.shape(task.params["means"])
+        if means != (self.arms,):
+            raise ConfigError(f"bandit task has arm means of shape {means} ({short_repr(task.params['means'])}); "
+                              f"this family has arms={self.arms}: give a list of {self.arms} means")
 
     def make_env(self, task: Task) -> gym.Env:
         return BanditEnv(self, task)

@@ -155,6 +155,9 @@ class PointNavFamily(TaskFamily):
         if isinstance(task, Task) and task.family == self.name:
             check_scalar_params(task, self.params.names)
         super().validate_task(task)
+        if self.arena is not None and max(abs(task.params["goal_x"]), abs(task.params["goal_y"])) > self.arena:
+            raise ConfigError(f"point-nav: goal ({task.params['goal_x']:g}, {task.params['goal_y']:g}) lies outside "
+                              f"the walls at +-{self.arena:g} (arena), so it cannot be reached")
 
     def make_env(self, task: Task) -> gym.Env:
         return PointNavEnv(self, task)

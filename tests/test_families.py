@@ -404,3 +404,18 @@ def test_task_features_one_hot_categorical_and_empty():
         toy.task_features([])
     with pytest.raises(ValueError, match=r"task 'odd' lacks parameters \['x'\]; family 'toy-features' needs"):
         toy.task_features([metarl.Task("toy-features", {"kind": "a", "only": 7}, task_id="odd")])
+
+
+def test_hand_made_tasks_with_unknown_or_misshapen_parameters_are_rejected():
+    cart = metarl.make_family("cartpole-dynamics")
+    typo = metarl.Task("cartpole-dynamics", {**cart.nominal_task().params, "Gravity": 200.0})
+    with pytest.raises(MetaRLError, match=r"unknown parameters \['Gravity'\]; family 'cartpole-dynamics' takes"):
+        cart.make_env(typo)
+    bandit = metarl.make_family("bandit", arms=3)
+    for means in (0.5, [0.1, 0.2]):
+        with pytest.raises(MetaRLError, match="give a list of 3 means"):
+            bandit.make_env(metarl.Task("bandit", {"means": means}))
+    walled = metarl.make_family("point-nav", arena=1.0)
+    with pytest.raises(MetaRLError, match=r"goal \(3, 0\) lies outside the walls"):
+        walled.make_env(metarl.Task("point-nav", {"goal_x": 3.0, "goal_y": 0.0}))
+    walled.make_env(metarl.Task("point-nav", {"goal_x": 0.9, "goal_y": -1.0}))   # on the wall: reachable

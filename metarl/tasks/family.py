@@ -115,6 +115,11 @@ class TaskFamily:
         if task.family != self.name:
             raise MetaRLError(f"task of family {task.family!r} given to family {self.name!r}")
         self._require_params(task)
+        if len(task.params) > len(self.params.names):  # cheap test first: this runs at every reset
+            unknown = sorted(set(task.params) - set(self.params.names) - set(self.required_params()))
+            if unknown:  # e.g. a misspelt parameter in a hand-made task, which would be silently ignored
+                raise MetaRLError(f"task {task.task_id!r} has unknown parameters {unknown}; family "
+                                  f"{self.name!r} takes {sorted(set(self.params.names) | set(self.required_params()))}")
         self.params.validate(task.params)
 
     def _require_params(self, task: Task) -> None:
