@@ -5,7 +5,7 @@ Each task scales the simulator's constants: CartPole ``gravity``, ``masscart``,
 ``masspole``, ``length`` (half the pole length, as in Gymnasium) and ``force_mag``;
 Pendulum ``g``, ``m``, ``l`` and ``max_torque``. Training tasks draw every constant
 log-uniformly from ``[min_scale, max_scale]`` x its nominal value (default 0.5x-2x);
-the hard limits the environment generator may reach are 0.1x-10x. All parameters
+the hard limits are 0.1x-10x. All parameters
 are in the ``dynamics`` group (rewards are Gymnasium's own).
 
 Environments are ``TimeLimit(CartPoleEnv subclass, 500)`` and
@@ -22,7 +22,8 @@ saturates earlier. ``max_torque``'s hard upper limit is ``B`` itself: a larger v
 could not be commanded through the action space.
 
 Held-out rule: test tasks are separately seeded draws from the same train box;
-extrapolation beyond it (up to the hard limits) is measured with generated suites.
+tasks beyond it, up to the hard limits, can be built by hand (``Task``) and evaluated
+(no environment generator draws them yet).
 These families use the default ``SyncTrialVectorEnv`` (no native batched env).
 """
 from __future__ import annotations
@@ -107,8 +108,7 @@ class _PhysicsFamily(TaskFamily):
     kind = "rl"
     baselines = ("random",)
     held_out_rule = ("test tasks are separately seeded log-uniform draws from the same train box "
-                     "(constants x [min_scale, max_scale] of nominal); the generator extrapolates "
-                     "up to the hard limits (0.1x-10x)")
+                     "(constants x [min_scale, max_scale] of nominal); hard limits 0.1x-10x")
     NOMINAL: dict[str, float] = {}
 
     def __init__(self, min_scale: float = 0.5, max_scale: float = 2.0) -> None:

@@ -16,7 +16,7 @@ Train box: ``1.5^U(-L, L)`` for mass and friction and ``1.3^U(-L, L)`` for dampi
 log-uniform on [0.296, 3.375] and [0.455, 2.197]. Hard limits 0.1x-10x for every scale
 (where MuJoCo stays stable for these robots). ``rand_param_envs`` draws an independent
 multiplier per body / geom / dof; here one scalar per quantity is drawn, which gives the
-environment generator four interpretable axes and a stronger per-task signal.
+variants four interpretable axes and a stronger per-task signal.
 
 Parameters are applied in place on ``env.unwrapped.model`` (the env is built once and
 never re-created per task): the nominal arrays are copied at construction, each task
@@ -33,7 +33,8 @@ horizon 200 by default (ProMP's setting); observations, actions, rewards and ter
 obs [17] / action [6], Hopper obs [11] / action [3], Walker2d obs [17] / action [6].
 
 Held-out rule: test tasks are separately seeded draws from the same train box;
-extrapolation beyond it (up to the hard limits) is measured with generated suites.
+tasks beyond it, up to the hard limits, can be built by hand (``Task``) and evaluated
+(no environment generator draws them yet).
 """
 from __future__ import annotations
 
@@ -96,8 +97,8 @@ class _DynamicsFamily(TaskFamily):
     step_cost = "heavy"  # MuJoCo: make_vector_env may step large vectors in worker processes
     baselines = ("random",)
     held_out_rule = ("test tasks are separately seeded log-uniform draws from the same train box "
-                     "(mass, friction x 1.5^U(-L, L), damping x 1.3^U(-L, L)); the generator "
-                     "extrapolates up to the hard limits (0.1x-10x)")
+                     "(mass, friction x 1.5^U(-L, L), damping x 1.3^U(-L, L)); hard limits "
+                     "0.1x-10x")
     ENV: type = HalfCheetahEnv
 
     def __init__(self, log_scale_limit: float = 3.0, horizon: int = 200) -> None:

@@ -33,8 +33,8 @@ the task in place (the MuJoCo model is untouched: these tasks change only the re
 
 Held-out rule: test tasks are separately seeded draws from the same distribution (as in
 MAML and PEARL; the two-direction families have the same two tasks in both splits).
-Extrapolation (velocities beyond the box, goals beyond the disk, up to the hard limits) is
-measured with generated suites.
+Tasks beyond the box or the disk, up to the hard limits, can be built by hand (``Task``)
+and evaluated (no environment generator draws them yet).
 """
 from __future__ import annotations
 
@@ -276,7 +276,7 @@ class AntGoalFamily(_AntFamily):
 
     name = "ant-goal"
     held_out_rule = ("test goals are separately seeded draws, uniform in the same disk (as in PEARL); "
-                     "the generator extrapolates beyond the disk up to the hard limits")
+                     "hard limits +-10 m per coordinate")
 
     def __init__(self, radius: float = 3.0, distance: str = "l1", horizon: int = 200,
                  ctrl_cost_weight: float = 0.1, contact_cost_weight: float = 5e-4,

@@ -1,8 +1,8 @@
 """``ParamSpec`` / ``ParamSpace``: the parameters that define a family's tasks.
 
 A spec has a *train box* ``[low, high]`` (where training tasks are drawn), optional
-*hard* physical limits (what the simulator accepts; the environment generator may
-go beyond the train box up to them), a linear or log scale and a group
+*hard* physical limits (what the simulator accepts; hand-made tasks may go beyond the
+train box up to them, and the environment generator of ARCHITECTURE.md, not built yet, is to), a linear or log scale and a group
 (``dynamics``, ``reward`` or ``task``). Categorical specs use ``choices``.
 """
 from __future__ import annotations
