@@ -353,6 +353,7 @@ def test_list_valued_choices_round_trip_through_tasks():
     (("m", -1.0, 1.0), {"scale": "log"}, ["'m'", "log", "-1.0"]),              # log, low < 0
     (("m", 0.5, 2.0), {"hard": (0.6, 10.0)}, ["'m'", "hard", "0.6"]),          # hard misses low
     (("m", 0.5, 2.0), {"hard": (0.0, 1.5)}, ["'m'", "hard", "1.5"]),           # hard misses high
+    (("m", 0.5, 2.0), {"scale": "log", "hard": (0.0, 10.0)}, ["'m'", "log scale needs hard limits > 0"]),
     (("m", 0.5, 2.0), {"hard": (0.0,)}, ["'m'", "hard"]),                      # not a pair
     (("m", 0.5, 2.0), {"hard": (0.0, "x")}, ["'m'", "hard", "'x'"]),
     (("m", 0.5, 2.0), {"group": "physics"}, ["group", "physics", "dynamics"]),

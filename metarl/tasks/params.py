@@ -91,6 +91,9 @@ class ParamSpec:
             hard = (_number(name, "hard[0]", hard[0]), _number(name, "hard[1]", hard[1]))
             if math.isnan(hard[0]) or math.isnan(hard[1]) or not (hard[0] <= low and high <= hard[1]):
                 raise ConfigError(f"ParamSpec({name!r}): hard limits {hard} must contain the train box [{low}, {high}]")
+            if scale == "log" and hard[0] <= 0:
+                raise ConfigError(f"ParamSpec({name!r}): log scale needs hard limits > 0 (its unit scale is "
+                                  f"log(value)), got hard={hard}")
         set_("choices", None)
         set_("low", low)
         set_("high", high)
