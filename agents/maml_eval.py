@@ -10,6 +10,7 @@ from metarl.agents.maml import _hidden_sizes
 from metarl.errors import check_int
 from metarl.learning import functional as F
 
+
 def draw_examples(family, tasks, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` examples of each task through the family's vector env (slot i seeded ``seed + i``):
     x [B, n, in] float32, y [B, n, out] float32 (labels from ``info["target"]``)."""

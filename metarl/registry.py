@@ -123,26 +123,29 @@ def agent_options(name: str, family: Any = None) -> dict[str, Any]:
     """Options of agent ``name`` and their defaults ({} if it takes arbitrary ``**kwargs``).
     For an agent that depends on the family's kind (``ByFamilyKind``), ``family`` (a
     TaskFamily or a family name) picks the class; without it, the union of all kinds'."""
+    out: dict[str, Any] = {}
+    for factory in _agent_factories(name, family):
+        out = {**(_keyword_options(factory) or {}), **out}
+    return out
+
+
+def _agent_factories(name: str, family: Any) -> list:
+    """The class(es) behind agent ``name``: the one for ``family``'s kind, or every kind's
+    without a family (first kind first), for an agent that depends on it."""
     entry = _lookup(_AGENTS, "agent", name)
-    if isinstance(entry, ByFamilyKind):
-        kinds = [_family_kind(family)] if family is not None else list(entry.by_kind)
-        out: dict[str, Any] = {}
-        for kind in kinds:
-            out = {**(_keyword_options(entry.for_kind(kind, name)) or {}), **out}
-        return out
-    return _keyword_options(entry) or {}
+    if not isinstance(entry, ByFamilyKind):
+        return [entry]
+    kinds = [_family_kind(family)] if family is not None else list(entry.by_kind)
+    return [entry.for_kind(kind, name) for kind in kinds]
 
 
 def agent_option_docs(name: str, family: Any = None) -> dict[str, str]:
     """Option -> description, read from the ``Options:`` paragraph of the agent class's
     docstring (``a (what a is), b, c -> d (what c and d are), ...``); options the paragraph
     names without a description map to "". Same ``family`` rule as ``agent_options``."""
-    entry = _lookup(_AGENTS, "agent", name)
-    classes = ([entry.for_kind(_family_kind(family), name)] if family is not None else
-               [entry.for_kind(k, name) for k in entry.by_kind]) if isinstance(entry, ByFamilyKind) else [entry]
     out: dict[str, str] = {}
-    for cls in classes:
-        out = {**_class_option_docs(cls), **out}
+    for factory in _agent_factories(name, family):
+        out = {**_class_option_docs(factory), **out}
     return out
 
 

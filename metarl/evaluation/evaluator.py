@@ -12,8 +12,8 @@ from metarl.tasks import Task
 
 
 def _checked_inputs(agent, tasks, seed, batch_size) -> list[Task]:
-    """The public entry points' arguments, checked before any env is built: an agent made by
-    ``make_agent``, a sequence of Tasks, a seed >= 0 and a batch size >= 1."""
+    """``evaluate``'s arguments (it is ``run_trials``' only caller), checked before any env is
+    built: an agent made by ``make_agent``, a sequence of Tasks, a seed >= 0, a batch size >= 1."""
     if not hasattr(agent, "family") or not callable(getattr(agent, "act", None)):
         raise ConfigError(f"evaluate needs an agent built with metarl.make_agent(name, family), got "
                           f"{type(agent).__name__} {agent!r:.60}")
@@ -37,7 +37,6 @@ def run_trials(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, de
     scored on more than ``batch_size`` tasks gives other (equally valid) numbers with another
     ``batch_size``. Same seed and ``batch_size`` on the same CPU: the same numbers.
     """
-    tasks = _checked_inputs(agent, tasks, seed, batch_size)
     family = agent.family
     if callable(getattr(agent, "reseed", None)):  # agents built on metarl.learning.Agent have it
         agent.reseed(seed)
