@@ -79,7 +79,7 @@ class BanditFamily(TaskFamily):
     max_episode_steps = 1
     held_out_rule = "test tasks are separately seeded draws of the arm means"
     baselines = ("random", "bandit-greedy", "bandit-eps-greedy", "bandit-ucb", "bandit-ucb1",
-                 "bandit-thompson", "bandit-bayes-optimal")
+                 "bandit-thompson", "bandit-gittins", "bandit-bayes-optimal")
 
     def __init__(self, arms: int = 5, low: float = 0.0, high: float = 1.0) -> None:
         self.arms = check_int("bandit: arms", arms, low=2, high=10_000)

@@ -2,14 +2,15 @@
 
 Each trial is ``episodes_per_trial`` pulls (one-step episodes) of a k-armed bandit with
 arm means ~ U[0, 1]; the score is the total reward over the pulls on held-out tasks,
-next to classic baselines (random, greedy, epsilon-greedy, UCB, Thompson sampling) and,
-when small enough, the exact Bayes-optimal value. Default: 5 arms, 10 pulls — the
-README's main job (2¼-3 minutes on 2 CPU cores).
+next to classic baselines (random, greedy, epsilon-greedy, UCB, Thompson sampling, the
+finite-horizon Gittins index) and, when small enough, the exact Bayes-optimal value.
+Default: 5 arms, 10 pulls — the README's main job (2¼-3 minutes on 2 CPU cores).
 
 For 100-pull trials the preset's short-trial settings lose: use ``--value_scale 0.1
 --gae_lambda 0.9 --trials_per_update 512 --hidden_size 64`` and keep the preset's undiscounted
-``gamma=1.0``. In 30 minutes on 2 CPU cores that scored 78.22 at 5 arms (UCB 78.03) and 83.03 at
-10 arms (UCB 83.13). With ``--gamma 0.99`` the 5-arm run scored 77.99 (docs/results.md).
+``gamma=1.0``. In 30 minutes on 2 CPU cores that scored 78.22 at 5 arms (UCB 78.03,
+Gittins 78.53) and 83.03 at 10 arms (UCB 83.13, Gittins 83.77). With ``--gamma 0.99`` the
+5-arm run scored 77.99 (docs/results.md).
 """
 from metarl.training.config import Experiment, TrainConfig
 from metarl.training.runner import main_for

@@ -88,13 +88,39 @@ def _cmd_eval(args) -> int:
         official = evaluation_protocol(args.protocol)(agent, family, num_evals=args.num_evals,
                                                       meta_batch_size=args.protocol_tasks, seed=train.eval_seed)
         report.meta["official_" + args.protocol] = official
-    report.to_json(out_dir / "eval" / "report.json")
+    report.save(out_dir / "eval")
     print_summary(report, run_dir, eval_dir=out_dir / "eval")
     if official is not None:
         ours = report.summary.get("success_per_episode")
         print(f"\nofficial {args.protocol} protocol ({official['settings']}): success rate "
               f"{official['success_rate']:.3f}, mean return {official['mean_return']:.1f}"
               + (f"; ours (success per episode index, last): {ours[-1]:.3f}" if ours else ""))
+    return 0
+
+
+def _cmd_baselines(args, family_argv: list[str]) -> int:
+    from tqdm.auto import tqdm
+
+    from metarl.evaluation.evaluator import evaluate_baselines
+    from metarl.evaluation.report import summary_table
+    from metarl.registry import family_options, make_family
+    from metarl.training.config import parse_overrides, parse_value
+
+    defaults = family_options(args.family)          # an unknown family: one line listing the families
+    options = {k: parse_value(k, v, defaults[k]) if k in defaults else v
+               for k, v in parse_overrides(_underscored(family_argv)).items()}
+    family = make_family(args.family, **options)
+    names = family.baselines if args.only is None else [n.strip() for n in args.only.split(",") if n.strip()]
+    tasks = family.sample(check_int("--tasks", args.tasks, low=1), split=args.split,
+                          seed=check_int("--seed", args.seed, low=0))
+    episodes = check_int("--episodes", args.episodes, low=1)
+    total = len(tasks) * episodes * family.max_episode_steps * len(names)
+    with tqdm(total=total, disable=args.quiet, desc="baselines", unit="step", unit_scale=True) as bar:
+        out = evaluate_baselines(family, tasks, episodes=episodes, seed=args.seed, names=names,
+                                 progress=bar.update, exact=True)
+    given = "".join(f" --{k} {v}" for k, v in options.items())
+    print(f"{family.name}{given}: {len(tasks)} {args.split} tasks (seed {args.seed}), {episodes} episodes per trial")
+    print(summary_table(list(out.items())))
     return 0
 
 
@@ -111,6 +137,12 @@ def _cmd_bench(args) -> int:
 
     module = importlib.import_module(f"metarl.experiments.bench_{args.what}")
     return module.main(_dashed(args.options))
+
+
+def _underscored(argv: list[str]) -> list[str]:
+    """``--arm-count 5`` -> ``--arm_count 5`` (family options are spelt with underscores)."""
+    return [re.sub(r"^--([^=]+)", lambda m: "--" + m.group(1).replace("-", "_"), a) if a.startswith("--") else a
+            for a in argv]
 
 
 def _dashed(argv: list[str]) -> list[str]:
@@ -156,6 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--protocol-tasks", type=int, default=20,
                    help="test tasks per round of the official protocol (its meta_batch_size)")
     s.set_defaults(func=_cmd_eval)
+    s = sub.add_parser("baselines", help="the classic baselines of a family on its held-out tasks (no training)",
+                       allow_abbrev=False,
+                       description="Evaluate a family's classic baselines (random, UCB, Gittins, Bayes-optimal, "
+                                   "PSRL, ...) on held-out tasks, without training. Family options follow as "
+                                   "--key value, e.g. `metarl baselines bandit --arms 10 --episodes 100`.")
+    s.add_argument("family", help="a task family (see `metarl list`)")
+    s.add_argument("--episodes", type=int, default=10, help="episodes per trial (bandits: pulls)")
+    s.add_argument("--tasks", type=int, default=1000, help="number of tasks")
+    s.add_argument("--seed", type=int, default=1000,
+                   help="task and agent seed (the trainer's eval_seed, so the tasks are a run's test tasks)")
+    s.add_argument("--split", choices=["test", "train"], default="test", help="which split to draw tasks from")
+    s.add_argument("--only", default=None, help="comma-separated baseline names (default: all of the family's)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_baselines)
     s = sub.add_parser("bench", help=f"throughput / memory benchmarks with ratios ({', '.join(BENCHMARKS)})",
                        add_help=False, description="`metarl bench NAME --help` lists a benchmark's options.")
     s.add_argument("what", choices=list(BENCHMARKS), help="which benchmark")
@@ -191,9 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[:1] == ["eval"]:
         argv = ["eval", *_dashed(argv[1:])]
-    args = parser.parse_args(argv)
+    if argv[:1] == ["baselines"]:
+        args, family_argv = parser.parse_known_args(["baselines", *_dashed(argv[1:])])
+    else:
+        args, family_argv = parser.parse_args(argv), None
     try:
-        return args.func(args)
+        return args.func(args) if family_argv is None else args.func(args, family_argv)
     except MetaRLError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

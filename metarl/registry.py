@@ -58,6 +58,7 @@ _AGENTS: dict[str, Any] = {
     "bandit-ucb": "metarl.agents.baselines.bandit:UCBAgent",
     "bandit-ucb1": "metarl.agents.baselines.bandit:UCB1Agent",
     "bandit-thompson": "metarl.agents.baselines.bandit:ThompsonAgent",
+    "bandit-gittins": "metarl.agents.baselines.bandit_gittins:GittinsBanditAgent",
     "bandit-bayes-optimal": "metarl.agents.baselines.bandit_bayes:BayesOptimalBanditAgent",
     "psrl": "metarl.agents.baselines.psrl:PSRLAgent",
 }

@@ -62,6 +62,7 @@ def bandit10():
     ("bandit-ucb", {}, 6.65),             # prior-based UCB, c in 0.05-0.1
     ("bandit-thompson", {}, 5.83),
     ("bandit-ucb1", {}, 5.67),            # textbook UCB1, c=1
+    ("bandit-gittins", {}, 6.660),        # finite-horizon Gittins index: Bayes-optimal at n=10
     ("bandit-bayes-optimal", {}, 6.660),  # exact DP value; horizon read from the trial obs
 ])
 def test_bandit_scores_n10_k5(bandit5, name, options, target):

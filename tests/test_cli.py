@@ -132,3 +132,30 @@ def test_train_help_describes_agent_options(capsys):
     out = capsys.readouterr().out
     assert any(line.startswith("  --gae_lambda") and "GAE" in line for line in out.splitlines())
     assert any(line.startswith("  --arms") and "k >= 2" in line for line in out.splitlines())
+
+
+def test_baselines_command_prints_the_table(capsys):
+    argv = ["baselines", "bandit", "--arms", "3", "--episodes", "5", "--tasks", "300", "--quiet",
+            "--only", "random,bandit-gittins,bandit-bayes-optimal"]
+    assert cli(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("bandit --arms 3: 300 test tasks (seed 1000), 5 episodes per trial")
+    # name, return, [ci low, ci high], first, last, exact: 7 fields (the footnote has more)
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if len(line.split()) == 7}
+    assert set(rows) == {"random", "bandit-gittins", "bandit-bayes-optimal"}
+    # the exact column: Gittins equals the exact Bayes-optimal value at this short horizon; both beat random
+    assert rows["bandit-gittins"][-1] == rows["bandit-bayes-optimal"][-1]
+    assert float(rows["bandit-gittins"][-1]) > float(rows["random"][-1]) + 0.3
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["baselines", "bandit", "--armz", "3"], ["unknown option", "armz", "arms"]),
+    (["baselines", "bandit", "--arms", "three"], ["--arms", "integer", "three"]),
+    (["baselines", "bandt"], ["unknown family 'bandt'", "bandit"]),
+    (["baselines", "bandit", "--only", "nope"], ["unknown agent 'nope'", "bandit-gittins"]),
+    (["baselines", "bandit", "--tasks", "0"], ["--tasks=0"]),
+])
+def test_baselines_command_bad_input(argv, words, capsys):
+    assert cli(argv + ["--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and all(w in err[0] for w in words), err

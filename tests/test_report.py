@@ -67,3 +67,28 @@ def test_evaluate_rejects_bad_arguments_in_one_line():
             metarl.evaluate(*args, episodes=2, **kwargs)
         assert words in str(err.value) and "\n" not in str(err.value)
     assert metarl.evaluate(agent, tasks, episodes=2).episode_returns.shape == (3, 2)
+
+
+def test_csv_tables_by_hand(tmp_path):
+    import csv
+
+    returns = np.array([[0.0, 1.0], [0.5, 2.0]])
+    success = np.array([[False, True], [False, True]])
+    s = summarize(returns, success)
+    rep = EvalReport(returns, success, s, ["t0", "t1"], meta={"agent": "rl2"},
+                     baselines={"random": summarize(returns * 0), "psrl": {"skipped": "not this family"}})
+    path = rep.save(tmp_path / "eval")
+    assert path == tmp_path / "eval" / "report.json" and path.exists()
+    rows = list(csv.DictReader((tmp_path / "eval" / "returns.csv").open()))
+    assert [(r["task_id"], r["episode"], float(r["return"]), r["success"]) for r in rows] == [
+        ("t0", "1", 0.0, "0"), ("t0", "2", 1.0, "1"), ("t1", "1", 0.5, "0"), ("t1", "2", 2.0, "1")]
+    summary = list(csv.DictReader((tmp_path / "eval" / "summary.csv").open()))
+    assert [r["agent"] for r in summary] == ["rl2", "random", "psrl"]
+    assert float(summary[0]["trial_return"]) == 1.75 and float(summary[0]["first"]) == 0.25
+    assert float(summary[0]["last"]) == 1.5 and float(summary[1]["trial_return"]) == 0.0
+    assert summary[2]["skipped"] == "not this family" and summary[2]["trial_return"] == ""
+    # without success flags the column is empty
+    rep.success = None
+    rows = list(csv.DictReader(rep.to_csv(tmp_path / "r.csv").open()))
+    assert {r["success"] for r in rows} == {""}
+    assert not list((tmp_path / "eval").glob("*.tmp"))

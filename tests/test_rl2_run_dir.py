@@ -63,6 +63,10 @@ def test_cli_train_writes_a_complete_run_directory(cli_run):
         assert "trial_return" in summary or "skipped" in summary, name
     assert report["meta"]["versions"]["torch"] == torch.__version__
     assert (run_dir / "eval" / "adaptation.png").stat().st_size > 1000
+    csv_rows = (run_dir / "eval" / "returns.csv").read_text().splitlines()
+    assert len(csv_rows) == 1 + report["summary"]["n_tasks"] * report["summary"]["episodes"]
+    summary_rows = (run_dir / "eval" / "summary.csv").read_text().splitlines()
+    assert len(summary_rows) == 2 + len(report["baselines"]) and summary_rows[1].startswith("rl2,")
 
 
 def test_cli_eval_of_a_trained_run(cli_run):
@@ -72,6 +76,8 @@ def test_cli_eval_of_a_trained_run(cli_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((run_dir / "eval" / "report.json").read_text())
     assert report["summary"]["n_tasks"] == 100 and "bandit-ucb" in report["baselines"]
+    returns_csv = (run_dir / "eval" / "returns.csv").read_text().splitlines()
+    assert len(returns_csv) == 1 + 100 * report["summary"]["episodes"]   # rewritten with the new report
     trained = json.loads((run_dir / "eval" / "report.train.json").read_text())  # the training's own, kept
     assert "train_seconds" in trained["meta"] and trained["summary"]["n_tasks"] != 100
 

@@ -58,3 +58,15 @@ def random_argmax(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     tied = values >= best - TIE_TOL
     # A uniform key per entry, zeroed outside the tie set: argmax picks a uniform tied entry.
     return np.argmax(tied * (rng.random(values.shape) + 1.0), axis=1).astype(np.int64)
+
+
+def infer_horizon(layout, obs: np.ndarray, counts: np.ndarray) -> int | None:
+    """Pulls per trial read from the trial obs [B, D]: ``trial_progress = pulls / n``, with
+    ``pulls`` from the per-arm counts [B, k, 2]. None before the first pull (progress 0)."""
+    progress = np.asarray(obs)[:, layout.trial_progress]
+    pulls = counts.sum(axis=(1, 2))
+    ok = np.flatnonzero((progress > 0) & (pulls > 0))
+    if not ok.size:
+        return None
+    i = int(ok[0])  # every trial of a batch has the same length
+    return int(round(pulls[i] / progress[i]))

@@ -31,7 +31,8 @@ import numpy as np
 from metarl.errors import ConfigError, check_int
 from metarl.learning.agent import Agent
 
-from ._common import check_batch, check_seed, previous_step, random_argmax, require_discrete_actions
+from ._common import (check_batch, check_seed, infer_horizon, previous_step, random_argmax,
+                      require_discrete_actions)
 
 #: default cap on DP states (k=5, n=20 -- 347,846 states -- solves in about 4 s on a 2-core machine)
 DEFAULT_MAX_STATES = 400_000
@@ -220,18 +221,8 @@ class BayesOptimalBanditAgent(Agent):
         r = (reward[rows] > 0.5).astype(np.float64)
         counts[rows, action[rows], 0] += r
         counts[rows, action[rows], 1] += 1.0 - r
-        horizon = self.horizon if self.horizon is not None else self._infer_horizon(obs, counts)
+        horizon = self.horizon if self.horizon is not None else infer_horizon(self.layout, obs, counts)
         return self._choose(counts, horizon) + self.action_start, counts
-
-    def _infer_horizon(self, obs: np.ndarray, counts: np.ndarray) -> int | None:
-        """Pulls per trial from ``trial_progress = pulls / n`` (None before the first pull)."""
-        progress = obs[:, self.layout.trial_progress]
-        pulls = counts.sum(axis=(1, 2))
-        ok = np.flatnonzero((progress > 0) & (pulls > 0))
-        if not ok.size:
-            return None
-        i = int(ok[0])  # every trial of a batch has the same length
-        return int(round(pulls[i] / progress[i]))
 
     def _choose(self, counts: np.ndarray, horizon: int | None) -> np.ndarray:
         icounts = np.rint(counts).astype(np.int64)

@@ -1,6 +1,8 @@
 """``EvalReport``: per task x episode-index returns of one agent on a set of tasks."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +36,44 @@ class EvalReport:
                 "success": None if self.success is None else np.asarray(self.success).astype(bool).tolist()}
 
     def to_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1))
-        tmp.replace(path)
-        return path
+        return _write_atomically(path, json.dumps(self.to_dict(), indent=1))
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Per task and episode index, one row: task_id, episode (1-based), return, success
+        (empty where the family defines none) -- for pandas / spreadsheets."""
+        buf = io.StringIO()
+        out = csv.writer(buf, lineterminator="\n")
+        out.writerow(["task_id", "episode", "return", "success"])
+        returns = np.asarray(self.episode_returns, dtype=np.float64)
+        ids = self.task_ids or [str(i) for i in range(len(returns))]
+        for i, row in enumerate(returns):
+            for k, value in enumerate(row):
+                succ = "" if self.success is None else int(bool(self.success[i][k]))
+                out.writerow([ids[i], k + 1, repr(float(value)), succ])
+        return _write_atomically(path, buf.getvalue())
+
+    def summary_csv(self, path: str | Path) -> Path:
+        """One row per agent (this one, then each baseline): trial return, its 95% CI, first
+        and last episode return, exact value; a skipped baseline has only its name and reason."""
+        buf = io.StringIO()
+        out = csv.writer(buf, lineterminator="\n")
+        out.writerow(["agent", "trial_return", "ci_low", "ci_high", "first", "last", "exact", "skipped"])
+        rows = [(self.meta.get("agent", "agent"), self.summary)] + list(self.baselines.items())
+        for name, s in rows:
+            if "skipped" in s:
+                out.writerow([name, "", "", "", "", "", "", s["skipped"]])
+                continue
+            exact = s.get("exact", {}).get("value", "")
+            out.writerow([name, s["trial_return"], *s["trial_return_ci"], s["first"], s["last"], exact, ""])
+        return _write_atomically(path, buf.getvalue())
+
+    def save(self, eval_dir: str | Path) -> Path:
+        """``report.json``, ``returns.csv`` (per task x episode) and ``summary.csv`` (per agent)
+        into ``eval_dir``, each written atomically; returns the JSON's path."""
+        eval_dir = Path(eval_dir)
+        self.to_csv(eval_dir / "returns.csv")
+        self.summary_csv(eval_dir / "summary.csv")
+        return self.to_json(eval_dir / "report.json")
 
     @classmethod
     def from_json(cls, path: str | Path) -> "EvalReport":
@@ -51,22 +85,7 @@ class EvalReport:
     def table(self) -> str:
         """Plain-text table: this agent and each baseline, trial return with 95% CI."""
         rows = [(self.meta.get("agent", "agent"), self.summary)] + list(self.baselines.items())
-        exact = [s["exact"] for _, s in rows if "value" in s.get("exact", {})]
-        lines = [f"{'agent':<24} {'trial return':>12} {'95% CI':>20} {'first ep':>9} {'last ep':>9}"
-                 + (f" {'exact':>8}" if exact else "")]
-        for name, s in rows:
-            if "skipped" in s:  # a baseline that cannot run in this setting
-                lines.append(f"{name:<24} skipped: {s['skipped']}")
-                continue
-            ci = s["trial_return_ci"]
-            value = s.get("exact", {}).get("value")
-            lines.append(f"{name:<24} {s['trial_return']:>12.3f} {f'[{ci[0]:.3f}, {ci[1]:.3f}]':>20} "
-                         f"{s['first']:>9.3f} {s['last']:>9.3f}" + ("" if value is None else f" {value:>8.4f}"))
-        if exact:
-            lines.append(f"exact: expected trial return under the task prior, computed over all {exact[0]['sequences']} "
-                         "reward sequences (no sampling noise).\nLearned agents act greedily; randomised baselines "
-                         "(random, eps-greedy, Thompson) are scored for the one\nrandom choice they drew per history, "
-                         "not averaged over their randomness.")
+        lines = [summary_table(rows)]
         classes = self.summary.get("per_class", {})
         if len(classes) > 1:
             lines += ["", per_class_table(self.meta.get("agent", "agent"), classes)]
@@ -74,6 +93,38 @@ class EvalReport:
             lines.append("")
             lines.append(inner_step_table(name, curve))
         return "\n".join(lines)
+
+
+def _write_atomically(path: str | Path, text: str) -> Path:
+    """Write ``text`` to a temp file beside ``path``, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+def summary_table(rows: list[tuple[str, dict]]) -> str:
+    """Lines: per (name, summary) row, trial return with 95% CI, first and last episode
+    return, and the exact value where the summaries have one; a skipped baseline says why."""
+    exact = [s["exact"] for _, s in rows if "value" in s.get("exact", {})]
+    lines = [f"{'agent':<24} {'trial return':>12} {'95% CI':>20} {'first ep':>9} {'last ep':>9}"
+             + (f" {'exact':>8}" if exact else "")]
+    for name, s in rows:
+        if "skipped" in s:  # a baseline that cannot run in this setting
+            lines.append(f"{name:<24} skipped: {s['skipped']}")
+            continue
+        ci = s["trial_return_ci"]
+        value = s.get("exact", {}).get("value")
+        lines.append(f"{name:<24} {s['trial_return']:>12.3f} {f'[{ci[0]:.3f}, {ci[1]:.3f}]':>20} "
+                     f"{s['first']:>9.3f} {s['last']:>9.3f}" + ("" if value is None else f" {value:>8.4f}"))
+    if exact:
+        lines.append(f"exact: expected trial return under the task prior, computed over all {exact[0]['sequences']} "
+                     "reward sequences (no sampling noise).\nLearned agents act greedily; randomised baselines "
+                     "(random, eps-greedy, Thompson) are scored for the one\nrandom choice they drew per history, "
+                     "not averaged over their randomness.")
+    return "\n".join(lines)
 
 
 def per_class_table(name: str, classes: dict) -> str:

@@ -174,7 +174,7 @@ def print_summary(report, run_dir: Path, eval_dir: Path | None = None) -> None:
           f"(return summed over the trial; 95% bootstrap CI)")
     print(report.table())
     print(f"\nrun directory: {run_dir}")
-    print(f"  report:      {eval_dir / 'report.json'}")
+    print(f"  report:      {eval_dir / 'report.json'} (tables: returns.csv, summary.csv)")
     print(f"  plot:        {eval_dir / 'adaptation.png'}")
     print(f"  TensorBoard: tensorboard --logdir {Path(run_dir).parent}")
 

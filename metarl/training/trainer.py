@@ -223,7 +223,8 @@ class Trainer:
         return {"eval/val_trial_return": score, "eval/val_best_iteration": float(self.best["iteration"])}
 
     def final_evaluation(self, log: RunLogger | None = None) -> EvalReport:
-        """Held-out evaluation + baselines -> eval/report.json, eval/adaptation.png (+ TensorBoard).
+        """Held-out evaluation + baselines -> eval/report.json, returns.csv, summary.csv,
+        adaptation.png (+ TensorBoard).
         With keep_best, of the policy in best.pt (``meta.checkpoint`` says which)."""
         checkpoint = {"name": "latest", "iteration": self.iteration}
         if self.cfg.keep_best and self.best_path.exists():
@@ -236,7 +237,7 @@ class Trainer:
         report = evaluate_run(self.exp, self.family, self.agent, self.run_dir, quiet=self.cfg.quiet)
         report.meta.update(iteration=self.iteration, env_steps=self.env_steps, train_seconds=round(self.elapsed, 1),
                            checkpoint=checkpoint)
-        report.to_json(self.run_dir / "eval" / "report.json")
+        report.save(self.run_dir / "eval")
         # a copy kept by an earlier `metarl eval` is now stale (this run trained further): the next
         # `metarl eval` keeps this report instead
         (self.run_dir / "eval" / "report.train.json").unlink(missing_ok=True)
