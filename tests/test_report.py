@@ -67,6 +67,9 @@ def test_evaluate_rejects_bad_arguments_in_one_line():
             metarl.evaluate(*args, episodes=2, **kwargs)
         assert words in str(err.value) and "\n" not in str(err.value)
     assert metarl.evaluate(agent, tasks, episodes=2).episode_returns.shape == (3, 2)
+    assert metarl.evaluate(agent, tasks, episodes=2).meta["split"] == "test"
+    mixed = tasks + fam.sample(2, split="train", seed=1)
+    assert metarl.evaluate(agent, mixed, episodes=2).meta["split"] == "mixed (test, train)"
 
 
 def test_csv_tables_by_hand(tmp_path):

@@ -26,6 +26,12 @@ def _checked_inputs(agent, tasks, seed, batch_size) -> list[Task]:
     return list(tasks)
 
 
+def _split_label(tasks: Sequence[Task]) -> str:
+    """The tasks' split, or ``"mixed (test, train)"`` when they come from several."""
+    splits = sorted({t.split for t in tasks})
+    return splits[0] if len(splits) == 1 else f"mixed ({', '.join(splits)})"
+
+
 def run_trials(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, deterministic: bool = False,
                batch_size: int = 1000, progress=None) -> tuple[np.ndarray, np.ndarray | None]:
     """Returns per task x episode index [n, k] and success [n, k] (None if undefined).
@@ -98,7 +104,7 @@ def evaluate(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, dete
     returns, success = run_trials(agent, tasks, episodes=episodes, seed=seed, deterministic=deterministic,
                                   batch_size=batch_size, progress=progress)
     meta = {"agent": getattr(agent, "name", type(agent).__name__), "family": agent.family.name,
-            "split": tasks[0].split, "episodes": episodes, "seed": seed, "deterministic": deterministic,
+            "split": _split_label(tasks), "episodes": episodes, "seed": seed, "deterministic": deterministic,
             "batch_size": batch_size}
     summary = summarize(returns, success, seed=seed)
     groups = [agent.family.task_group(t) for t in tasks]
