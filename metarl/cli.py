@@ -103,14 +103,25 @@ def _cmd_baselines(args, family_argv: list[str]) -> int:
 
     from metarl.evaluation.evaluator import evaluate_baselines
     from metarl.evaluation.report import summary_table
+    from metarl.errors import ConfigError
     from metarl.registry import family_options, make_family
     from metarl.training.config import parse_overrides, parse_value
 
     defaults = family_options(args.family)          # an unknown family: one line listing the families
-    options = {k: parse_value(k, v, defaults[k]) if k in defaults else v
-               for k, v in parse_overrides(_underscored(family_argv)).items()}
+    options = parse_overrides(family_argv)          # --key value; dashes in keys become underscores
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {['--' + k for k in unknown]} for `metarl baselines {args.family}`; "
+                          f"accepted: {BASELINES_OPTIONS} and the family's {['--' + k for k in defaults]}")
+    options = {k: parse_value(k, v, defaults[k]) for k, v in options.items()}
     family = make_family(args.family, **options)
-    names = family.baselines if args.only is None else [n.strip() for n in args.only.split(",") if n.strip()]
+    names = list(family.baselines)
+    if args.only is not None:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        wrong = [n for n in names if n not in family.baselines] or ([] if names else [args.only])
+        if wrong:
+            raise ConfigError(f"--only {wrong[0]!r} is not a baseline of family {family.name!r}; "
+                              f"accepted (comma-separated): {list(family.baselines)}")
     tasks = family.sample(check_int("--tasks", args.tasks, low=1), split=args.split,
                           seed=check_int("--seed", args.seed, low=0))
     episodes = check_int("--episodes", args.episodes, low=1)
@@ -123,6 +134,8 @@ def _cmd_baselines(args, family_argv: list[str]) -> int:
     print(summary_table(list(out.items())))
     return 0
 
+
+BASELINES_OPTIONS = ["--episodes", "--tasks", "--seed", "--split", "--only", "--quiet"]
 
 # `metarl bench NAME` runs metarl.experiments.bench_NAME.main(options)
 BENCHMARKS = {
@@ -137,12 +150,6 @@ def _cmd_bench(args) -> int:
 
     module = importlib.import_module(f"metarl.experiments.bench_{args.what}")
     return module.main(_dashed(args.options))
-
-
-def _underscored(argv: list[str]) -> list[str]:
-    """``--arm-count 5`` -> ``--arm_count 5`` (family options are spelt with underscores)."""
-    return [re.sub(r"^--([^=]+)", lambda m: "--" + m.group(1).replace("-", "_"), a) if a.startswith("--") else a
-            for a in argv]
 
 
 def _dashed(argv: list[str]) -> list[str]:
@@ -238,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["eval"]:
         argv = ["eval", *_dashed(argv[1:])]
     if argv[:1] == ["baselines"]:
+        if len(argv) > 1 and argv[1].startswith("-") and argv[1] not in ("-h", "--help"):
+            print("error: name the family first: metarl baselines FAMILY [--key value ...] (families: "
+                  "`metarl list`)", file=sys.stderr)
+            return 2
         args, family_argv = parser.parse_known_args(["baselines", *_dashed(argv[1:])])
     else:
         args, family_argv = parser.parse_args(argv), None

@@ -27,6 +27,33 @@ def test_index_table_by_hand():
     assert not table.flags.writeable
 
 
+def _index_by_bisection(s: int, f: int, r: int) -> float:
+    """Reference: the calibration root for one state by bisection, each probe a plain recursion."""
+    from functools import lru_cache
+
+    def gap(lam: float) -> float:
+        @lru_cache(maxsize=None)
+        def w(s: int, f: int, left: int) -> float:
+            if left == 0:
+                return 0.0
+            p = (s + 1) / (s + f + 2)
+            return max(left * lam, p * (1 + w(s + 1, f, left - 1)) + (1 - p) * w(s, f + 1, left - 1))
+        p = (s + 1) / (s + f + 2)
+        return p * (1 + w(s + 1, f, r - 1)) + (1 - p) * w(s, f + 1, r - 1) - r * lam
+
+    lo, hi = 0.0, 1.0
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if gap(mid) > 0 else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def test_index_table_matches_an_independent_bisection():
+    table = gittins_index_table(8)                       # default grid
+    for r, s, f in [(8, 0, 0), (5, 2, 1), (4, 0, 3), (3, 4, 1), (2, 5, 0), (7, 1, 0)]:
+        assert table[r, s, f] == pytest.approx(_index_by_bisection(s, f, r), abs=5e-4), (r, s, f)
+
+
 def test_index_grid_converges():
     coarse, fine = gittins_index_table(20, grid=257), gittins_index_table(20, grid=4097)
     assert np.abs(coarse - fine).max() < 2e-3
@@ -71,6 +98,7 @@ def test_past_the_horizon_it_is_greedy():
 
 @pytest.mark.parametrize("options, needle", [
     ({"horizon": 0}, "horizon"), ({"horizon": 300}, "max_horizon=200"), ({"grid": 2}, "grid"),
+    ({"grid": 5000}, "grid=5000"), ({"horizon": 200, "grid": 4097}, "GiB of working memory"),
     ({"max_horizon": 0}, "max_horizon"), ({"seed": -1}, "seed"),
 ])
 def test_bad_options(options, needle):

@@ -152,10 +152,28 @@ def test_baselines_command_prints_the_table(capsys):
     (["baselines", "bandit", "--armz", "3"], ["unknown option", "armz", "arms"]),
     (["baselines", "bandit", "--arms", "three"], ["--arms", "integer", "three"]),
     (["baselines", "bandt"], ["unknown family 'bandt'", "bandit"]),
-    (["baselines", "bandit", "--only", "nope"], ["unknown agent 'nope'", "bandit-gittins"]),
+    (["baselines", "bandit", "--only", "nope"], ["--only 'nope' is not a baseline of family 'bandit'", "bandit-gittins"]),
+    (["baselines", "bandit", "--only", "rl2"], ["--only 'rl2' is not a baseline"]),   # an agent, not a baseline
+    (["baselines", "bandit", "--only", ","], ["--only ','"]),
+    (["baselines", "bandit", "--task", "3"], ["--task", "--tasks", "--arms"]),        # names both option sets
     (["baselines", "bandit", "--tasks", "0"], ["--tasks=0"]),
+    (["baselines", "--arms", "5", "bandit"], ["name the family first"]),
 ])
 def test_baselines_command_bad_input(argv, words, capsys):
     assert cli(argv + ["--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and all(w in err[0] for w in words), err
+    assert len(err) == 1 and err[0].startswith("error: ") and all(w in err[0] for w in words), err
+
+
+def test_baselines_command_option_spellings(capsys):
+    """--key=value, dashes or underscores; the family's options are converted to their types."""
+    assert cli(["baselines", "bandit", "--arms=3", "--low", "0.5", "--episodes=4", "--tasks", "50",
+                "--only", "bandit-ucb", "--quiet"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "bandit --arms 3 --low 0.5: 50 test tasks (seed 1000), 4 episodes per trial"
+    assert cli(["baselines", "tabular-mdp", "--states", "3", "--tasks", "5", "--split", "train", "--quiet",
+                "--only", "random"]) == 0
+    assert capsys.readouterr().out.startswith("tabular-mdp --states 3: 5 train tasks")
+    assert cli(["baselines", "point-nav", "--goal-high", "0.2", "--goal_low=-0.2", "--episodes", "1", "--tasks", "3",
+                "--quiet"]) == 0
+    assert capsys.readouterr().out.startswith("point-nav --goal_high 0.2 --goal_low -0.2: 3 test tasks")

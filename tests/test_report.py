@@ -91,7 +91,24 @@ def test_csv_tables_by_hand(tmp_path):
     assert float(summary[0]["last"]) == 1.5 and float(summary[1]["trial_return"]) == 0.0
     assert summary[2]["skipped"] == "not this family" and summary[2]["trial_return"] == ""
     # without success flags the column is empty
-    rep.success = None
+    assert summary[0]["success_first"] == "0.0" and summary[0]["success_last"] == "1.0"
+    # without success flags the column is empty; ids and reasons with commas and quotes survive
+    rep.success, rep.task_ids = None, ['a,"b"', "c"]
+    rep.baselines = {"psrl": {"skipped": 'too big, "n" = 100'}}
     rows = list(csv.DictReader(rep.to_csv(tmp_path / "r.csv").open()))
-    assert {r["success"] for r in rows} == {""}
+    assert {r["success"] for r in rows} == {""} and rows[0]["task_id"] == 'a,"b"'
+    assert list(csv.DictReader(rep.summary_csv(tmp_path / "s.csv").open()))[1]["skipped"] == 'too big, "n" = 100'
     assert not list((tmp_path / "eval").glob("*.tmp"))
+
+
+def test_save_writes_nothing_when_the_report_cannot_be_serialised(tmp_path):
+    import pytest
+
+    returns = np.ones((2, 2))
+    rep = EvalReport(returns, None, summarize(returns), ["a", "b"], meta={"agent": "rl2"})
+    rep.save(tmp_path)
+    before = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    rep.episode_returns, rep.meta["bad"] = returns * 2, object()     # json cannot write object()
+    with pytest.raises(TypeError):
+        rep.save(tmp_path)
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == before   # the CSVs still match the JSON

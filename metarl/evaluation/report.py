@@ -36,11 +36,35 @@ class EvalReport:
                 "success": None if self.success is None else np.asarray(self.success).astype(bool).tolist()}
 
     def to_json(self, path: str | Path) -> Path:
-        return _write_atomically(path, json.dumps(self.to_dict(), indent=1))
+        return _write_atomically(path, self._json_text())
 
     def to_csv(self, path: str | Path) -> Path:
         """Per task and episode index, one row: task_id, episode (1-based), return, success
         (empty where the family defines none) -- for pandas / spreadsheets."""
+        return _write_atomically(path, self._returns_csv_text())
+
+    def summary_csv(self, path: str | Path) -> Path:
+        """One row per agent (this one, then each baseline): trial return, its 95% CI, first
+        and last episode return, first and last episode success rate (empty where the family
+        defines no success), exact value; a skipped baseline has only its name and reason."""
+        return _write_atomically(path, self._summary_csv_text())
+
+    def save(self, eval_dir: str | Path) -> Path:
+        """``report.json``, ``returns.csv`` (per task x episode) and ``summary.csv`` (per agent)
+        into ``eval_dir``; all three texts are built before any is written (each atomically),
+        so a report that cannot be serialised leaves the old files as they were. Returns the
+        JSON's path."""
+        eval_dir = Path(eval_dir)
+        texts = {"returns.csv": self._returns_csv_text(), "summary.csv": self._summary_csv_text(),
+                 "report.json": self._json_text()}
+        for name, text in texts.items():
+            _write_atomically(eval_dir / name, text)
+        return eval_dir / "report.json"
+
+    def _json_text(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    def _returns_csv_text(self) -> str:
         buf = io.StringIO()
         out = csv.writer(buf, lineterminator="\n")
         out.writerow(["task_id", "episode", "return", "success"])
@@ -50,30 +74,22 @@ class EvalReport:
             for k, value in enumerate(row):
                 succ = "" if self.success is None else int(bool(self.success[i][k]))
                 out.writerow([ids[i], k + 1, repr(float(value)), succ])
-        return _write_atomically(path, buf.getvalue())
+        return buf.getvalue()
 
-    def summary_csv(self, path: str | Path) -> Path:
-        """One row per agent (this one, then each baseline): trial return, its 95% CI, first
-        and last episode return, exact value; a skipped baseline has only its name and reason."""
+    def _summary_csv_text(self) -> str:
         buf = io.StringIO()
         out = csv.writer(buf, lineterminator="\n")
-        out.writerow(["agent", "trial_return", "ci_low", "ci_high", "first", "last", "exact", "skipped"])
+        columns = ["trial_return", "ci_low", "ci_high", "first", "last", "success_first", "success_last", "exact"]
+        out.writerow(["agent", *columns, "skipped"])
         rows = [(self.meta.get("agent", "agent"), self.summary)] + list(self.baselines.items())
         for name, s in rows:
             if "skipped" in s:
-                out.writerow([name, "", "", "", "", "", "", s["skipped"]])
+                out.writerow([name, *[""] * len(columns), s["skipped"]])
                 continue
-            exact = s.get("exact", {}).get("value", "")
-            out.writerow([name, s["trial_return"], *s["trial_return_ci"], s["first"], s["last"], exact, ""])
-        return _write_atomically(path, buf.getvalue())
-
-    def save(self, eval_dir: str | Path) -> Path:
-        """``report.json``, ``returns.csv`` (per task x episode) and ``summary.csv`` (per agent)
-        into ``eval_dir``, each written atomically; returns the JSON's path."""
-        eval_dir = Path(eval_dir)
-        self.to_csv(eval_dir / "returns.csv")
-        self.summary_csv(eval_dir / "summary.csv")
-        return self.to_json(eval_dir / "report.json")
+            low, high = s["trial_return_ci"]
+            cells = {**s, "ci_low": low, "ci_high": high, "exact": s.get("exact", {}).get("value", "")}
+            out.writerow([name, *[cells.get(c, "") for c in columns], ""])
+        return buf.getvalue()
 
     @classmethod
     def from_json(cls, path: str | Path) -> "EvalReport":
@@ -100,7 +116,7 @@ def _write_atomically(path: str | Path, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
 
