@@ -156,6 +156,9 @@ class RL2Agent(Agent):
         Runs the policy only (``RecurrentActorCritic.policy_step``): no value head, and with a
         separate critic no critic trunk."""
         o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        if o.dim() != 2 or o.shape[1] != self.layout.dim:   # shapes only: no device sync
+            raise ConfigError(f"rl2: act expects trial observations of shape [B, {self.layout.dim}] for family "
+                              f"{self.family.name!r}, got {list(o.shape)}")
         with torch.no_grad():
             pi, state = self.net.policy_step(o.unsqueeze(0), state)
             action, _ = self.net.sample(pi[0], self.act_generator, deterministic)

@@ -4,11 +4,13 @@ Public API::
 
     metarl.list_families(), metarl.make_family(name, **kw), metarl.register_family(name)
     metarl.ParamSpec, metarl.ParamSpace, metarl.Task, metarl.TaskFamily, metarl.TrialWrapper
-    metarl.list_agents(), metarl.make_agent(name, family, **config)
+    metarl.list_agents(), metarl.make_agent(name, family, **config), metarl.register_agent(name),
+    metarl.Agent (base class of agents)
     metarl.train(...), metarl.evaluate(...)
 """
 from __future__ import annotations
 
+from metarl.learning.agent import Agent
 from metarl.registry import (list_agents, list_families, make_agent, make_family, register_agent,
                              register_family)
 from metarl.rollout.trial import TrialWrapper
@@ -23,7 +25,7 @@ _LAZY = {
     "EvalReport": "metarl.evaluation.report:EvalReport",
 }
 
-__all__ = ["list_families", "make_family", "register_family", "list_agents", "make_agent", "register_agent",
+__all__ = ["Agent", "list_families", "make_family", "register_family", "list_agents", "make_agent", "register_agent",
            "ParamSpec", "ParamSpace", "Task", "TaskFamily", "TrialWrapper", *_LAZY]
 
 

@@ -196,14 +196,29 @@ def list_families() -> list[str]:
     return sorted(_FAMILIES)
 
 
-def register_family(name: str) -> Callable:
-    """Decorator: register a TaskFamily subclass (or a factory returning one) under ``name``."""
+def _check_free(table: dict[str, Any], kind: str, name: str, obj: Any, replace: bool) -> None:
+    """A name already taken is an error unless ``replace`` -- or unless it is the same definition
+    again (same module and qualified name: a notebook cell or a module run twice)."""
+    old = table.get(name)
+    if old is None or replace:
+        return
+    where = old if isinstance(old, str) else f"{getattr(old, '__module__', '?')}:{getattr(old, '__qualname__', old)}"
+    if where == f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', obj)}":
+        return
+    raise ConfigError(f"{kind} {name!r} is already registered ({where}); pick another name, or pass "
+                      f"replace=True to register_{kind} to replace it")
+
+
+def register_family(name: str, *, replace: bool = False) -> Callable:
+    """Decorator: register a TaskFamily subclass (or a factory returning one) under ``name``.
+    A name already taken (built-in families included) is refused unless ``replace=True``."""
     _check_name("family", name)
 
     def deco(obj):
         if not callable(obj):
             raise ConfigError(f"register_family({name!r}) decorates a TaskFamily subclass or a factory, "
                               f"got {obj!r}")
+        _check_free(_FAMILIES, "family", name, obj, replace)
         _FAMILIES[name] = obj
         # A class without its own ``name`` takes the registered one (an inherited name, e.g.
         # a subclass of BanditFamily, would make its tasks claim the parent family).
@@ -240,13 +255,15 @@ def list_agents() -> list[str]:
     return sorted(_AGENTS)
 
 
-def register_agent(name: str) -> Callable:
-    """Decorator: register an Agent class (or factory ``f(family, **config)``) under ``name``."""
+def register_agent(name: str, *, replace: bool = False) -> Callable:
+    """Decorator: register an Agent class (``metarl.Agent`` subclass) or a factory
+    ``f(family, **config)`` under ``name``. A name already taken is refused unless ``replace=True``."""
     _check_name("agent", name)
 
     def deco(obj):
         if not callable(obj):
             raise ConfigError(f"register_agent({name!r}) decorates an Agent class or a factory, got {obj!r}")
+        _check_free(_AGENTS, "agent", name, obj, replace)
         _AGENTS[name] = obj
         return obj
     return deco
@@ -254,8 +271,13 @@ def register_agent(name: str) -> Callable:
 
 def make_agent(name: str, family, **config):
     """Build agent ``name`` for ``family`` (a TaskFamily or a family name)."""
+    from metarl.tasks.family import TaskFamily
+
     if isinstance(family, str):
         family = make_family(family)
+    if not isinstance(family, TaskFamily):
+        raise ConfigError(f"make_agent({name!r}, family): family must be a TaskFamily or a family name "
+                          f"(see metarl.list_families()), got {type(family).__name__} {family!r:.60}")
     factory = _lookup(_AGENTS, "agent", name)
     if isinstance(factory, ByFamilyKind):
         factory = factory.for_kind(_family_kind(family), name)

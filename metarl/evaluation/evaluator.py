@@ -17,13 +17,18 @@ def _checked_inputs(agent, tasks, seed, batch_size) -> list[Task]:
     if not hasattr(agent, "family") or not callable(getattr(agent, "act", None)):
         raise ConfigError(f"evaluate needs an agent built with metarl.make_agent(name, family), got "
                           f"{type(agent).__name__} {agent!r:.60}")
-    if isinstance(tasks, Task) or not all(isinstance(t, Task) for t in tasks):
-        raise ConfigError("tasks must be a list of Task (e.g. family.sample(n, split='test', seed=...)), got "
-                          + (f"one {type(tasks).__name__}" if isinstance(tasks, Task) else
-                             f"{[type(t).__name__ for t in tasks][:5]}"))
+    hint = "tasks must be a list of Task (e.g. family.sample(n, split='test', seed=...)), got "
+    if isinstance(tasks, Task):
+        raise ConfigError(hint + "one Task")
+    try:
+        tasks = list(tasks)       # once: a generator can be read only once
+    except TypeError:
+        raise ConfigError(hint + f"{type(tasks).__name__} {tasks!r:.60}") from None
+    if not all(isinstance(t, Task) for t in tasks):
+        raise ConfigError(hint + f"{[type(t).__name__ for t in tasks][:5]}")
     check_int("seed", seed, low=0)
     check_int("batch_size", batch_size, low=1)
-    return list(tasks)
+    return tasks
 
 
 def _split_label(tasks: Sequence[Task]) -> str:
@@ -96,6 +101,10 @@ def evaluate(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, dete
     95% bootstrap CI and IQM, first/last episode return, gain; for a family with classes,
     ``per_class``: the same per class, success per episode index included; with ``exact``,
     ``exact``: see ``exact_value``, where the family has one).
+
+    Tasks run ``batch_size`` at a time; environments are seeded per task, so a deterministic
+    agent scores the same whatever ``batch_size``, but a sampling agent's numbers change
+    with it (see ``run_trials``). Same seed and ``batch_size`` on the same CPU: same numbers.
     """
     episodes = check_int("episodes", episodes, low=1)
     tasks = _checked_inputs(agent, tasks, seed, batch_size)

@@ -93,7 +93,17 @@ class EvalReport:
 
     @classmethod
     def from_json(cls, path: str | Path) -> "EvalReport":
-        d = json.loads(Path(path).read_text())
+        from metarl.errors import ConfigError
+
+        try:
+            d = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read an evaluation report from {path}: {exc}") from None
+        if not isinstance(d, dict) or "episode_returns" not in d or "summary" not in d:
+            raise ConfigError(f"{path} is not an evaluation report (no episode_returns / summary)")
+        if d.get("version", REPORT_VERSION) > REPORT_VERSION:
+            raise ConfigError(f"{path} is a version {d['version']} report; this metarl reads versions up to "
+                              f"{REPORT_VERSION} (upgrade metarl)")
         succ = d.get("success")
         return cls(np.asarray(d["episode_returns"]), None if succ is None else np.asarray(succ), d["summary"],
                    d.get("task_ids", []), d.get("baselines", {}), d.get("meta", {}), d.get("inner_steps", {}))
@@ -116,8 +126,12 @@ def _write_atomically(path: str | Path, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)   # e.g. ``path`` is a directory: leave no temp file behind
+        raise
     return path
 
 

@@ -75,10 +75,29 @@ class Agent:
         torch.save({"name": self.name, "config": self.config(), "state": self.state_dict()}, path)
 
     def load(self, path) -> "Agent":
+        """Load parameters saved by ``save`` into this agent, which must be built with the same
+        architecture options (a mismatch is a ConfigError naming the options that differ)."""
         import torch
 
+        from metarl.errors import ConfigError
+
         blob = torch.load(path, map_location="cpu", weights_only=False)
-        self.load_state_dict(blob["state"])
+        saved = blob.get("name")
+        if saved and self.name and saved != self.name:
+            raise ConfigError(f"{path} holds a {saved!r} agent; this agent is {self.name!r}")
+        try:
+            self.load_state_dict(blob["state"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            mine, theirs = self.config(), blob.get("config", {})
+            diff = {k: (theirs.get(k), mine.get(k)) for k in sorted(set(mine) | set(theirs))
+                    if theirs.get(k) != mine.get(k)}
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            detail = next((ln for ln in lines if "size mismatch" in ln), lines[0] if lines else type(exc).__name__)
+            what = ", ".join(f"{k}: saved {a!r}, this agent {b!r}" for k, (a, b) in diff.items()) or \
+                f"same options, other parameter shapes (another family?): {detail}"
+            raise ConfigError(f"{path} does not fit this {self.name or type(self).__name__} agent ({what}); "
+                              f"build it with the saved options: make_agent(name, family, **saved_config) "
+                              f"with the same family") from None
         return self
 
 

@@ -88,6 +88,8 @@ class TrialLayout:
         if prev_action is not None:
             if self.discrete:
                 idx = np.asarray(prev_action, dtype=np.int64).reshape(b) - self.action_start
+                if b and (idx.min() < 0 or idx.max() >= self.act_dim):
+                    self._bad_action(prev_action)
                 out[np.arange(b), self.obs_dim + idx] = 1.0
             else:
                 out[:, self.prev_action] = self.scaled_action(np.asarray(prev_action).reshape(b, self.act_dim))
@@ -96,6 +98,11 @@ class TrialLayout:
         out[:, self.trial_progress] = progress
         return out
 
+    def _bad_action(self, action: Any) -> None:
+        low = self.action_start
+        raise ConfigError(f"discrete action(s) {np.asarray(action).reshape(-1)[:8].tolist()} outside the action "
+                          f"space: accepted integers {low}..{low + self.act_dim - 1}")
+
     def encode(self, obs: Any, prev_action: Any, prev_reward: float, episode_end: bool, progress: float) -> np.ndarray:
         """One trial observation [dim]; ``prev_action=None`` at the first step. Same layout as
         ``encode_batch``, written for one row because it runs at every step of a single env."""
@@ -103,7 +110,10 @@ class TrialLayout:
         out[self.obs] = self.flatten_obs(obs)
         if prev_action is not None:
             if self.discrete:
-                out[self.obs_dim + int(prev_action) - self.action_start] = 1.0
+                idx = int(prev_action) - self.action_start
+                if not 0 <= idx < self.act_dim:
+                    self._bad_action(prev_action)
+                out[self.obs_dim + idx] = 1.0
             else:
                 out[self.prev_action] = self.scaled_action(np.asarray(prev_action).reshape(-1))
         out[self.prev_reward] = prev_reward
@@ -141,6 +151,8 @@ class TrialWrapper(gym.Wrapper):
         if not self._in_trial:
             raise MetaRLError("TrialWrapper.step called outside a trial: call reset() first "
                               f"(a trial ends after its {self.episodes} episode(s))")
+        if self.layout.discrete and not 0 <= int(action) - self.layout.action_start < self.layout.act_dim:
+            self.layout._bad_action(action)          # before the inner env acts on it
         obs, reward, terminated, truncated, info = self.env.step(action)
         info = dict(info, episode_index=self._episode, episode_end=bool(terminated or truncated))
         self._ep_return += float(reward)

@@ -5,7 +5,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from metarl.errors import ConfigError
 from metarl.evaluation.report import EvalReport
+from metarl.registry import family_options
 from metarl.training.config import Experiment, TrainConfig
 from metarl.training.rundir import new_run_dir
 from metarl.training.trainer import Trainer
@@ -25,14 +27,22 @@ def train(family, agent: str = "rl2", *, episodes_per_trial: int, total_steps: i
           **options) -> RunResult:
     """Train ``agent`` on ``family`` (a name or a TaskFamily built by ``make_family``).
 
-    ``options`` go to the trainer if they are TrainConfig fields (eval_tasks, quiet, ...),
-    otherwise to the agent (hidden_size, lr, trials_per_update, ...).
+    ``family_kwargs``: the family's options when ``family`` is a name (e.g. ``{"arms": 10}``);
+    a family object already carries its own. ``options`` go to the trainer if they are
+    TrainConfig fields (eval_tasks, quiet, ...), otherwise to the family when ``family`` is a
+    name and they are its options (arms, ...), otherwise to the agent (hidden_size, lr, ...).
     """
     if not isinstance(family, str):
         spec = getattr(family, "spec", None)
         if spec is None:
-            raise TypeError("pass a family name or a family built with metarl.make_family")
-        family, family_kwargs = spec["name"], {**spec["kwargs"], **(family_kwargs or {})}
+            raise ConfigError(f"train: pass a family name or a family built with metarl.make_family, got "
+                              f"{type(family).__name__} {family!r:.60}")
+        clash = sorted(set(family_kwargs or {}) | (set(options) & set(family_options(spec["name"]))))
+        if clash:
+            raise ConfigError(f"train: {clash} are options of the family, which was already built as "
+                              f"make_family({spec['name']!r}, **{spec['kwargs']}); set them there, or pass the "
+                              f"family by name with family_kwargs")
+        family, family_kwargs = spec["name"], dict(spec["kwargs"])
     train_keys = {f.name for f in fields(TrainConfig)}
     train_opts = {k: v for k, v in options.items() if k in train_keys}
     agent_opts = {k: v for k, v in options.items() if k not in train_keys}

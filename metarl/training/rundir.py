@@ -87,7 +87,8 @@ def new_run_dir(exp: Experiment, run_dir: str | Path | None = None) -> Path:
             raise MetaRLError(f"could not create a fresh run directory next to {base}")
     run_dir = Path(run_dir)
     if (run_dir / "checkpoints" / "latest.pt").exists():
-        raise MetaRLError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it")
+        raise MetaRLError(f"{run_dir} already holds a run; continue it with `metarl train NAME --resume {run_dir}`, "
+                          f"or give another run directory")
     _make_dir(run_dir, "--run_dir")
     write_config(exp, run_dir)
     return run_dir

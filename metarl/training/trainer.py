@@ -47,7 +47,9 @@ class Trainer:
             raise ConfigError(f"time_limit must be a number of seconds >= 0 (0: no limit), got {limit!r}")
         self.family, self.agent = build(experiment)
         if not getattr(self.agent, "trainable", False):
-            raise ConfigError(f"agent {experiment.agent!r} is not trainable; use `metarl eval` for baselines")
+            raise ConfigError(f"agent {experiment.agent!r} is not trainable; evaluate a baseline with "
+                              f"`metarl baselines FAMILY` or metarl.evaluate(metarl.make_agent(name, family), "
+                              f"tasks, episodes=...)")
         self.trials_per_update = int(self.agent.config()["trials_per_update"])
         self.iteration, self.env_steps, self.elapsed = 0, 0, 0.0
         self.task_rng = make_rng(self.cfg.seed, "train-tasks")
