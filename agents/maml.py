@@ -194,10 +194,19 @@ class MAMLAgent(Agent):
         """Adapted parameters for support sets ``trajectories = (x, y)`` of shape [B, K, in] /
         [B, K, out] (or one task: [K, in] / [K, out]); per-task params get a leading [B] axis
         (none for one task). No graph is kept (use ``meta_losses`` to train)."""
-        x, y = (torch.as_tensor(a, dtype=torch.float32, device=self.device) for a in trajectories)
+        try:
+            x, y = (torch.as_tensor(a, dtype=torch.float32, device=self.device) for a in trajectories)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{self.name}: adapt takes a pair (x, y) of arrays, got "
+                              f"{type(trajectories).__name__}") from None
         single = x.ndim == 2
         if single:
             x, y = x[None], y[None]
+        if x.ndim != 3 or x.shape[-1] != self.in_dim or y.shape[:2] != x.shape[:2] or \
+                y[0, 0].numel() != self.out_dim:
+            raise ConfigError(f"{self.name}: adapt takes x [B, K, {self.in_dim}] and y [B, K, "
+                              f"{self.out_dim}] (or [K, ...] for one task), got x {list(x.shape)} "
+                              f"and y {list(y.shape)}")
         path = F.sgd_path(self.net, self.params, self.lrs, x, y.reshape(*x.shape[:2], -1),
                           self._config["inner_steps"] if steps is None else check_int("steps", steps, low=0))
         return {k: v[0] for k, v in path[-1].items()} if single else path[-1]
@@ -242,6 +251,14 @@ class MAMLAgent(Agent):
         return state
 
     # ---- training -----------------------------------------------------------------------------
+    def check_trial_length(self, episodes: int) -> None:
+        """A trial needs query examples after its ``support`` ones: otherwise every prediction
+        comes from the unadapted parameters and nothing measures adaptation."""
+        support = self._config["support"]
+        if episodes <= support:
+            raise ConfigError(f"episodes_per_trial={episodes} leaves no query examples after support={support}; "
+                              f"use episodes_per_trial > support (e.g. {support + 10})")
+
     def collect(self, venv, tasks, seed: int) -> SupervisedBatch:
         """One trial per task: x and labels ``info["target"]`` of its k examples.
 
@@ -253,9 +270,7 @@ class MAMLAgent(Agent):
         that (see ``TrialStats``).
         """
         k, support = venv.episodes, self._config["support"]
-        if k <= support:
-            raise ConfigError(f"episodes_per_trial={k} leaves no query examples after support={support}; "
-                              f"use episodes_per_trial > support (e.g. {support + 10})")
+        self.check_trial_length(k)
         obs, _ = venv.reset(seed=seed, options={"tasks": tasks})
         b = venv.num_envs
         placeholder = np.zeros((b, *venv.single_action_space.shape), dtype=np.float32)

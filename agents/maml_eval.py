@@ -50,17 +50,30 @@ def pretrain_regressor(family, *, hidden_sizes=(40, 40), pool_tasks: int = 2000,
 
 
 def _curve(net, params, lrs, xs, ys, xq, yq, steps: int) -> dict[str, list]:
-    """Query MSE after 0..steps SGD steps: mean over tasks and a normal 95% CI (mean +- 1.96 SE);
-    None where the inner loop diverged (e.g. Meta-SGD's rates, learned for fewer steps)."""
+    """Query MSE after 0..steps SGD steps: mean over tasks and a normal 95% CI (mean +- 1.96 SE,
+    its low end clipped at 0: an MSE is never negative, while a heavy tail of a few tasks whose
+    inner steps overshoot can make the normal interval reach below 0); None where the inner
+    loop diverged (e.g. Meta-SGD's rates, learned for fewer steps)."""
     out: dict[str, list] = {"mse": [], "ci_low": [], "ci_high": []}
     for p in F.sgd_path(net, params, lrs, xs, ys, steps):
         with torch.no_grad():
             per_task = ((F.batched_forward(net, p, xq) - yq) ** 2).mean(dim=(1, 2)).double()
-        m, se = float(per_task.mean()), float(per_task.std() / len(per_task) ** 0.5) if len(per_task) > 1 else 0.0
-        ok = np.isfinite(m) and np.isfinite(se)
-        for key, v in (("mse", m), ("ci_low", m - 1.96 * se), ("ci_high", m + 1.96 * se)):
-            out[key].append(v if ok else None)
+        for key, v in zip(("mse", "ci_low", "ci_high"), mse_ci(per_task.cpu().numpy())):
+            out[key].append(v)
     return out
+
+
+def mse_ci(per_task: np.ndarray) -> tuple:
+    """(mean, low, high) of per-task MSEs [n]: mean +- 1.96 SE with the low end clipped at 0;
+    (None, None, None) when any value is not finite (a diverged inner loop)."""
+    per_task = np.asarray(per_task, dtype=np.float64)
+    if not np.isfinite(per_task).all():
+        return None, None, None
+    m = float(per_task.mean())
+    se = float(per_task.std(ddof=1) / np.sqrt(len(per_task))) if len(per_task) > 1 else 0.0
+    if not (np.isfinite(m) and np.isfinite(se)):   # finite values whose sum overflows
+        return None, None, None
+    return m, max(0.0, m - 1.96 * se), m + 1.96 * se
 
 
 def inner_step_curves(agents, tasks, *, steps: int = 10, support: int | None = None, queries: int = 100,

@@ -227,12 +227,17 @@ class MAMLRLAgent(Agent):
                                 grad_sum=grad_sum)
         return p
 
-    def adapt(self, trajectories: Episodes, steps: int = 1) -> dict:
-        """Per-task params [m, ...] after ``steps`` inner steps on episodes [m, N, T, ...] (all
-        steps on the same episodes; no graph kept)."""
+    def adapt(self, trajectories: Episodes, steps: int | None = None) -> dict:
+        """Per-task params [m, ...] after ``steps`` inner steps (default: the agent's
+        ``inner_steps``) on episodes [m, N, T, ...], e.g. from ``sample_tasks`` (all steps on
+        the same episodes; no graph kept)."""
+        if not isinstance(trajectories, Episodes):
+            raise ConfigError(f"{self.name}: adapt takes the Episodes [tasks, N, T, ...] that sample_tasks returns, "
+                              f"got {type(trajectories).__name__}")
+        steps = self._config["inner_steps"] if steps is None else check_int("steps", steps, low=0)
         p = self.stack(trajectories.mask.shape[0], detach=True)
         adv = self.advantages(trajectories)
-        for _ in range(check_int("steps", steps, low=0)):
+        for _ in range(steps):
             p = {k: v.detach() for k, v in self.inner_step(p, trajectories, adv, create_graph=False).items()}
         return p
 

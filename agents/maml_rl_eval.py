@@ -22,7 +22,8 @@ def inner_step_returns(agent, tasks, *, steps: int = 3, trajectories: int | None
     fraction of successful episodes (same shape; None if the family defines no success).
     Tasks run ``slots // trajectories`` at a time; chunk c, step s is seeded from (seed, c, s)."""
     steps = check_int("steps", steps, low=0)
-    n_traj = check_int("trajectories", trajectories or agent.config()["trajectories"], low=1)
+    n_traj = check_int("trajectories", agent.config()["trajectories"] if trajectories is None else trajectories,
+                       low=1)
     tasks = list(tasks)
     if not tasks:
         raise MetaRLError("inner_step_returns needs at least one task")
@@ -51,10 +52,11 @@ def inner_step_curve(agent, tasks, *, steps: int = 3, trajectories: int | None =
     """``inner_step_returns`` summarised: {"metric": "return", "steps": [0..n], "trajectories": N,
     "n_tasks", "per_step": [{mean, ci_low, ci_high, stderr}, ...] (95% bootstrap CI over tasks),
     "success_per_step": [...] (if defined)}."""
+    trajectories = agent.config()["trajectories"] if trajectories is None else trajectories
     with torch.no_grad():
         r, s = inner_step_returns(agent, tasks, steps=steps, trajectories=trajectories, seed=seed)
     out = {"metric": "return", "steps": list(range(r.shape[1])),
-           "trajectories": int(trajectories or agent.config()["trajectories"]), "n_tasks": int(r.shape[0]),
+           "trajectories": int(trajectories), "n_tasks": int(r.shape[0]),
            "per_step": per_column_ci(r, seed=seed)}
     if s is not None:
         out["success_per_step"] = [float(v) for v in s.mean(0)]

@@ -76,7 +76,7 @@ def trpo_step(agent, batch) -> dict[str, float]:
     theta = agent.meta_parameters()
     surr, kl = agent.outer_terms(batch, create_graph=True)
     if not torch.isfinite(surr):
-        raise FloatingPointError(f"non-finite MAML surrogate {float(surr)}")
+        raise FloatingPointError(f"non-finite MAML surrogate {float(surr.detach())}")
     g = flat(torch.autograd.grad(surr, theta, retain_graph=c["metric"] == "exact"))
     if c["metric"] == "exact":
         grad_kl = torch.autograd.grad(kl, theta, create_graph=True)
@@ -116,7 +116,7 @@ def ppo_steps(agent, batch) -> dict[str, float]:
         clipped = ratio.clamp(1 - c["clip"], 1 + c["clip"])
         surr = per_task(torch.minimum(ratio * adv, clipped * adv))
         if not torch.isfinite(surr):
-            raise FloatingPointError(f"non-finite MAML surrogate {float(surr)}")
+            raise FloatingPointError(f"non-finite MAML surrogate {float(surr.detach())}")
         agent.optimizer.zero_grad(set_to_none=True)
         (-surr).backward()
         agent.optimizer.step()

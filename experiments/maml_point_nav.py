@@ -25,7 +25,8 @@ import json
 import sys
 from pathlib import Path
 
-from metarl.training.config import Experiment, TrainConfig, parse_overrides
+from metarl.errors import ConfigError, check_int
+from metarl.training.config import Experiment, TrainConfig, parse_overrides, parse_value
 from metarl.training.runner import main_for, run_to_known_dir, with_one_line_errors
 
 PRETRAINED_STEP_SCALES = (0.1, 0.01)  # extra fine-tuning step sizes for the pretrained reference, x MAML's
@@ -45,12 +46,12 @@ EXPERIMENT = Experiment(
 
 
 def _load(run_dir: Path):
-    from metarl.training.checkpoint import load_checkpoint
+    from metarl.training.checkpoint import evaluated_checkpoint, load_checkpoint
     from metarl.training.rundir import build, read_config
 
     exp = read_config(run_dir)
     family, agent = build(exp)
-    agent.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "latest.pt")["agent"])
+    agent.load_state_dict(load_checkpoint(evaluated_checkpoint(run_dir))["agent"])  # as report.json
     return exp, family, agent
 
 
@@ -158,15 +159,22 @@ def main(argv: list[str]) -> int:
     default: the same total_steps; ``--references DIR`` reuses those of another run, e.g.
     RUN_DIR/references), and print the inner-step curves."""
     if any(a in ("-h", "--help") for a in argv):
-        return main_for(EXPERIMENT)
+        rc = main_for(EXPERIMENT)
+        print("\nthis script's own options:\n  --baseline_steps N   training steps of each reference (pretrained, "
+              "oracle); default: the run's total_steps\n  --references DIR     reuse (or keep) the references in DIR; "
+              "default: RUN_DIR/references")
+        return rc
     overrides = parse_overrides(argv)
     baseline_steps = overrides.pop("baseline_steps", None)
     references = overrides.pop("references", None)
+    if baseline_steps is not None:       # checked before MAML trains, not after
+        baseline_steps = check_int("--baseline_steps", parse_value("baseline_steps", baseline_steps, 0), low=1)
+    if references is not None and Path(references).exists() and not Path(references).is_dir():
+        raise ConfigError(f"--references {references} is a file; give a directory (it is created if missing)")
     rc, run_dir = run_to_known_dir(EXPERIMENT, overrides)
     if rc == 0:
         quiet = str(overrides.get("quiet", "false")).lower() in ("1", "true", "yes", "on")
-        out = reference_report(run_dir, baseline_steps=int(float(baseline_steps)) if baseline_steps else None,
-                               quiet=quiet, references=references)
+        out = reference_report(run_dir, baseline_steps=baseline_steps, quiet=quiet, references=references)
         print()
         print(format_report(out))
     return rc

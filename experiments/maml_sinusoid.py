@@ -42,13 +42,13 @@ def inner_step_report(run_dir: str | Path, *, steps: int = 10, queries: int = 10
     """Load a trained run, compute ``inner_step_curves`` on its held-out tasks, write
     eval/inner_steps.json and return it."""
     from metarl.agents.maml_eval import inner_step_curves
-    from metarl.training.checkpoint import load_checkpoint
+    from metarl.training.checkpoint import evaluated_checkpoint, load_checkpoint
     from metarl.training.rundir import build, read_config
 
     run_dir = Path(run_dir)
     exp = read_config(run_dir)
     family, agent = build(exp)
-    agent.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "latest.pt")["agent"])
+    agent.load_state_dict(load_checkpoint(evaluated_checkpoint(run_dir))["agent"])  # as report.json
     tasks = family.sample(exp.train.eval_tasks, split="test", seed=exp.train.eval_seed)
     out = inner_step_curves(agent, tasks, steps=steps, queries=queries, seed=exp.train.eval_seed)
     out.update(experiment=exp.name, agent=exp.agent)

@@ -43,7 +43,7 @@ def _cmd_eval(args) -> int:
     import dataclasses
 
     from metarl.registry import evaluation_protocol
-    from metarl.training.checkpoint import load_agent_state, load_checkpoint
+    from metarl.training.checkpoint import evaluated_checkpoint, load_agent_state, load_checkpoint
     from metarl.training.rundir import build, read_config
     from metarl.training.runner import print_summary
     from metarl.training.trainer import BEST_KEYS, evaluate_run
@@ -58,6 +58,8 @@ def _cmd_eval(args) -> int:
         train.eval_tasks = check_int("--tasks", args.tasks, low=1)
     if args.episodes is not None:
         train.episodes_per_trial = check_int("--episodes", args.episodes, low=1)
+    if args.inner_steps_eval is not None:
+        train.inner_steps_eval = check_int("--inner-steps-eval", args.inner_steps_eval, low=0)
     exp = dataclasses.replace(exp, train=train)
     if args.device is not None:  # e.g. a run trained on a GPU, evaluated on a laptop
         exp = exp.with_overrides({"device": args.device})
@@ -65,8 +67,7 @@ def _cmd_eval(args) -> int:
         raise MetaRLError(f"--protocol metaworld needs a Meta-World run (ml1, ml10, ml45); {run_dir} trained "
                           f"on {exp.family!r}")
     family, agent = build(exp)
-    best = run_dir / "checkpoints" / "best.pt"
-    name = ("best" if best.exists() else "latest") if args.checkpoint == "auto" else args.checkpoint
+    name = evaluated_checkpoint(run_dir).stem if args.checkpoint == "auto" else args.checkpoint
     ckpt = run_dir / "checkpoints" / f"{name}.pt"
     if not ckpt.exists():
         hint = " (best.pt is written by runs trained with --keep_best)" if name == "best" else ""
@@ -178,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir", help="a run directory made by `metarl train`")
     s.add_argument("--tasks", type=int, default=None, help="number of held-out tasks (default: the run's eval_tasks)")
     s.add_argument("--episodes", type=int, default=None, help="episodes per trial (default: the run's)")
+    s.add_argument("--inner-steps-eval", type=int, default=None,
+                   help="MAML / Meta-SGD: the curve after 0..N inner steps (default: the run's inner_steps_eval; "
+                        "0: none)")
     s.add_argument("--split", choices=["test", "train"], default="test", help="which split to draw tasks from")
     s.add_argument("--no-baselines", action="store_true",
                    help="skip the classic baselines (a run trained with baselines=false never evaluates them)")

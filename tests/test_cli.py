@@ -74,6 +74,7 @@ def test_preset_scripts_report_bad_options_in_one_line(tmp_path):
     """The MAML scripts have their own main (train, then post-process): same one-line errors."""
     repo = Path(__file__).resolve().parents[1]
     for script, argv in (("maml_sinusoid.py", ["--agent", "nosuch"]), ("maml_point_nav.py", ["--no_such_key", "3"]),
+                         ("maml_point_nav.py", ["--baseline_steps", "abc"]), ("maml_point_nav.py", ["--baseline_steps", "0"]),
                          ("maml_sinusoid.py", ["--inner_lr", "-1"])):  # a value only the agent rejects
         proc = subprocess.run([sys.executable, str(repo / "experiments" / script), *argv], cwd=tmp_path,
                               capture_output=True, text=True, timeout=120)
@@ -94,6 +95,12 @@ def test_agent_choice_from_the_cli_names_the_run_and_resumes(tmp_path, capsys):
     assert cli(["train", "maml_sinusoid", "--resume", str(run)]) == 2  # the maml preset is not this run
     assert "is a run of 'metasgd_sinusoid'" in capsys.readouterr().err
     assert cli(["train", "maml_sinusoid", "--agent", "metasgd", "--resume", str(run), "--total_steps", "1500"]) == 0
+    assert cli(["eval", str(run), "--inner-steps-eval", "2", "--tasks", "5", "--quiet"]) == 0
+    import json
+    curve = json.loads((run / "eval" / "report.json").read_text())["inner_steps"]["metasgd"]
+    assert curve["steps"] == [0, 1, 2] and curve["n_tasks"] == 5
+    assert cli(["eval", str(run), "--inner-steps-eval", "-1", "--quiet"]) == 2
+    assert "--inner-steps-eval=-1 is too small" in capsys.readouterr().err
     assert cli(["train", "maml_sinusoid", "--agent", "rl2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--agent='rl2' is not valid" in err[0] and "metasgd" in err[0], err

@@ -108,6 +108,8 @@ def evaluate(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, dete
     """
     episodes = check_int("episodes", episodes, low=1)
     tasks = _checked_inputs(agent, tasks, seed, batch_size)
+    if callable(check := getattr(agent, "check_trial_length", None)):   # agents not derived from Agent
+        check(episodes)
     if not tasks:
         raise MetaRLError("evaluate needs at least one task")
     returns, success = run_trials(agent, tasks, episodes=episodes, seed=seed, deterministic=deterministic,

@@ -46,6 +46,10 @@ class Agent:
         supervised families); returns the new state. Default: ``state`` unchanged."""
         return state
 
+    def check_trial_length(self, episodes: int) -> None:
+        """ConfigError if trials of ``episodes`` episodes cannot show this agent's adaptation
+        (the trainer and the evaluator call it before running anything). Default: any length."""
+
     def reseed(self, seed: int) -> None:
         """Reset the random stream used by ``act`` (the evaluator calls this so that an
         evaluation is reproducible and does not disturb training's streams)."""

@@ -47,6 +47,13 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def evaluated_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint a run's evaluation uses: ``best.pt`` where ``keep_best`` wrote one, else
+    ``latest.pt`` (the training's own final report and ``metarl eval`` follow the same rule)."""
+    best = Path(run_dir) / "checkpoints" / "best.pt"
+    return best if best.exists() else Path(run_dir) / "checkpoints" / "latest.pt"
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """The payload saved at ``path`` (tensors on the CPU); an unreadable file (truncated,
     corrupt, not a checkpoint) is a one-line ``MetaRLError`` naming it."""

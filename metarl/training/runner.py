@@ -170,7 +170,8 @@ def print_summary(report, run_dir: Path, eval_dir: Path | None = None) -> None:
     eval_dir = Path(eval_dir) if eval_dir is not None else Path(run_dir) / "eval"
     s = report.summary
     split = report.meta.get("split", "test")
-    print(f"\nheld-out evaluation: {s['n_tasks']} {split} tasks, {s['episodes']} episodes per trial "
+    what = "held-out evaluation" if split == "test" else "evaluation"
+    print(f"\n{what}: {s['n_tasks']} {split} tasks, {s['episodes']} episodes per trial "
           f"(return summed over the trial; 95% bootstrap CI)")
     print(report.table())
     print(f"\nrun directory: {run_dir}")

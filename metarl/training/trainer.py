@@ -46,6 +46,8 @@ class Trainer:
         if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit < 0:
             raise ConfigError(f"time_limit must be a number of seconds >= 0 (0: no limit), got {limit!r}")
         self.family, self.agent = build(experiment)
+        if callable(check := getattr(self.agent, "check_trial_length", None)):   # before the run dir exists
+            check(self.cfg.episodes_per_trial)
         if not getattr(self.agent, "trainable", False):
             raise ConfigError(f"agent {experiment.agent!r} is not trainable; evaluate a baseline with "
                               f"`metarl baselines FAMILY` or metarl.evaluate(metarl.make_agent(name, family), "
