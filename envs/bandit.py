@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, check_int, short_repr
+from metarl.errors import ConfigError, check_float, check_int, short_repr
 from metarl.rollout.vector import NativeTrialVectorEnv
 from metarl.tasks import ParamSpace, ParamSpec, Task, TaskFamily
 
@@ -83,6 +83,7 @@ class BanditFamily(TaskFamily):
 
     def __init__(self, arms: int = 5, low: float = 0.0, high: float = 1.0) -> None:
         self.arms = check_int("bandit: arms", arms, low=2, high=10_000)
+        low, high = check_float("bandit: low", low), check_float("bandit: high", high)
         if not (0.0 <= low < high <= 1.0):
             raise ConfigError(f"bandit: arm-mean range [{low}, {high}] must satisfy 0 <= low < high <= 1")
         self.params = ParamSpace([ParamSpec("means", low, high, group="reward", hard=(0.0, 1.0))])

@@ -119,3 +119,29 @@ def test_report_files_that_are_not_reports(tmp_path):
     with pytest.raises(OSError):
         EvalReport(returns, None, summarize(returns), ["a", "b"]).to_json(tmp_path / "adir")
     assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("family, bad, words", [
+    ("bandit", [0, -1], "[0, -1] outside the action space: accepted integers 0..4"),
+    ("bandit", [5, 0], "[5, 0] outside the action space"),
+    ("tabular-mdp", [0, 5], "[0, 5] outside the action space"),
+    ("point-nav", np.zeros((2, 3)), "expected [2, 2]"),
+    ("cartpole-dynamics", [0, 2], "[0, 2] outside the action space: accepted integers 0..1"),   # per-slot loop env
+])
+def test_vector_envs_refuse_bad_actions_before_any_slot_steps(family, bad, words):
+    fam = metarl.make_family(family)
+    venv = fam.make_vector_env(2, 2)
+    venv.reset(seed=0, options={"tasks": fam.sample(2, seed=0)})
+    before = venv._episode.copy()
+    with pytest.raises(ConfigError) as err:
+        venv.step(np.asarray(bad))
+    assert words in one_line(err)
+    np.testing.assert_array_equal(venv._episode, before)
+
+
+def test_bandit_range_options_must_be_numbers():
+    for kw, words in [({"low": "a"}, "low must be a number, got 'a'"), ({"low": None}, "low must be a number"),
+                      ({"low": False, "high": True}, "low must be a number, got False")]:
+        with pytest.raises(ConfigError) as err:
+            metarl.make_family("bandit", **kw)
+        assert words in one_line(err)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from metarl.errors import ConfigError, MetaRLError, check_int, short_repr
@@ -104,6 +105,19 @@ class TrialVectorEnv(VectorEnv):
                               f"(one per env) for action space {self.single_action_space}")
         return actions
 
+    def _check_action_values(self, actions: np.ndarray, active: np.ndarray) -> None:
+        """Actions of the running slots must lie in the action space (Discrete: its integer
+        range; Box: its shape). Finished slots may hold any placeholder."""
+        space = self.single_action_space
+        if isinstance(space, spaces.Discrete):
+            live = actions[active]
+            if live.size and (live.min() < space.start or live.max() >= space.start + space.n):
+                self.layout._bad_action(live)
+        elif isinstance(space, spaces.Box) and actions.shape[1:] != space.shape and \
+                actions[0].size != int(np.prod(space.shape)):
+            raise ConfigError(f"step got actions of shape {actions.shape}; expected [{self.num_envs}, "
+                              f"{', '.join(map(str, space.shape))}] for action space {space}")
+
     def _neutral_actions(self, actions: np.ndarray, active: np.ndarray) -> np.ndarray:
         """``actions`` with the rows of finished slots replaced by a valid action, so a
         placeholder action there (ignored anyway) cannot index out of range."""
@@ -154,6 +168,7 @@ class NativeTrialVectorEnv(TrialVectorEnv):
     def step(self, actions):
         actions = self._check_actions(actions)
         active = ~self._done
+        self._check_action_values(actions, active)      # before any slot steps
         actions = self._neutral_actions(actions, active)
         flat, reward, term, trunc, info = self._step_inner(actions, active)
         reward = np.where(active, reward, 0.0).astype(np.float32)
@@ -217,6 +232,7 @@ class SyncTrialVectorEnv(TrialVectorEnv):
         obs, term, trunc = (x.copy() for x in self._last)
         reward = np.zeros(b, dtype=np.float32)
         active = ~self._done
+        self._check_action_values(actions, active)      # before any slot steps
         # like the native env: a finished slot reports episode_index == episodes
         episode_index = self._episode.copy()
         episode_end = np.zeros(b, dtype=bool)
