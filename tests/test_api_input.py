@@ -145,3 +145,37 @@ def test_bandit_range_options_must_be_numbers():
         with pytest.raises(ConfigError) as err:
             metarl.make_family("bandit", **kw)
         assert words in one_line(err)
+
+
+def test_non_finite_box_actions_are_refused():
+    fam = metarl.make_family("point-nav")
+    venv = fam.make_vector_env(3, 2)
+    venv.reset(seed=0, options={"tasks": fam.sample(3, seed=0)})
+    # FloatingPointError, like a non-finite loss: the trainer turns it into TrainingDiverged
+    with pytest.raises(FloatingPointError) as err:
+        venv.step(np.array([[0.0, 0.0], [np.nan, 0.0], [0.0, np.inf]]))
+    assert "non-finite actions for slot(s) [1, 2]" in one_line(err)
+    env = metarl.TrialWrapper(fam.make_env(fam.sample(1, seed=0)[0]), episodes=2)
+    env.reset(seed=0)
+    with pytest.raises(FloatingPointError, match="non-finite action"):
+        env.step(np.array([np.nan, 0.0], np.float32))
+    env.step(np.array([0.05, 0.0], np.float32))          # still usable
+
+
+def test_a_policy_with_nan_parameters_stops_training_as_diverged(tmp_path):
+    import torch
+
+    from metarl.training.config import Experiment
+    from metarl.training.rundir import new_run_dir
+    from metarl.training.trainer import Trainer, TrainingDiverged
+
+    exp = Experiment(name="nan_nav", family="point-nav", agent="rl2", family_kwargs={"horizon": 5})
+    exp = exp.with_overrides({"episodes_per_trial": 2, "total_steps": 200, "quiet": True, "hidden_size": 8,
+                              "trials_per_update": 4, "baselines": False, "run_root": str(tmp_path)})
+    trainer = Trainer(exp)
+    with torch.no_grad():
+        for p in trainer.agent.net.parameters():
+            p.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged) as err:
+        trainer.run(new_run_dir(exp, None))
+    assert "training diverged at iteration 1" in one_line(err) and "non-finite action" in str(err.value)

@@ -153,6 +153,9 @@ class TrialWrapper(gym.Wrapper):
                               f"(a trial ends after its {self.episodes} episode(s))")
         if self.layout.discrete and not 0 <= int(action) - self.layout.action_start < self.layout.act_dim:
             self.layout._bad_action(action)          # before the inner env acts on it
+        if not self.layout.discrete and np.asarray(action).dtype.kind == "f" and not np.isfinite(action).all():
+            raise FloatingPointError(f"step got a non-finite action {np.asarray(action).tolist()} (a diverged "
+                                     f"policy?); actions must be finite numbers in {self.action_space}")
         obs, reward, terminated, truncated, info = self.env.step(action)
         info = dict(info, episode_index=self._episode, episode_end=bool(terminated or truncated))
         self._ep_return += float(reward)

@@ -113,10 +113,15 @@ class TrialVectorEnv(VectorEnv):
             live = actions[active]
             if live.size and (live.min() < space.start or live.max() >= space.start + space.n):
                 self.layout._bad_action(live)
-        elif isinstance(space, spaces.Box) and actions.shape[1:] != space.shape and \
-                actions[0].size != int(np.prod(space.shape)):
-            raise ConfigError(f"step got actions of shape {actions.shape}; expected [{self.num_envs}, "
-                              f"{', '.join(map(str, space.shape))}] for action space {space}")
+        elif isinstance(space, spaces.Box):
+            if actions.shape[1:] != space.shape and actions[0].size != int(np.prod(space.shape)):
+                raise ConfigError(f"step got actions of shape {actions.shape}; expected [{self.num_envs}, "
+                                  f"{', '.join(map(str, space.shape))}] for action space {space}")
+            # np.clip would pass NaN into the env's state (float arrays only: other dtypes pass as given)
+            if actions.dtype.kind == "f" and not np.isfinite(actions[active]).all():
+                bad = np.flatnonzero(active & ~np.isfinite(actions.reshape(self.num_envs, -1)).all(axis=1))
+                raise FloatingPointError(f"step got non-finite actions for slot(s) {bad[:8].tolist()} (a "
+                                         f"diverged policy?); actions must be finite numbers in {space}")
 
     def _neutral_actions(self, actions: np.ndarray, active: np.ndarray) -> np.ndarray:
         """``actions`` with the rows of finished slots replaced by a valid action, so a

@@ -122,10 +122,10 @@ class Trainer:
                 t0 = time.perf_counter()
                 tasks = self.family.sample(self.trials_per_update, split="train", seed=self.task_rng)
                 env_seed = derive_seeds(cfg.seed, 1, "env", self.iteration)[0]
-                batch = self.agent.collect(venv, tasks, seed=env_seed)
-                t1 = time.perf_counter()
-                batch.stats["progress"] = self._budget_fraction()
-                try:
+                try:   # non-finite actions (from parameters an update broke) or a non-finite loss
+                    batch = self.agent.collect(venv, tasks, seed=env_seed)
+                    t1 = time.perf_counter()
+                    batch.stats["progress"] = self._budget_fraction()
                     metrics = self.agent.update(batch)
                 except FloatingPointError as exc:
                     raise TrainingDiverged(f"training diverged at iteration {self.iteration + 1}: {exc}; "
