@@ -179,3 +179,35 @@ def test_a_policy_with_nan_parameters_stops_training_as_diverged(tmp_path):
     with pytest.raises(TrainingDiverged) as err:
         trainer.run(new_run_dir(exp, None))
     assert "training diverged at iteration 1" in one_line(err) and "non-finite action" in str(err.value)
+
+
+def test_non_finite_parameters_are_never_checkpointed(tmp_path):
+    import torch
+
+    from metarl.training.config import Experiment
+    from metarl.training.rundir import new_run_dir
+    from metarl.training.trainer import Trainer, TrainingDiverged
+
+    exp = Experiment(name="nan_ckpt", family="bandit", agent="rl2", family_kwargs={"arms": 2})
+    exp = exp.with_overrides({"episodes_per_trial": 3, "total_steps": 10_000, "quiet": True, "hidden_size": 8,
+                              "trials_per_update": 8, "baselines": False, "checkpoint_every": 1,
+                              "run_root": str(tmp_path)})
+    trainer = Trainer(exp)
+    update, calls = trainer.agent.update, []
+
+    def breaking_update(batch):          # the second update leaves NaN weights behind finite metrics
+        metrics = update(batch)
+        calls.append(1)
+        if len(calls) == 2:
+            with torch.no_grad():
+                next(trainer.agent.net.parameters()).fill_(float("nan"))
+        return metrics
+
+    trainer.agent.update = breaking_update
+    run_dir = new_run_dir(exp, None)
+    with pytest.raises(TrainingDiverged) as err:
+        trainer.run(run_dir)
+    assert "training diverged at iteration 2: non-finite values in" in one_line(err)
+    assert "the last good checkpoint (iteration 1)" in str(err.value)
+    kept = torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=False)
+    assert kept["iteration"] == 1

@@ -60,9 +60,16 @@ class Trainer:
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def save(self) -> None:
+        """Write checkpoints/latest.pt atomically; refuse (TrainingDiverged) parameters that are not
+        finite, so the last good checkpoint is never replaced by a broken one."""
+        state = self.agent.state_dict()
+        broken = _non_finite(state)
+        if broken:
+            raise TrainingDiverged(f"training diverged at iteration {self.iteration}: non-finite values in "
+                                   f"{broken[:4]}; {self._kept_checkpoint()}")
         save_checkpoint(self.ckpt_path, {
             "iteration": self.iteration, "env_steps": self.env_steps, "elapsed": self.elapsed,
-            "task_rng": self.task_rng.bit_generator.state, "agent": self.agent.state_dict(),
+            "task_rng": self.task_rng.bit_generator.state, "agent": state,
             "experiment": self.exp.to_dict(), "versions": library_versions()})
 
     def restore(self) -> None:
@@ -262,6 +269,19 @@ class Trainer:
             if (self.run_dir / "eval" / "inner_steps.png").exists():
                 log.image("eval/inner_steps", self.run_dir / "eval" / "inner_steps.png", self.iteration)
         return report
+
+
+def _non_finite(tree, prefix: str = "") -> list[str]:
+    """Names of the floating-point tensors in a (nested) state dict holding NaN or inf."""
+    import torch
+
+    if isinstance(tree, dict):
+        return [n for k, v in tree.items() for n in _non_finite(v, f"{prefix}{k}.")]
+    if isinstance(tree, (list, tuple)):
+        return [n for i, v in enumerate(tree) for n in _non_finite(v, f"{prefix}{i}.")]
+    if isinstance(tree, torch.Tensor) and tree.is_floating_point() and not bool(torch.isfinite(tree).all()):
+        return [prefix.rstrip(".")]
+    return []
 
 
 def evaluate_run(exp: Experiment, family, agent, run_dir: Path, *, tasks=None, quiet: bool = True,
