@@ -99,7 +99,7 @@ def _cmd_eval(args) -> int:
     return 0
 
 
-def _cmd_baselines(args, family_argv: list[str]) -> int:
+def _cmd_baselines(args) -> int:
     from tqdm.auto import tqdm
 
     from metarl.evaluation.evaluator import evaluate_baselines
@@ -109,7 +109,7 @@ def _cmd_baselines(args, family_argv: list[str]) -> int:
     from metarl.training.config import parse_overrides, parse_value
 
     defaults = family_options(args.family)          # an unknown family: one line listing the families
-    options = parse_overrides(family_argv)          # --key value; dashes in keys become underscores
+    options = parse_overrides(args.family_argv)     # --key value; dashes in keys become underscores
     unknown = sorted(set(options) - set(defaults))
     if unknown:
         raise ConfigError(f"unknown option(s) {['--' + k for k in unknown]} for `metarl baselines {args.family}`; "
@@ -253,11 +253,13 @@ def main(argv: list[str] | None = None) -> int:
             print("error: name the family first: metarl baselines FAMILY [--key value ...] (families: "
                   "`metarl list`)", file=sys.stderr)
             return 2
+        # what argparse does not know are the family's options (checked in _cmd_baselines)
         args, family_argv = parser.parse_known_args(["baselines", *_dashed(argv[1:])])
+        args.family_argv = family_argv
     else:
-        args, family_argv = parser.parse_args(argv), None
+        args = parser.parse_args(argv)
     try:
-        return args.func(args) if family_argv is None else args.func(args, family_argv)
+        return args.func(args)
     except MetaRLError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -61,6 +61,10 @@ class EvalReport:
             _write_atomically(eval_dir / name, text)
         return eval_dir / "report.json"
 
+    def _rows(self) -> list[tuple[str, dict]]:
+        """(name, summary) of this agent, then of each baseline."""
+        return [(self.meta.get("agent", "agent"), self.summary)] + list(self.baselines.items())
+
     def _json_text(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
 
@@ -81,7 +85,7 @@ class EvalReport:
         out = csv.writer(buf, lineterminator="\n")
         columns = ["trial_return", "ci_low", "ci_high", "first", "last", "success_first", "success_last", "exact"]
         out.writerow(["agent", *columns, "skipped"])
-        rows = [(self.meta.get("agent", "agent"), self.summary)] + list(self.baselines.items())
+        rows = self._rows()
         for name, s in rows:
             if "skipped" in s:
                 out.writerow([name, *[""] * len(columns), s["skipped"]])
@@ -110,7 +114,7 @@ class EvalReport:
 
     def table(self) -> str:
         """Plain-text table: this agent and each baseline, trial return with 95% CI."""
-        rows = [(self.meta.get("agent", "agent"), self.summary)] + list(self.baselines.items())
+        rows = self._rows()
         lines = [summary_table(rows)]
         classes = self.summary.get("per_class", {})
         if len(classes) > 1:

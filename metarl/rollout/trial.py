@@ -87,10 +87,7 @@ class TrialLayout:
         out[:, self.obs] = flat_obs
         if prev_action is not None:
             if self.discrete:
-                idx = np.asarray(prev_action, dtype=np.int64).reshape(b) - self.action_start
-                if b and (idx.min() < 0 or idx.max() >= self.act_dim):
-                    self._bad_action(prev_action)
-                out[np.arange(b), self.obs_dim + idx] = 1.0
+                out[np.arange(b), self.obs_dim + self.discrete_index(prev_action).reshape(b)] = 1.0
             else:
                 out[:, self.prev_action] = self.scaled_action(np.asarray(prev_action).reshape(b, self.act_dim))
         out[:, self.prev_reward] = prev_reward
@@ -98,10 +95,17 @@ class TrialLayout:
         out[:, self.trial_progress] = progress
         return out
 
-    def _bad_action(self, action: Any) -> None:
-        low = self.action_start
-        raise ConfigError(f"discrete action(s) {np.asarray(action).reshape(-1)[:8].tolist()} outside the action "
-                          f"space: accepted integers {low}..{low + self.act_dim - 1}")
+    def discrete_index(self, actions: Any) -> np.ndarray:
+        """0-based indices (int64, flattened) of Discrete ``actions`` (a scalar or an array);
+        ConfigError naming them when any lies outside the action space. The one range check of
+        every path: the envs call it before stepping, ``encode`` / ``encode_batch`` when they
+        write the one-hot."""
+        idx = np.asarray(actions, dtype=np.int64).reshape(-1) - self.action_start
+        if idx.size and (idx.min() < 0 or idx.max() >= self.act_dim):
+            low = self.action_start
+            raise ConfigError(f"discrete action(s) {np.asarray(actions).reshape(-1)[:8].tolist()} outside the "
+                              f"action space: accepted integers {low}..{low + self.act_dim - 1}")
+        return idx
 
     def encode(self, obs: Any, prev_action: Any, prev_reward: float, episode_end: bool, progress: float) -> np.ndarray:
         """One trial observation [dim]; ``prev_action=None`` at the first step. Same layout as
@@ -110,10 +114,7 @@ class TrialLayout:
         out[self.obs] = self.flatten_obs(obs)
         if prev_action is not None:
             if self.discrete:
-                idx = int(prev_action) - self.action_start
-                if not 0 <= idx < self.act_dim:
-                    self._bad_action(prev_action)
-                out[self.obs_dim + idx] = 1.0
+                out[self.obs_dim + int(self.discrete_index(prev_action)[0])] = 1.0
             else:
                 out[self.prev_action] = self.scaled_action(np.asarray(prev_action).reshape(-1))
         out[self.prev_reward] = prev_reward
@@ -151,8 +152,8 @@ class TrialWrapper(gym.Wrapper):
         if not self._in_trial:
             raise MetaRLError("TrialWrapper.step called outside a trial: call reset() first "
                               f"(a trial ends after its {self.episodes} episode(s))")
-        if self.layout.discrete and not 0 <= int(action) - self.layout.action_start < self.layout.act_dim:
-            self.layout._bad_action(action)          # before the inner env acts on it
+        if self.layout.discrete:
+            self.layout.discrete_index(action)       # before the inner env acts on it
         if not self.layout.discrete and np.asarray(action).dtype.kind == "f" and not np.isfinite(action).all():
             raise FloatingPointError(f"step got a non-finite action {np.asarray(action).tolist()} (a diverged "
                                      f"policy?); actions must be finite numbers in {self.action_space}")

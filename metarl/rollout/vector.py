@@ -110,9 +110,7 @@ class TrialVectorEnv(VectorEnv):
         range; Box: its shape). Finished slots may hold any placeholder."""
         space = self.single_action_space
         if isinstance(space, spaces.Discrete):
-            live = actions[active]
-            if live.size and (live.min() < space.start or live.max() >= space.start + space.n):
-                self.layout._bad_action(live)
+            self.layout.discrete_index(actions[active])
         elif isinstance(space, spaces.Box):
             if actions.shape[1:] != space.shape and actions[0].size != int(np.prod(space.shape)):
                 raise ConfigError(f"step got actions of shape {actions.shape}; expected [{self.num_envs}, "
