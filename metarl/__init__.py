@@ -7,6 +7,8 @@ Public API::
     metarl.list_agents(), metarl.make_agent(name, family, **config), metarl.register_agent(name),
     metarl.Agent (base class of agents)
     metarl.train(...), metarl.evaluate(...)
+    metarl.generate_suite(family, levels=..., per_level=..., seed=...) -> metarl.Suite,
+    metarl.evaluate_suite(agent, suite, episodes=...) -> metarl.SuiteReport
 """
 from __future__ import annotations
 
@@ -23,6 +25,10 @@ _LAZY = {
     "RunResult": "metarl.training.api:RunResult",
     "evaluate": "metarl.evaluation.evaluator:evaluate",
     "EvalReport": "metarl.evaluation.report:EvalReport",
+    "generate_suite": "metarl.generator.suite:generate_suite",
+    "Suite": "metarl.generator.suite:Suite",
+    "evaluate_suite": "metarl.evaluation.suite_eval:evaluate_suite",
+    "SuiteReport": "metarl.evaluation.suite_eval:SuiteReport",
 }
 
 __all__ = ["Agent", "list_families", "make_family", "register_family", "list_agents", "make_agent", "register_agent",

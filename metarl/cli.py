@@ -50,6 +50,13 @@ def _cmd_eval(args) -> int:
 
     run_dir = Path(args.run_dir)
     exp = read_config(run_dir)
+    suite = None
+    if args.suite is not None:
+        from metarl.generator.suite import Suite
+
+        if args.tasks is not None or args.split != "test" or args.protocol != "metarl":
+            raise MetaRLError("--suite brings its own tasks: leave out --tasks, --split and --protocol")
+        suite = Suite.load(args.suite)
     # baselines as the run had them (a run trained without them is evaluated without them)
     train = dataclasses.replace(exp.train, quiet=args.quiet, baselines=exp.train.baselines and not args.no_baselines)
     if args.deterministic:
@@ -74,6 +81,9 @@ def _cmd_eval(args) -> int:
         raise MetaRLError(f"no checkpoint in {run_dir} (expected {ckpt}){hint}")
     ck = load_checkpoint(ckpt)
     load_agent_state(agent, ck, ckpt, exp)
+    if suite is not None:
+        return _eval_suite(args, exp, family, agent, suite, {"name": name, "iteration": ck.get("iteration"),
+                                                            "env_steps": ck.get("env_steps")})
     tasks = family.sample(train.eval_tasks, split=args.split, seed=train.eval_seed)
     out_dir = run_dir if args.split == "test" else run_dir / f"eval_{args.split}"
     trained = run_dir / "eval" / "report.json"
@@ -99,23 +109,40 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _eval_suite(args, exp, family, agent, suite, checkpoint: dict) -> int:
+    """``metarl eval RUN_DIR --suite FILE``: the run's evaluation (baselines, plots, MAML's
+    inner-step curve) at each novelty level, into RUN_DIR/eval_suite/<suite file stem>/."""
+    from metarl.evaluation.suite_eval import SuiteReport, evaluate_suite
+    from metarl.training.trainer import evaluate_run
+
+    run_dir = Path(args.run_dir)
+    out = run_dir / "eval_suite" / Path(args.suite).stem
+    run_family = {"name": exp.family, "kwargs": exp.family_kwargs}
+    report = evaluate_suite(agent, suite, episodes=exp.train.episodes_per_trial, seed=exp.train.eval_seed,
+                            run_level=lambda j, level, tasks: evaluate_run(
+                                exp, family, agent, out / SuiteReport.level_dir(j, level), tasks=tasks,
+                                quiet=args.quiet, label=f"novelty level {level:g}"))
+    report.meta.update(suite_file=str(args.suite), run_dir=str(run_dir), checkpoint=checkpoint, run_family=run_family)
+    path = report.save(out)
+    print(f"\nnovelty suite {args.suite}: {family.name}, {len(suite)} tasks at levels {suite.levels}, "
+          f"{exp.train.episodes_per_trial} episodes per trial ({exp.agent}, checkpoint {checkpoint['name']})")
+    if suite.family_spec.get("kwargs") not in (None, exp.family_kwargs):
+        print(f"note: the suite was generated from {suite.family_spec}, the run trained on {run_family}; "
+              "distances are measured from the suite's train box")
+    print(report.table())
+    print(f"\n  report: {path} (per level: {out}/level_<j>_d<level>/eval/)")
+    print(f"  plots:  {out / 'by_level.png'}, {out / 'adaptation.png'}")
+    return 0
+
+
 def _cmd_baselines(args) -> int:
     from tqdm.auto import tqdm
 
     from metarl.evaluation.evaluator import evaluate_baselines
     from metarl.evaluation.report import summary_table
     from metarl.errors import ConfigError
-    from metarl.registry import family_options, make_family
-    from metarl.training.config import parse_overrides, parse_value
 
-    defaults = family_options(args.family)          # an unknown family: one line listing the families
-    options = parse_overrides(args.family_argv)     # --key value; dashes in keys become underscores
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        raise ConfigError(f"unknown option(s) {['--' + k for k in unknown]} for `metarl baselines {args.family}`; "
-                          f"accepted: {BASELINES_OPTIONS} and the family's {['--' + k for k in defaults]}")
-    options = {k: parse_value(k, v, defaults[k]) for k, v in options.items()}
-    family = make_family(args.family, **options)
+    family, options = _family_from_argv("baselines", args, BASELINES_OPTIONS)
     names = list(family.baselines)
     if args.only is not None:
         names = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -136,7 +163,48 @@ def _cmd_baselines(args) -> int:
     return 0
 
 
+def _family_from_argv(command: str, args, own_options: list[str]):
+    """(family, options) built from ``args.family`` and the ``--key value`` options argparse
+    left in ``args.family_argv``; an unknown option is one line listing the command's and
+    the family's options."""
+    from metarl.errors import ConfigError
+    from metarl.registry import family_options, make_family
+    from metarl.training.config import parse_overrides, parse_value
+
+    defaults = family_options(args.family)          # an unknown family: one line listing the families
+    options = parse_overrides(args.family_argv)     # --key value; dashes in keys become underscores
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {['--' + k for k in unknown]} for `metarl {command} {args.family}`; "
+                          f"accepted: {own_options} and the family's {['--' + k for k in defaults]}")
+    options = {k: parse_value(k, v, defaults[k]) for k, v in options.items()}
+    return make_family(args.family, **options), options
+
+
+def _cmd_generate(args) -> int:
+    from metarl.generator.suite import generate_suite
+
+    family, options = _family_from_argv("generate", args, GENERATE_OPTIONS)
+    suite = generate_suite(family, levels=args.levels, per_level=args.per_level, seed=args.seed, vary=args.vary,
+                           move=args.move, probe_steps=args.probe_steps)
+    out = Path(args.output or f"{family.name}-suite.json")
+    suite.save(out)
+    given = "".join(f" --{k} {v}" for k, v in options.items())
+    m = suite.meta
+    print(f"{family.name}{given}: {len(suite)} tasks, {m['per_level']} per level, varied from held-out tasks "
+          f"(seed {m['seed']}), vary={m['vary']}, move={m['move']}")
+    print(f"moved: {', '.join(m['moved'])}" + "".join(f"; fixed {k} ({v})" for k, v in m["fixed"].items()))
+    print(f"validity probes: {m['probe_steps']} random steps per task, {m['redraws']} variants redrawn")
+    print(f"{'level':>6} {'distance mean':>14} {'min':>6} {'max':>6}")
+    for level in suite.levels:
+        d = suite.distances(level)
+        print(f"{level:>6g} {d.mean():>14.3f} {d.min():>6.3f} {d.max():>6.3f}")
+    print(f"suite: {out}\nevaluate a run on it: metarl eval RUN_DIR --suite {out}")
+    return 0
+
+
 BASELINES_OPTIONS = ["--episodes", "--tasks", "--seed", "--split", "--only", "--quiet"]
+GENERATE_OPTIONS = ["--levels", "--per-level", "--seed", "--vary", "--move", "--probe-steps", "-o/--output"]
 
 # `metarl bench NAME` runs metarl.experiments.bench_NAME.main(options)
 BENCHMARKS = {
@@ -192,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--device", default=None,
                    help="auto, cpu, cuda or cuda:N (default: the run's own; a CUDA run evaluates on CPU with cpu)")
+    s.add_argument("--suite", default=None,
+                   help="evaluate on a suite of novel variants made by `metarl generate` (per novelty level, "
+                        "into RUN_DIR/eval_suite/NAME/) instead of the held-out split")
     s.add_argument("--protocol", choices=["metarl", "metaworld"], default="metarl",
                    help="metaworld: also run Meta-World's own metalearning_evaluation on its test envs")
     s.add_argument("--num-evals", type=int, default=10,
@@ -213,6 +284,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--only", default=None, help="comma-separated baseline names (default: all of the family's)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_baselines)
+    s = sub.add_parser("generate", help="novel task variants at controlled distances from a family's train box "
+                                        "(a suite JSON for `metarl eval RUN_DIR --suite`)", allow_abbrev=False,
+                       description="Vary a family's held-out tasks out of its train box: level 0 is the held-out "
+                                   "tasks themselves, a level d > 0 moves their parameters to distances in (previous "
+                                   "level, d] train-box widths beyond the box, within the parameters' hard limits. "
+                                   "Each variant is probed (validate, reset, random steps) before it is kept. Family "
+                                   "options follow as --key value, e.g. `metarl generate cartpole-dynamics "
+                                   "--max_scale 1.5`.")
+    s.add_argument("family", help="a task family (see `metarl list`)")
+    s.add_argument("--levels", default="0,0.25,0.5,1",
+                   help="increasing distances in train-box widths, comma-separated (0 = in distribution)")
+    s.add_argument("--per-level", type=int, default=100, help="tasks per level (the same held-out tasks, varied)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the held-out draw and of the variants")
+    s.add_argument("--vary", choices=["all", "dynamics", "reward", "task"], default="all",
+                   help="which parameter group to move out of the box")
+    s.add_argument("--move", choices=["all", "one"], default="all",
+                   help="all: every coordinate of the moved parameters; one: a single coordinate per task")
+    s.add_argument("--probe-steps", type=int, default=20, help="random steps each variant must survive")
+    s.add_argument("-o", "--output", default=None, help="suite JSON path (default: FAMILY-suite.json)")
+    s.set_defaults(func=_cmd_generate)
     s = sub.add_parser("bench", help=f"throughput / memory benchmarks with ratios ({', '.join(BENCHMARKS)})",
                        add_help=False, description="`metarl bench NAME --help` lists a benchmark's options.")
     s.add_argument("what", choices=list(BENCHMARKS), help="which benchmark")
@@ -248,13 +339,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[:1] == ["eval"]:
         argv = ["eval", *_dashed(argv[1:])]
-    if argv[:1] == ["baselines"]:
+    if argv[:1] in (["baselines"], ["generate"]):
         if len(argv) > 1 and argv[1].startswith("-") and argv[1] not in ("-h", "--help"):
-            print("error: name the family first: metarl baselines FAMILY [--key value ...] (families: "
+            print(f"error: name the family first: metarl {argv[0]} FAMILY [--key value ...] (families: "
                   "`metarl list`)", file=sys.stderr)
             return 2
-        # what argparse does not know are the family's options (checked in _cmd_baselines)
-        args, family_argv = parser.parse_known_args(["baselines", *_dashed(argv[1:])])
+        # what argparse does not know are the family's options (checked in _family_from_argv)
+        args, family_argv = parser.parse_known_args([argv[0], *_dashed(argv[1:])])
         args.family_argv = family_argv
     else:
         args = parser.parse_args(argv)

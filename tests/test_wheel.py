@@ -33,6 +33,7 @@ import metarl.agents.baselines
 import metarl.envs
 import metarl.envs.bandit
 import metarl.experiments
+import metarl.generator
 import metarl.rollout.vector
 import metarl.tasks
 
@@ -43,7 +44,9 @@ obs, _ = env.reset(seed=0)
 venv = fam.make_vector_env(2, 2)
 vobs, _ = venv.reset(seed=0, options={"tasks": tasks})
 mods = [metarl, metarl.agents, metarl.agents.baselines, metarl.envs, metarl.envs.bandit,
-        metarl.experiments, metarl.rollout.vector, metarl.tasks, sys.modules[type(fam).__module__]]
+        metarl.experiments, metarl.generator, metarl.rollout.vector, metarl.tasks,
+        sys.modules[type(fam).__module__]]
+suite = metarl.generate_suite("point-nav", levels=[0, 1], per_level=2, seed=0)
 print(json.dumps({
     "files": {m.__name__: m.__file__ for m in mods},
     "family_module": type(fam).__module__,
@@ -51,6 +54,7 @@ print(json.dumps({
     "tasks": [t.to_json() for t in tasks],
     "obs_shape": list(obs.shape),
     "vobs_shape": list(vobs.shape),
+    "suite_tasks": len(suite),
 }))
 """
 
@@ -127,6 +131,7 @@ def test_import_from_the_wheel(wheel, tmp_path):
     assert result["family_module"] == "metarl.envs.bandit"
     assert "bandit" in result["families"]
     assert result["obs_shape"] == [1 + 3 + 3] and result["vobs_shape"] == [2, 1 + 3 + 3]
+    assert result["suite_tasks"] == 4   # the generator ships in the wheel
     # the wheel samples exactly the tasks this checkout samples
     here = metarl.make_family("bandit", arms=3).sample(2, seed=0)
     assert [metarl.Task.from_json(t) for t in result["tasks"]] == here

@@ -11,18 +11,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def plot_adaptation(curves: dict[str, list[dict]], path: Path, *, title: str = "",
                     ylabel: str = "return in episode", xlabel: str = "episode index within the trial",
-                    x_start: int = 1, ylim: tuple[float, float] | None = None) -> Path:
+                    x_start: int = 1, x: list[float] | None = None, ylim: tuple[float, float] | None = None) -> Path:
     """curves: name -> per-point [{mean, ci_low, ci_high}, ...] at x = x_start, x_start + 1, ...
-    (points with mean None, e.g. a diverged inner loop, are left out). ``ylim``: the y range
-    shown (curves beyond it run off the chart). Writes a PNG to ``path``."""
+    (or at the given ``x`` values; points with mean None, e.g. a diverged inner loop, are left
+    out). ``ylim``: the y range shown (curves beyond it run off the chart). Writes a PNG to ``path``."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     for i, (name, pts) in enumerate(curves.items()):
-        kept = [(x_start + j, p) for j, p in enumerate(pts) if p["mean"] is not None]
-        x, pts = [x for x, _ in kept], [p for _, p in kept]
+        xs = x if x is not None else [x_start + j for j in range(len(pts))]
+        kept = [(at, p) for at, p in zip(xs, pts) if p["mean"] is not None]
+        at, pts = [a for a, _ in kept], [p for _, p in kept]
         mean = [p["mean"] for p in pts]
         style = "-o" if i == 0 else "--"
-        ax.plot(x, mean, style, label=name, lw=2.0 if i == 0 else 1.2, ms=3)
-        ax.fill_between(x, [p["ci_low"] for p in pts], [p["ci_high"] for p in pts], alpha=0.2)
+        ax.plot(at, mean, style, label=name, lw=2.0 if i == 0 else 1.2, ms=3)
+        ax.fill_between(at, [p["ci_low"] for p in pts], [p["ci_high"] for p in pts], alpha=0.2)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from metarl.files import write_text_atomically as _write_atomically
+
 REPORT_VERSION = 1
 
 
@@ -123,20 +125,6 @@ class EvalReport:
             lines.append("")
             lines.append(inner_step_table(name, curve))
         return "\n".join(lines)
-
-
-def _write_atomically(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temp file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError:
-        tmp.unlink(missing_ok=True)   # e.g. ``path`` is a directory: leave no temp file behind
-        raise
-    return path
 
 
 def summary_table(rows: list[tuple[str, dict]]) -> str:
