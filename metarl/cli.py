@@ -123,7 +123,10 @@ def _eval_suite(args, exp, family, agent, suite, checkpoint: dict) -> int:
                                 exp, family, agent, out / SuiteReport.level_dir(j, level), tasks=tasks,
                                 quiet=args.quiet, label=f"novelty level {level:g}"))
     report.meta.update(suite_file=str(args.suite), run_dir=str(run_dir), checkpoint=checkpoint, run_family=run_family)
+    for rep in report.reports:   # as `metarl eval` records them
+        rep.meta.update(iteration=checkpoint["iteration"], env_steps=checkpoint["env_steps"], checkpoint=checkpoint)
     path = report.save(out)
+    report.to_tensorboard(out, step=checkpoint.get("iteration") or 0)
     print(f"\nnovelty suite {args.suite}: {family.name}, {len(suite)} tasks at levels {suite.levels}, "
           f"{exp.train.episodes_per_trial} episodes per trial ({exp.agent}, checkpoint {checkpoint['name']})")
     if suite.family_spec.get("kwargs") not in (None, exp.family_kwargs):
@@ -132,6 +135,7 @@ def _eval_suite(args, exp, family, agent, suite, checkpoint: dict) -> int:
     print(report.table())
     print(f"\n  report: {path} (per level: {out}/level_<j>_d<level>/eval/)")
     print(f"  plots:  {out / 'by_level.png'}, {out / 'adaptation.png'}")
+    print(f"  TensorBoard: tensorboard --logdir {run_dir.parent} (sub-run {run_dir.name}/eval_suite/{out.name})")
     return 0
 
 

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 from helpers import cli, one_line
+from rl2_runs import scalars
 
 import metarl
 from metarl.errors import ConfigError
@@ -92,6 +93,8 @@ def test_eval_suite_on_trained_runs(tmp_path, capsys):
     assert [r["level"] for r in saved["levels"]] == [0.0, 0.5] and "bandit-ucb" in saved["levels"][1]["baselines"]
     level = json.loads((run / "eval_suite" / "arms" / "level_1_d0.5" / "eval" / "report.json").read_text())
     assert level["meta"]["split"] == "novelty level 0.5" and np.asarray(level["episode_returns"]).shape == (15, 10)
+    points = scalars(run / "eval_suite" / "arms", "suite/level_0.5/trial_return")   # TensorBoard, at the checkpoint
+    assert points == [(level["meta"]["checkpoint"]["iteration"], pytest.approx(saved["levels"][1]["trial_return"]))]
     assert cli(["eval", str(run), "--suite", str(suite), "--tasks", "5"]) == 2
     assert "leave out --tasks" in capsys.readouterr().err
     maml = tmp_path / "maml"
@@ -99,7 +102,11 @@ def test_eval_suite_on_trained_runs(tmp_path, capsys):
                 "--inner_steps_eval", "2", "--hidden_sizes", "[8]", "--quiet", "true", "--run_dir", str(maml)]) == 0
     sin = tmp_path / "sin.json"
     assert cli(["generate", "sinusoid", "--levels", "0,1", "--per-level", "8", "-o", str(sin)]) == 0
+    capsys.readouterr()
     assert cli(["eval", str(maml), "--suite", str(sin), "--quiet"]) == 0
+    assert "maml: query_mse after 0, 1, 2 inner gradient steps" in capsys.readouterr().out
+    rows = json.loads((maml / "eval_suite" / "sin" / "suite_report.json").read_text())["levels"]
+    assert [len(r["inner_steps"]["maml"]["mean"]) for r in rows] == [3, 3]
     level = json.loads((maml / "eval_suite" / "sin" / "level_1_d1" / "eval" / "report.json").read_text())
     assert level["inner_steps"]["maml"]["steps"] == [0, 1, 2] and level["inner_steps"]["maml"]["n_tasks"] == 8
     assert cli(["eval", str(run), "--suite", str(sin), "--quiet"]) == 2

@@ -37,3 +37,11 @@ def plot_adaptation(curves: dict[str, list[dict]], path: Path, *, title: str = "
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def add_png(writer, tag: str, png_path: Path, step: int) -> None:
+    """Put a PNG written by ``plot_adaptation`` into TensorBoard (``SummaryWriter.add_image``)."""
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(str(png_path))[..., :3]
+    writer.add_image(tag, img, step, dataformats="HWC")

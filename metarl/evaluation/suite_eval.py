@@ -8,7 +8,7 @@ from typing import Callable
 
 from metarl.errors import ConfigError, MetaRLError, check_int
 from metarl.evaluation.evaluator import evaluate, evaluate_baselines
-from metarl.evaluation.plots import plot_adaptation
+from metarl.evaluation.plots import add_png, plot_adaptation
 from metarl.evaluation.report import EvalReport
 from metarl.files import write_text_atomically
 from metarl.generator.suite import Suite
@@ -43,7 +43,10 @@ class SuiteReport:
                         "trial_return": s["trial_return"], "trial_return_ci": s["trial_return_ci"],
                         "first": s["first"], "last": s["last"], "gain": s["gain"],
                         **({"success_last": s["success_last"]} if "success_last" in s else {}),
-                        "baselines": {n: b["trial_return"] for n, b in rep.baselines.items() if "trial_return" in b}})
+                        "baselines": {n: b["trial_return"] for n, b in rep.baselines.items() if "trial_return" in b},
+                        "inner_steps": {n: {"metric": c["metric"], "steps": c["steps"],
+                                            "mean": [p["mean"] for p in c["per_step"]]}
+                                        for n, c in rep.inner_steps.items()}})
         return out
 
     def to_dict(self) -> dict:
@@ -66,6 +69,11 @@ class SuiteReport:
                          + "".join(f" {r['baselines'].get(n, float('nan')):>14.3f}" for n in names))
         lines.append("distance: mean [min, max] over the level's tasks, in train-box widths beyond the box "
                      "(0 = inside); baseline columns: their trial return on the same tasks")
+        for name, curve in (rows[0]["inner_steps"] if rows else {}).items():   # MAML / Meta-SGD
+            lines.append(f"\n{name}: {curve['metric']} after {', '.join(map(str, curve['steps']))} inner gradient steps")
+            for r in rows:
+                means = r["inner_steps"].get(name, {}).get("mean", [])
+                lines.append(f"{r['level']:>6g}  " + "  ".join("diverged" if m is None else f"{m:10.3f}" for m in means))
         return "\n".join(lines)
 
     def save(self, out_dir: str | Path) -> Path:
@@ -92,6 +100,25 @@ class SuiteReport:
         plot_adaptation(by_level, out_dir / "by_level.png", x=self.levels, xlabel="novelty level (train-box widths)",
                         ylabel="trial return", title=f"{self._title()}: trial return by level")
         return write_text_atomically(out_dir / "suite_report.json", json.dumps(self.to_dict(), indent=1))
+
+    def to_tensorboard(self, out_dir: str | Path, step: int = 0) -> None:
+        """TensorBoard events in ``out_dir`` (a sub-run under the run directory): per level
+        ``suite/level_<d>/trial_return`` and ``suite/level_<d>/return_episode_<k>`` at ``step``
+        (the evaluated checkpoint's iteration), and the saved plots as images (after ``save``)."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        out_dir = Path(out_dir)
+        writer = SummaryWriter(str(out_dir))
+        try:
+            for level, rep in zip(self.levels, self.reports):
+                writer.add_scalar(f"suite/level_{level:g}/trial_return", rep.summary["trial_return"], step)
+                for k, p in enumerate(rep.summary["per_episode"]):
+                    writer.add_scalar(f"suite/level_{level:g}/return_episode_{k + 1}", p["mean"], step)
+            for name in ("by_level", "adaptation"):
+                if (out_dir / f"{name}.png").exists():
+                    add_png(writer, f"suite/{name}", out_dir / f"{name}.png", step)
+        finally:
+            writer.close()
 
     def _title(self) -> str:
         return f"{self.meta.get('family', '')} suite"

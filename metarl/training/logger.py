@@ -94,10 +94,9 @@ class RunLogger:
         tmp.replace(self.csv_path)
 
     def image(self, tag: str, png_path: Path, iteration: int) -> None:
-        import matplotlib.image as mpimg
+        from metarl.evaluation.plots import add_png
 
-        img = mpimg.imread(str(png_path))[..., :3]
-        self.writer.add_image(tag, img, iteration, dataformats="HWC")
+        add_png(self.writer, tag, png_path, iteration)
 
     def close(self) -> None:
         """Flush and close (safe to call twice)."""
