@@ -22,8 +22,8 @@ saturates earlier. ``max_torque``'s hard upper limit is ``B`` itself: a larger v
 could not be commanded through the action space.
 
 Held-out rule: test tasks are separately seeded draws from the same train box;
-tasks beyond it, up to the hard limits, can be built by hand (``Task``) and evaluated
-(no environment generator draws them yet).
+tasks beyond it, up to the hard limits, can be built by hand (``Task``) and evaluated, or drawn
+at controlled distances by the environment generator (``metarl generate``).
 These families use the default ``SyncTrialVectorEnv`` (no native batched env).
 """
 from __future__ import annotations

@@ -33,8 +33,8 @@ horizon 200 by default (ProMP's setting); observations, actions, rewards and ter
 obs [17] / action [6], Hopper obs [11] / action [3], Walker2d obs [17] / action [6].
 
 Held-out rule: test tasks are separately seeded draws from the same train box;
-tasks beyond it, up to the hard limits, can be built by hand (``Task``) and evaluated
-(no environment generator draws them yet).
+tasks beyond it, up to the hard limits, can be built by hand (``Task``) and evaluated, or drawn
+at controlled distances by the environment generator (``metarl generate``).
 """
 from __future__ import annotations
 

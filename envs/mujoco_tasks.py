@@ -34,7 +34,7 @@ the task in place (the MuJoCo model is untouched: these tasks change only the re
 Held-out rule: test tasks are separately seeded draws from the same distribution (as in
 MAML and PEARL; the two-direction families have the same two tasks in both splits).
 Tasks beyond the box or the disk, up to the hard limits, can be built by hand (``Task``)
-and evaluated (no environment generator draws them yet).
+and evaluated, or drawn at controlled distances by the environment generator (``metarl generate``).
 """
 from __future__ import annotations
 

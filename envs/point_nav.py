@@ -138,9 +138,11 @@ class PointNavFamily(TaskFamily):
             arena = check_float("point-nav: arena (half-width of the walls around the goal box; None: no walls)",
                                 arena, low=max(abs(goal_low), abs(goal_high)))
         self.arena = arena
+        # with walls, a goal beyond them cannot be reached: they are the goals' hard limits
+        hard = HARD_GOAL if arena is None else (max(-arena, HARD_GOAL[0]), min(arena, HARD_GOAL[1]))
         self.params = ParamSpace([
-            ParamSpec("goal_x", goal_low, goal_high, group="reward", hard=HARD_GOAL),
-            ParamSpec("goal_y", goal_low, goal_high, group="reward", hard=HARD_GOAL),
+            ParamSpec("goal_x", goal_low, goal_high, group="reward", hard=hard),
+            ParamSpec("goal_y", goal_low, goal_high, group="reward", hard=hard),
         ])
 
     def inside_walls(self, pos: np.ndarray) -> np.ndarray:
@@ -154,10 +156,12 @@ class PointNavFamily(TaskFamily):
     def validate_task(self, task: Task) -> None:
         if isinstance(task, Task) and task.family == self.name:
             check_scalar_params(task, self.params.names)
+            # before the hard-limit check of the base class, which would not say why
+            goal = [task.params[k] for k in ("goal_x", "goal_y") if k in task.params]
+            if self.arena is not None and len(goal) == 2 and max(abs(goal[0]), abs(goal[1])) > self.arena:
+                raise ConfigError(f"point-nav: goal ({task.params['goal_x']:g}, {task.params['goal_y']:g}) lies "
+                                  f"outside the walls at +-{self.arena:g} (arena), so it cannot be reached")
         super().validate_task(task)
-        if self.arena is not None and max(abs(task.params["goal_x"]), abs(task.params["goal_y"])) > self.arena:
-            raise ConfigError(f"point-nav: goal ({task.params['goal_x']:g}, {task.params['goal_y']:g}) lies outside "
-                              f"the walls at +-{self.arena:g} (arena), so it cannot be reached")
 
     def make_env(self, task: Task) -> gym.Env:
         return PointNavEnv(self, task)

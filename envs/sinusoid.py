@@ -138,9 +138,12 @@ class SinusoidFamily(TaskFamily):
     baselines = ("random",)
 
     def __init__(self) -> None:
+        # phase is periodic (2 pi): hard limits of one period centred on the box, so a phase's
+        # distance beyond [0, pi] (at most half a box width) is its true distance on the circle
+        # (a phase of 2 pi - e beyond the box would be the same function as -e, just outside it)
         self.params = ParamSpace([
             ParamSpec("amplitude", 0.1, 5.0, group="task", hard=(0.0, PRED_BOUND)),
-            ParamSpec("phase", 0.0, math.pi, group="task", hard=(-2 * math.pi, 2 * math.pi)),
+            ParamSpec("phase", 0.0, math.pi, group="task", hard=(-0.5 * math.pi, 1.5 * math.pi)),
         ])
 
     @staticmethod

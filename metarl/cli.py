@@ -115,23 +115,25 @@ def _eval_suite(args, exp, family, agent, suite, checkpoint: dict) -> int:
     from metarl.evaluation.suite_eval import SuiteReport, evaluate_suite
     from metarl.training.trainer import evaluate_run
 
+    import hashlib
+
     run_dir = Path(args.run_dir)
     out = run_dir / "eval_suite" / Path(args.suite).stem
     run_family = {"name": exp.family, "kwargs": exp.family_kwargs}
+    if out.exists():   # an earlier evaluation on a suite of this name: replaced, none of its files kept
+        shutil.rmtree(out)
     report = evaluate_suite(agent, suite, episodes=exp.train.episodes_per_trial, seed=exp.train.eval_seed,
                             run_level=lambda j, level, tasks: evaluate_run(
                                 exp, family, agent, out / SuiteReport.level_dir(j, level), tasks=tasks,
                                 quiet=args.quiet, label=f"novelty level {level:g}"))
-    report.meta.update(suite_file=str(args.suite), run_dir=str(run_dir), checkpoint=checkpoint, run_family=run_family)
+    report.meta.update(suite_file=str(args.suite), suite_sha256=hashlib.sha256(Path(args.suite).read_bytes()).hexdigest(),
+                       run_dir=str(run_dir), checkpoint=checkpoint, run_family=run_family)
     for rep in report.reports:   # as `metarl eval` records them
         rep.meta.update(iteration=checkpoint["iteration"], env_steps=checkpoint["env_steps"], checkpoint=checkpoint)
     path = report.save(out)
     report.to_tensorboard(out, step=checkpoint.get("iteration") or 0)
     print(f"\nnovelty suite {args.suite}: {family.name}, {len(suite)} tasks at levels {suite.levels}, "
           f"{exp.train.episodes_per_trial} episodes per trial ({exp.agent}, checkpoint {checkpoint['name']})")
-    if suite.family_spec.get("kwargs") not in (None, exp.family_kwargs):
-        print(f"note: the suite was generated from {suite.family_spec}, the run trained on {run_family}; "
-              "distances are measured from the suite's train box")
     print(report.table())
     print(f"\n  report: {path} (per level: {out}/level_<j>_d<level>/eval/)")
     print(f"  plots:  {out / 'by_level.png'}, {out / 'adaptation.png'}")
@@ -189,9 +191,11 @@ def _cmd_generate(args) -> int:
     from metarl.generator.suite import generate_suite
 
     family, options = _family_from_argv("generate", args, GENERATE_OPTIONS)
-    suite = generate_suite(family, levels=args.levels, per_level=args.per_level, seed=args.seed, vary=args.vary,
-                           move=args.move, probe_steps=args.probe_steps)
     out = Path(args.output or f"{family.name}-suite.json")
+    if out.is_dir():   # found before the work, not after it
+        raise MetaRLError(f"-o {out} is a directory; give a file name, e.g. {out / (family.name + '-suite.json')}")
+    suite = generate_suite(family, levels=args.levels, per_level=args.per_level, seed=args.seed, vary=args.vary,
+                           move=args.move, probe_steps=args.probe_steps, max_redraws=args.max_redraws)
     suite.save(out)
     given = "".join(f" --{k} {v}" for k, v in options.items())
     m = suite.meta
@@ -208,7 +212,8 @@ def _cmd_generate(args) -> int:
 
 
 BASELINES_OPTIONS = ["--episodes", "--tasks", "--seed", "--split", "--only", "--quiet"]
-GENERATE_OPTIONS = ["--levels", "--per-level", "--seed", "--vary", "--move", "--probe-steps", "-o/--output"]
+GENERATE_OPTIONS = ["--levels", "--per-level", "--seed", "--vary", "--move", "--probe-steps", "--max-redraws",
+                    "-o/--output"]
 
 # `metarl bench NAME` runs metarl.experiments.bench_NAME.main(options)
 BENCHMARKS = {
@@ -300,12 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--levels", default="0,0.25,0.5,1",
                    help="increasing distances in train-box widths, comma-separated (0 = in distribution)")
     s.add_argument("--per-level", type=int, default=100, help="tasks per level (the same held-out tasks, varied)")
-    s.add_argument("--seed", type=int, default=0, help="seed of the held-out draw and of the variants")
-    s.add_argument("--vary", choices=["all", "dynamics", "reward", "task"], default="all",
-                   help="which parameter group to move out of the box")
+    s.add_argument("--seed", type=int, default=1000,
+                   help="seed of the held-out draw and of the variants (default: the trainer's eval_seed, so "
+                        "level 0 holds the first tasks of a run's held-out set)")
+    s.add_argument("--vary", default="all",
+                   help="what moves out of the box: all, a group (dynamics, reward, task) or parameter names, "
+                        "comma-separated (e.g. amplitude)")
     s.add_argument("--move", choices=["all", "one"], default="all",
                    help="all: every coordinate of the moved parameters; one: a single coordinate per task")
     s.add_argument("--probe-steps", type=int, default=20, help="random steps each variant must survive")
+    s.add_argument("--max-redraws", type=int, default=20, help="draws of a variant that fails its probe before giving up")
     s.add_argument("-o", "--output", default=None, help="suite JSON path (default: FAMILY-suite.json)")
     s.set_defaults(func=_cmd_generate)
     s = sub.add_parser("bench", help=f"throughput / memory benchmarks with ratios ({', '.join(BENCHMARKS)})",

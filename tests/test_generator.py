@@ -72,6 +72,40 @@ def test_suite_levels_are_rings_around_the_held_out_tasks():
     assert other.to_dict()["tasks"] != suite.to_dict()["tasks"]
 
 
+@pytest.mark.parametrize("name, options, levels", [
+    ("cartpole-dynamics", {}, [0, 0.3, 1.0]), ("pendulum-dynamics", {}, [0, 0.5, 1.0]),
+    ("sinusoid", {}, [0, 0.2, 0.5]), ("bandit", {"arms": 3, "low": 0.25, "high": 0.75}, [0, 0.25, 0.5]),
+    ("tabular-mdp", {"states": 3, "actions": 2, "horizon": 4}, [0.5, 1.0, 3.0]),
+])
+def test_bands_and_recorded_distances_in_every_family(name, options, levels):
+    """Each task's recorded distance is its measured one and lies in its level's band (log-scale
+    cartpole / pendulum, the periodic phase, arrays); level 0 is inside the box."""
+    fam = metarl.make_family(name, **options)
+    suite = metarl.generate_suite(fam, levels=levels, per_level=25, seed=7)
+    for j, level in enumerate(levels):
+        near = levels[j - 1] if j else 0.0
+        d = np.asarray([task_distance(fam, e.task) for e in suite.at(level)])
+        assert np.array_equal(d, suite.distances(level))
+        assert np.all(d == 0) if level == 0 else np.all((d > near) & (d <= level + 1e-9)), (level, d.min(), d.max())
+    for t in suite.tasks():
+        fam.validate_task(t)   # hard limits (bandit [0, 1], phase one period, pendulum torque bound)
+
+
+def test_move_one_spreads_over_parameters_and_vary_takes_names():
+    cart = metarl.make_family("cartpole-dynamics")
+    suite = metarl.generate_suite(cart, levels=[1.0], per_level=60, seed=0, move="one")
+    moved = [next(s.name for s in cart.params if unit_distance(s, t.params[s.name]) > 0) for t in suite.tasks()]
+    assert set(moved) == set(cart.params.names)       # every parameter gets picked, not only the first
+    sin = metarl.generate_suite("sinusoid", levels=[0, 1.0], per_level=20, seed=0, vary="amplitude")
+    assert sin.meta["moved"] == ["amplitude"] and "not varied" in sin.meta["fixed"]["phase"]
+    assert [t.params["phase"] for t in sin.tasks(1.0)] == [t.params["phase"] for t in sin.tasks(0)]
+    assert all(t.params["amplitude"] > 5.0 for t in sin.tasks(1.0))   # below the box there is no room for 1.0
+    with pytest.raises(ConfigError) as e:
+        metarl.generate_suite("sinusoid", levels=[0, 1.0])
+    msg = one_line(e)
+    assert "'phase' allows" in msg and "at most 0.5 " in msg and "vary only amplitude" in msg
+
+
 def test_groups_and_fixed_parameters():
     mdp = metarl.make_family("tabular-mdp", states=3, actions=2, horizon=4)
     suite = metarl.generate_suite(mdp, levels=[0, 1], per_level=10, seed=0)
@@ -100,7 +134,13 @@ def test_groups_and_fixed_parameters():
     (lambda: metarl.generate_suite("point-nav", levels=[-1]), ["levels must be", ">= 0"]),
     (lambda: metarl.generate_suite("point-nav", levels="a,b"), ["levels must be numbers", "'a,b'"]),
     (lambda: metarl.generate_suite("point-nav", per_level=0), ["per_level=0"]),
-    (lambda: metarl.generate_suite("point-nav", vary="physics"), ["vary='physics'", "dynamics"]),
+    (lambda: metarl.generate_suite("point-nav", vary="physics"), ["vary='physics'", "dynamics", "goal_x"]),
+    (lambda: metarl.generate_suite("point-nav", levels=[True]), ["levels must be numbers"]),
+    (lambda: metarl.generate_suite("point-nav", levels="0,,1"), ["levels must be numbers", "'0,,1'"]),
+    (lambda: metarl.generate_suite(metarl.make_family("cartpole-dynamics", min_scale=0.6), levels=[0, 1.49]),
+     ["at most 1.488 ", "levels <= 1.488"]),                                   # rounded down: 1.488 works
+    (lambda: metarl.generate_suite(metarl.make_family("point-nav", arena=0.6), levels=[0, 1]),
+     ["'goal_x' allows", "[-0.6, 0.6]", "at most 0.1 "]),
     (lambda: metarl.generate_suite("point-nav", move="some"), ["move='some'", "one"]),
     (lambda: metarl.generate_suite("no-such-family"), ["unknown family", "point-nav"]),
 ])
@@ -175,3 +215,12 @@ def test_suite_json_round_trip_and_bad_files(tmp_path):
     with pytest.raises(ConfigError) as e:
         back.at(0.25)
     assert "level 0.25 is not in this suite" in one_line(e)
+    damaged = {"unsorted": {**d, "levels": [0.5, 0.0]}, "empty level": {**d, "levels": [0.0, 0.5, 1.0]},
+               "bad family": {**d, "family": "sinusoid"}}
+    for name, content in damaged.items():
+        (tmp_path / "d.json").write_text(json.dumps(content))
+        with pytest.raises(ConfigError) as e:
+            metarl.Suite.load(tmp_path / "d.json")
+        assert "damaged suite" in one_line(e), name
+    assert metarl.generate_suite(metarl.make_family("cartpole-dynamics", min_scale=0.6), levels=[0, 1.488],
+                                 per_level=2).levels == [0.0, 1.488]

@@ -33,7 +33,10 @@ def test_evaluate_suite_measures_the_drop_with_distance(tmp_path):
                  "level_1_d0.5/eval/adaptation.png"]:
         assert (tmp_path / "out" / name).exists(), name
     table = report.table().splitlines()
-    assert len(table) == 6 and table[2].split()[0] == "0.5" and "random" in table[0]
+    assert len(table) == 7 and table[2].split()[0] == "0.5" and "random" in table[0]
+    change = saved["levels"][3]["change_vs_first_level"]   # paired over the same base goals
+    assert change["mean"] == pytest.approx(returns[3] - returns[0]) and change["ci"][1] < 0
+    assert f"2: {change['mean']:+.3f}" in table[6]
 
 
 def test_suite_must_fit_the_agents_family():
@@ -101,7 +104,7 @@ def test_eval_suite_on_trained_runs(tmp_path, capsys):
     assert cli(["train", "maml_sinusoid", "--total_steps", "1000", "--eval_tasks", "10", "--eval_tasks_periodic", "5",
                 "--inner_steps_eval", "2", "--hidden_sizes", "[8]", "--quiet", "true", "--run_dir", str(maml)]) == 0
     sin = tmp_path / "sin.json"
-    assert cli(["generate", "sinusoid", "--levels", "0,1", "--per-level", "8", "-o", str(sin)]) == 0
+    assert cli(["generate", "sinusoid", "--vary", "amplitude", "--levels", "0,1", "--per-level", "8", "-o", str(sin)]) == 0
     capsys.readouterr()
     assert cli(["eval", str(maml), "--suite", str(sin), "--quiet"]) == 0
     assert "maml: query_mse after 0, 1, 2 inner gradient steps" in capsys.readouterr().out
@@ -111,3 +114,34 @@ def test_eval_suite_on_trained_runs(tmp_path, capsys):
     assert level["inner_steps"]["maml"]["steps"] == [0, 1, 2] and level["inner_steps"]["maml"]["n_tasks"] == 8
     assert cli(["eval", str(run), "--suite", str(sin), "--quiet"]) == 2
     assert "generated for family 'sinusoid'" in capsys.readouterr().err
+
+
+def test_eval_suite_replaces_an_earlier_suite_of_the_same_name(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli(["train", "rl2_point_nav", "--total_steps", "2000", "--eval_tasks", "5", "--baselines", "false",
+                "--quiet", "true", "--run_dir", str(run)]) == 0
+    for sub, levels in (("a", "0,0.25,0.5"), ("b", "0,0.5")):
+        (tmp_path / sub).mkdir()
+        assert cli(["generate", "point-nav", "--levels", levels, "--per-level", "4",
+                    "-o", str(tmp_path / sub / "nav.json")]) == 0
+        assert cli(["eval", str(run), "--suite", str(tmp_path / sub / "nav.json"), "--quiet"]) == 0
+    out = run / "eval_suite" / "nav"
+    assert sorted(p.name for p in out.glob("level_*")) == ["level_0_d0", "level_1_d0.5"]   # none of a's left
+    assert len(list(out.glob("events.out.tfevents.*"))) == 1
+    saved = json.loads((out / "suite_report.json").read_text())
+    assert saved["meta"]["suite_file"].endswith("b/nav.json") and len(saved["meta"]["suite_sha256"]) == 64
+    capsys.readouterr()
+    assert cli(["generate", "point-nav", "-o", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_a_suite_from_another_train_box_is_measured_from_both():
+    wide = metarl.make_family("bandit", arms=3, low=0.1, high=0.9)
+    suite = metarl.generate_suite(wide, levels=[0, 0.1], per_level=20, seed=0)
+    narrow = metarl.make_family("bandit", arms=3, low=0.25, high=0.75)
+    report = metarl.evaluate_suite(metarl.make_agent("random", narrow), suite, episodes=3)
+    assert "another train box" in report.meta["box_note"] and "note: the suite" in report.table()
+    zero = report.distances[0]
+    assert zero["mean"] == 0.0 and zero["agent_box"]["max"] > 0.2     # inside the wide box, outside the narrow one
+    same = metarl.evaluate_suite(metarl.make_agent("random", wide), suite, episodes=3)
+    assert "box_note" not in same.meta and "agent_box" not in same.distances[0]

@@ -6,11 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from metarl.errors import ConfigError, MetaRLError, check_int
 from metarl.evaluation.evaluator import evaluate, evaluate_baselines
 from metarl.evaluation.plots import add_png, plot_adaptation
 from metarl.evaluation.report import EvalReport
+from metarl.evaluation.stats import bootstrap_ci
 from metarl.files import write_text_atomically
+from metarl.generator.novelty import task_distance
 from metarl.generator.suite import Suite
 from metarl.tasks import Task
 
@@ -37,13 +41,20 @@ class SuiteReport:
         """Per level: level, distance, the agent's trial return (95% CI), first / last episode
         return and gain, and each baseline's trial return."""
         out = []
+        first = np.asarray(self.reports[0].episode_returns).sum(1) if self.reports else None
         for level, dist, rep in zip(self.levels, self.distances, self.reports):
             s = rep.summary
+            # paired: every level varies the same base tasks, in the same order
+            diff = np.asarray(rep.episode_returns).sum(1) - first
             out.append({"level": level, "distance": dist, "n_tasks": s["n_tasks"],
                         "trial_return": s["trial_return"], "trial_return_ci": s["trial_return_ci"],
+                        "change_vs_first_level": {"mean": float(diff.mean()),
+                                                  "ci": list(bootstrap_ci(diff, seed=self.meta.get("seed", 0)))},
                         "first": s["first"], "last": s["last"], "gain": s["gain"],
                         **({"success_last": s["success_last"]} if "success_last" in s else {}),
                         "baselines": {n: b["trial_return"] for n, b in rep.baselines.items() if "trial_return" in b},
+                        "baselines_ci": {n: b["trial_return_ci"] for n, b in rep.baselines.items()
+                                         if "trial_return_ci" in b},
                         "inner_steps": {n: {"metric": c["metric"], "steps": c["steps"],
                                             "mean": [p["mean"] for p in c["per_step"]]}
                                         for n, c in rep.inner_steps.items()}})
@@ -69,6 +80,13 @@ class SuiteReport:
                          + "".join(f" {r['baselines'].get(n, float('nan')):>14.3f}" for n in names))
         lines.append("distance: mean [min, max] over the level's tasks, in train-box widths beyond the box "
                      "(0 = inside); baseline columns: their trial return on the same tasks")
+        if rows and len(rows) > 1:
+            lines.append(f"change of the trial return from level {rows[0]['level']:g} (same base tasks, paired "
+                         "95% CI): " + "; ".join(f"{r['level']:g}: {r['change_vs_first_level']['mean']:+.3f} "
+                                                 f"[{r['change_vs_first_level']['ci'][0]:+.3f}, "
+                                                 f"{r['change_vs_first_level']['ci'][1]:+.3f}]" for r in rows[1:]))
+        if self.meta.get("box_note"):
+            lines.append("note: " + self.meta["box_note"])
         for name, curve in (rows[0]["inner_steps"] if rows else {}).items():   # MAML / Meta-SGD
             lines.append(f"\n{name}: {curve['metric']} after {', '.join(map(str, curve['steps']))} inner gradient steps")
             for r in rows:
@@ -158,6 +176,9 @@ def evaluate_suite(agent, suite: Suite, *, episodes: int, seed: int = 0, determi
     if not hasattr(agent, "family"):
         raise ConfigError(f"evaluate_suite needs an agent built with metarl.make_agent, got {type(agent).__name__}")
     check_suite_fits(suite, agent.family)
+    ours = json.loads(json.dumps(agent.family.describe()["params"]))
+    theirs = suite.meta.get("family_description", {}).get("params")
+    other_box = theirs is not None and theirs != ours
     reports, distances = [], []
     for j, level in enumerate(suite.levels):
         tasks = suite.tasks(level)
@@ -170,11 +191,21 @@ def evaluate_suite(agent, suite: Suite, *, episodes: int, seed: int = 0, determi
                 rep.baselines = evaluate_baselines(agent.family, tasks, episodes=episodes, seed=seed,
                                                    progress=progress)
         d = suite.distances(level)
-        distances.append({"mean": float(d.mean()), "min": float(d.min()), "max": float(d.max())})
+        distances.append(_stats(d))
+        if other_box:   # also from the box the agent was trained on
+            distances[-1]["agent_box"] = _stats(np.asarray([task_distance(agent.family, t) for t in tasks]))
         rep.meta.update(novelty_level=level, distance=distances[-1])
         reports.append(rep)
     meta = {"family": suite.family_name, "agent": getattr(agent, "name", type(agent).__name__),
             "episodes": episodes, "seed": seed, "suite_family": suite.family_spec,
             "suite": {k: v for k, v in suite.meta.items() if k != "family_description"}}
+    if other_box:
+        meta["box_note"] = (f"the suite was generated from another train box than the agent's family has ({suite.family_spec} "
+                            f"against {getattr(agent.family, 'spec', agent.family.name)}); distances are from the "
+                            "suite's box, and from the agent's in the report's distance.agent_box")
     return SuiteReport(suite.levels, reports, distances, meta)
+
+
+def _stats(d: np.ndarray) -> dict:
+    return {"mean": float(d.mean()), "min": float(d.min()), "max": float(d.max())}
 

@@ -10,6 +10,12 @@ A coordinate can be moved out of its box only as far as the spec's ``hard`` limi
 *room* below and above the box); a spec whose box already fills its hard limits (bandit means
 in [0, 1]), a categorical spec, or one with a zero-width box cannot be moved.
 
+Two consequences of the L-infinity distance: when every element of a large array is moved
+into a band (a tabular MDP's 50 reward means), the largest of them lies near the band's top,
+so such tasks sit at the top of their band where a two-parameter task spreads over it; and a
+family whose training draws are not confined to its box (tabular-mdp's reward means are
+N(1, 1), its box the +-3 sigma band) has held-out tasks at a small distance > 0.
+
 Why hand-written: no maintained library defines novelty over a Gymnasium task family's
 parameters; the closest published protocol (Packer et al. 2018, "Assessing Generalization in
 Deep RL": Random vs Extreme parameter ranges) is a fixed per-environment table, which this
@@ -72,13 +78,26 @@ def task_distance(family: TaskFamily, task: Task) -> float:
                default=0.0)
 
 
-def split_specs(family: TaskFamily, vary: str) -> tuple[list[Movable], dict[str, str]]:
-    """The specs of the groups in ``vary`` that can move, and why each other spec stays fixed."""
-    check_choice("vary", vary, VARY)
+def check_vary(family: TaskFamily, vary: "str | list[str]") -> set[str]:
+    """The parameter names ``vary`` selects: "all", a group ("dynamics", "reward", "task") or
+    parameter names (a list, or one comma-separated string)."""
+    names = family.params.names
+    if isinstance(vary, str) and vary in VARY:
+        return {s.name for s in family.params if vary == "all" or s.group == vary}
+    parts = [v.strip() for v in vary.split(",")] if isinstance(vary, str) else vary
+    if not isinstance(parts, (list, tuple)) or not parts or not all(isinstance(p, str) and p in names for p in parts):
+        raise ConfigError(f"vary={vary!r} is not valid; choose one of {list(VARY)} or parameter names of family "
+                          f"{family.name!r} (comma-separated): {names}")
+    return set(parts)
+
+
+def split_specs(family: TaskFamily, vary: "str | list[str]") -> tuple[list[Movable], dict[str, str]]:
+    """The specs ``vary`` selects that can move, and why each other spec stays fixed."""
+    chosen = check_vary(family, vary)
     moved, fixed = [], {}
     for spec in family.params:
-        if vary != "all" and spec.group != vary:
-            fixed[spec.name] = f"group {spec.group!r}, not varied (vary={vary!r})"
+        if spec.name not in chosen:
+            fixed[spec.name] = f"not varied (vary={vary!r})"
         elif spec.is_categorical:
             fixed[spec.name] = "categorical (novel choices cannot be made up)"
         elif spec.high <= spec.low:
@@ -104,10 +123,13 @@ def check_reachable(family: TaskFamily, moved: list[Movable], fixed: dict[str, s
     short = [m for m in moved if not m.sides(far)]
     if short:
         m = min(short, key=lambda m: m.max_distance)
+        most = math.floor(m.max_distance * 1000) / 1000   # rounded down: the suggested level must work
+        others = [x.spec.name for x in moved if x not in short]
+        hint = f" or vary only {','.join(others)}" if others else ""
+        lo, hi = m.spec.hard
         raise ConfigError(f"novelty level {far:g} is beyond what parameter {m.spec.name!r} allows: its hard limits "
-                          f"{m.spec.hard} leave at most {m.max_distance:.3g} train-box widths beyond its box "
-                          f"[{m.spec.low:g}, {m.spec.high:g}]; choose levels <= {m.max_distance:.3g} or a vary "
-                          f"without it (vary={vary!r}; choices {list(VARY)})")
+                          f"[{lo:g}, {hi:g}] leave at most {most:g} train-box widths beyond its box "
+                          f"[{m.spec.low:g}, {m.spec.high:g}]; choose levels <= {most:g}{hint} (vary={vary!r})")
 
 
 def move_params(params: dict, moved: list[Movable], band: tuple[float, float], move: str,
@@ -117,14 +139,16 @@ def move_params(params: dict, moved: list[Movable], band: tuple[float, float], m
     or above) drawn uniformly among those the hard limits allow at ``far``.
 
     ``move="all"``: every coordinate of every moved spec (Packer et al.'s "Extreme" ranges);
-    ``"one"``: a single coordinate drawn uniformly over all of them, the rest as in ``params``."""
+    ``"one"``: one spec drawn uniformly, then one of its elements, the rest as in ``params``
+    (so a scalar parameter beside a 50-entry table is picked as often as the table)."""
     check_choice("move", move, MOVE)
     near, far = band
     values = {m.spec.name: np.asarray(params[m.spec.name], dtype=np.float64) for m in moved}
     sizes = [values[m.spec.name].size for m in moved]
     if move == "one":
-        pick = int(rng.integers(sum(sizes)))
-        chosen = [np.arange(n) == pick - start for n, start in zip(sizes, np.cumsum([0, *sizes[:-1]]))]
+        spec = int(rng.integers(len(moved)))
+        element = int(rng.integers(sizes[spec]))
+        chosen = [(np.arange(n) == element) & (i == spec) for i, n in enumerate(sizes)]
     else:
         chosen = [np.ones(n, dtype=bool) for n in sizes]
     out = dict(params)

@@ -19,6 +19,7 @@ and ``metarl.evaluate_suite`` run an agent on it, level by level.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -54,13 +55,22 @@ class Suite:
 
     def __init__(self, family_spec: dict, levels: Sequence[float], entries: Sequence[SuiteEntry],
                  meta: dict | None = None) -> None:
+        if not isinstance(family_spec, dict) or not isinstance(family_spec.get("name"), str) or \
+                not isinstance(family_spec.get("kwargs", {}), (dict, type(None))):
+            raise MetaRLError(f"a suite's family is {{'name': str, 'kwargs': dict or None}}, got {short_repr(family_spec)}")
         self.family_spec = dict(family_spec)
-        self.levels = [float(x) for x in levels]
+        self.levels = check_levels(levels)
         self.entries = list(entries)
         self.meta = dict(meta or {})
-        stray = sorted({e.level for e in self.entries} - set(self.levels))
-        if stray:
-            raise MetaRLError(f"suite entries have levels {stray} that are not among its levels {self.levels}")
+        counts = {x: 0 for x in self.levels}
+        for e in self.entries:
+            if e.level not in counts:
+                raise MetaRLError(f"suite task {e.task.task_id!r} has level {e.level:g}, not one of the suite's levels "
+                                  f"{self.levels}")
+            counts[e.level] += 1
+        empty = [x for x, n in counts.items() if n == 0]
+        if empty:
+            raise MetaRLError(f"suite levels {empty} have no tasks (levels {self.levels}, {len(self.entries)} tasks)")
 
     @property
     def family_name(self) -> str:
@@ -86,7 +96,8 @@ class Suite:
 
         if self.family_spec.get("kwargs") is None:
             raise ConfigError(f"this suite was generated from a {self.family_name!r} family object not built with "
-                              "metarl.make_family, so its options are unknown; pass the family yourself")
+                              "metarl.make_family, so its options are unknown; evaluate it with an agent built on "
+                              "that family (metarl.evaluate_suite(agent, suite, ...))")
         return family_from_spec(self.family_spec)
 
     def __len__(self) -> int:
@@ -103,8 +114,13 @@ class Suite:
                            "task": e.task.to_dict()} for e in self.entries]}
 
     def save(self, path: str | Path) -> Path:
-        """Write the suite as JSON (atomically: a temp file renamed over ``path``)."""
-        return write_text_atomically(path, json.dumps(self.to_dict(), indent=1))
+        """Write the suite as compact JSON (atomically: a temp file renamed over ``path``); a
+        path that cannot be written is a one-line error."""
+        text = json.dumps(self.to_dict(), separators=(",", ":"))
+        try:
+            return write_text_atomically(path, text)
+        except OSError as exc:
+            raise ConfigError(f"cannot write the suite to {path}: {one_line(exc, 200)}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> "Suite":
@@ -124,16 +140,25 @@ class Suite:
             entries = [SuiteEntry(float(t["level"]), float(t["distance"]), str(t["base_task_id"]),
                                   Task.from_dict(t["task"])) for t in d["tasks"]]
             return cls(d["family"], d["levels"], entries, d.get("meta"))
+        except MetaRLError as exc:
+            raise ConfigError(f"{path} is a damaged suite: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{path} is a damaged suite: {one_line(exc, 200)}") from None
+
+
+def _finite(x: float) -> float | None:
+    """JSON has no infinity: unlimited room is written as null."""
+    return None if math.isinf(x) else x
 
 
 def check_levels(levels: Any) -> list[float]:
     """Levels as a strictly increasing list of finite numbers >= 0 ("0,0.5,1" is accepted)."""
     given = levels
     if isinstance(levels, str):
-        levels = [x for x in levels.replace(" ", "").split(",") if x]
+        levels = levels.replace(" ", "").split(",")
     try:
+        if any(isinstance(x, (bool, np.bool_)) or x == "" for x in levels):
+            raise ValueError("a boolean or an empty item")
         out = [float(x) for x in levels]
     except (TypeError, ValueError):
         raise ConfigError(f"levels must be numbers >= 0 in increasing order, e.g. 0,0.25,0.5,1; "
@@ -178,9 +203,12 @@ def generate_suite(family: "str | TaskFamily", *, levels: Sequence[float] | str 
                    probe_steps: int = 20, max_redraws: int = 20) -> Suite:
     """Novel variants of ``family``'s held-out tasks at controlled distances (module docstring).
 
-    ``vary``: which parameter group moves ("all", "dynamics", "reward", "task"); ``move``:
-    every coordinate of the moved specs ("all") or one drawn per task ("one"). Same arguments,
-    same suite (every draw comes from generators derived from ``seed``)."""
+    ``vary``: which parameters move: "all", a group ("dynamics", "reward", "task") or parameter
+    names ("amplitude", or "goal_x,goal_y"); ``move``: every coordinate of the moved specs
+    ("all") or one per task ("one": a spec drawn uniformly, then one of its elements). ``seed``
+    draws the base tasks (``family.sample(per_level, split="test", seed=seed)``: with a run's
+    ``eval_seed``, level 0 is the first ``per_level`` of that run's held-out tasks) and the
+    variants. Same arguments, same suite (every draw comes from generators derived from ``seed``)."""
     from metarl.registry import make_family
 
     fam = make_family(family) if isinstance(family, str) else family
@@ -196,9 +224,10 @@ def generate_suite(family: "str | TaskFamily", *, levels: Sequence[float] | str 
     moved, fixed = split_specs(fam, vary)
     check_reachable(fam, moved, fixed, vary, levels[-1])
     base = fam.sample(per_level, split="test", seed=seed)
+    bands = [[levels[j - 1] if j else 0.0, level] for j, level in enumerate(levels)]   # (previous level, level]
     entries, redraws = [], 0
     for j, level in enumerate(levels):
-        near = max((x for x in levels[:j] if x < level), default=0.0)
+        near = bands[j][0]
         rng = make_rng(seed, "generator", fam.name, j)
         for i, b in enumerate(base):
             task_id = f"{fam.name}/generated/s{seed}/L{j}/{i}"
@@ -215,9 +244,13 @@ def generate_suite(family: "str | TaskFamily", *, levels: Sequence[float] | str 
                 raise MetaRLError(f"no valid variant of {b.task_id!r} at novelty level {level:g} in "
                                   f"{max_redraws + 1} draws; the last failed: {why}")
             entries.append(SuiteEntry(level, task_distance(fam, task), b.task_id, task))
+    from metarl import __version__
+
     spec = getattr(fam, "spec", None) or {"name": fam.name, "kwargs": None}
-    meta = {"seed": seed, "per_level": per_level, "vary": vary, "move": move,
-            "moved": [m.spec.name for m in moved], "fixed": fixed, "probe_steps": probe_steps,
-            "redraws": redraws, "family_description": fam.describe()}
+    meta = {"metarl_version": __version__, "seed": seed, "per_level": per_level, "vary": vary, "move": move,
+            "bands": bands, "moved": [m.spec.name for m in moved],
+            "room": {m.spec.name: {"below": _finite(m.room_below), "above": _finite(m.room_above)} for m in moved},
+            "fixed": fixed, "probe_steps": probe_steps, "max_redraws": max_redraws, "redraws": redraws,
+            "family_description": fam.describe()}
     # in the JSON form (tuples as lists) so a loaded suite equals the generated one
     return Suite(spec, levels, entries, json.loads(json.dumps(meta)))

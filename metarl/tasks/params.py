@@ -2,8 +2,8 @@
 
 A spec has a *train box* ``[low, high]`` (where training tasks are drawn), optional
 *hard* physical limits (what the simulator accepts; hand-made tasks may go beyond the
-train box up to them, and the environment generator of ARCHITECTURE.md, not built yet, is to), a linear or log scale and a group
-(``dynamics``, ``reward`` or ``task``). Categorical specs use ``choices``.
+train box up to them, and the environment generator, ``metarl.generator``, draws them there),
+a linear or log scale and a group (``dynamics``, ``reward`` or ``task``). Categorical specs use ``choices``.
 """
 from __future__ import annotations
 
