@@ -22,8 +22,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from metarl.envs._common import check_scalar_params
-from metarl.rollout.vector import NativeTrialVectorEnv
+from metarl.envs._common import PredrawnTrialVectorEnv, check_scalar_params
 from metarl.tasks import ParamSpace, ParamSpec, Task, TaskFamily
 
 X_LOW, X_HIGH = -5.0, 5.0
@@ -78,54 +77,37 @@ class SinusoidEnv(gym.Env):
         return np.array([self.x], dtype=np.float32), float(reward), True, False, {"target": float(self.y)}
 
 
-class SinusoidVectorEnv(NativeTrialVectorEnv):
+class SinusoidVectorEnv(PredrawnTrialVectorEnv):
     """B sinusoids; slot i draws its x from ``rngs[i]``, like ``SinusoidEnv``.
 
     A trial of k episodes draws exactly k values of x from its slot's stream, one per episode,
     so all k are drawn in one call when the trial starts (numpy's ``uniform(size=k)`` yields
     the same numbers as k scalar draws; tested against the single env in tests/test_trial_vector.py):
-    about 10x cheaper per step than a scalar draw per slot and episode. (The one difference: a
-    trial cut short by ``reset(seed=None)`` has used up its k draws, where the single env would
-    continue its stream from the last episode it played.)"""
+    about 10x cheaper per step than a scalar draw per slot and episode."""
 
     def __init__(self, family: "SinusoidFamily", num_envs: int, episodes: int) -> None:
         super().__init__(family, num_envs, episodes, *_spaces())
-        self.x = np.zeros(self.num_envs, dtype=np.float32)
-        self.y = np.zeros(self.num_envs)
-        self._trial_start = False
-
-    def reset(self, *, seed=None, options=None):
-        self._trial_start = True
-        return super().reset(seed=seed, options=options)
 
     def _set_tasks(self, tasks):
         self.amplitude = np.array([float(t.params["amplitude"]) for t in tasks])   # [B]
         self.phase = np.array([float(t.params["phase"]) for t in tasks])           # [B]
 
-    def _draw_trials(self) -> None:
+    def _draw_trials(self) -> dict[str, np.ndarray]:
         """Every slot's k inputs [B, k] (float32, as observed) and their targets [B, k]."""
         k = self.episodes
-        self._xs = np.stack([rng.uniform(X_LOW, X_HIGH, size=k) for rng in self.rngs]).astype(np.float32)
-        self._ys = np.array([[_target(a, p, x) for x in row]
-                             for a, p, row in zip(self.amplitude, self.phase, self._xs)])
-        self._next = np.zeros(self.num_envs, dtype=np.int64)
+        xs = np.stack([rng.uniform(X_LOW, X_HIGH, size=k) for rng in self.rngs]).astype(np.float32)
+        ys = np.array([[_target(a, p, x) for x in row] for a, p, row in zip(self.amplitude, self.phase, xs)])
+        return {"x": xs, "y": ys}
 
-    def _reset_inner(self, mask):
-        if self._trial_start:
-            self._draw_trials()
-            self._trial_start = False
-        rows = np.flatnonzero(mask)
-        self.x[rows] = self._xs[rows, self._next[rows]]
-        self.y[rows] = self._ys[rows, self._next[rows]]
-        self._next[rows] += 1
-        return self.x[:, None].copy()
+    def _observation(self) -> np.ndarray:
+        return self.now["x"][:, None].copy()
 
     def _step_inner(self, actions, active):
         a = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1)[:, 0]
         pred = np.clip(a, -PRED_BOUND, PRED_BOUND)
-        reward = -((pred - self.y) ** 2)
+        reward = -((pred - self.now["y"]) ** 2)
         done = np.ones(self.num_envs, dtype=bool)
-        return self.x[:, None].copy(), reward, done, ~done, {"target": self.y.copy()}
+        return self._observation(), reward, done, ~done, {"target": self.now["y"].copy()}
 
 
 class SinusoidFamily(TaskFamily):

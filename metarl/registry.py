@@ -36,6 +36,7 @@ _FAMILIES: dict[str, Any] = {
     "cartpole-dynamics": "metarl.envs.classic_control:CartPoleDynamicsFamily",
     "pendulum-dynamics": "metarl.envs.classic_control:PendulumDynamicsFamily",
     "sinusoid": "metarl.envs.sinusoid:SinusoidFamily",
+    "fewshot-classification": "metarl.envs.fewshot:FewShotClassificationFamily",
     "cheetah-vel": "metarl.envs.mujoco_tasks:CheetahVelFamily",
     "cheetah-dir": "metarl.envs.mujoco_tasks:CheetahDirFamily",
     "ant-dir": "metarl.envs.mujoco_tasks:AntDirFamily",
@@ -61,6 +62,8 @@ _AGENTS: dict[str, Any] = {
     "bandit-gittins": "metarl.agents.baselines.bandit_gittins:GittinsBanditAgent",
     "bandit-bayes-optimal": "metarl.agents.baselines.bandit_bayes:BayesOptimalBanditAgent",
     "psrl": "metarl.agents.baselines.psrl:PSRLAgent",
+    "protonet": "metarl.agents.protonet:ProtoNetAgent",
+    "nearest-centroid": "metarl.agents.protonet:NearestCentroidAgent",
 }
 
 

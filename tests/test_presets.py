@@ -25,6 +25,7 @@ TINY = {  # overrides that make each preset a seconds-long smoke run
     "maml_ml1": ["--total_steps", "1", "--meta_batch", "2", "--trajectories", "2", "--hidden_sizes", "[16]",
                  "--horizon", "10", "--eval_every", "1"],
     "maml_point_nav": ["--total_steps", "1", "--meta_batch", "2", "--trajectories", "2", "--hidden_sizes", "[16]"],
+    "protonet_fewshot": ["--total_steps", "2000", "--hidden_sizes", "[16]", "--trials_per_update", "4"],
 }
 
 

@@ -142,6 +142,8 @@ class TrialWrapper(gym.Wrapper):
         self._in_trial = False  # between reset() and the trial's last step
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if getattr(self.env.unwrapped, "trial_aware", False):   # an env whose episodes follow a trial plan
+            options = {**(options or {}), "trial_start": True}
         obs, info = self.env.reset(seed=seed, options=options)
         self._episode, self._ep_return, self._ep_length = 0, 0.0, 0
         self._in_trial = True

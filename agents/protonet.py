@@ -1,0 +1,235 @@
+"""Prototypical networks (Snell et al. 2017) and the nearest-centroid baseline, for few-shot
+classification families (one-step episodes, ``Discrete(ways)`` action = predicted label,
+``info["target"]`` = the true label, e.g. ``fewshot-classification``).
+
+Both classify an example by the nearest class *prototype*: the mean embedding of that class's
+support examples so far (squared Euclidean distance; classes without a support example yet are
+never predicted; before any support example, label 0). ``nearest-centroid`` embeds with the
+identity (no learning: the non-meta baseline); ``protonet`` embeds with a ReLU MLP meta-trained
+across tasks by Adam on the queries' cross-entropy of ``softmax(-distance)`` to the prototypes
+of the full support set.
+
+In a trial the support set is the family's first ``ways x shots`` examples
+(``family.support_size``); ``act`` embeds each example and ``observe`` stores its label, so a
+support-phase prediction uses the prototypes of the examples before it, and a query uses all of
+them. ``trial_predictions`` computes the same predictions for whole trials at once.
+
+Why hand-written: learn2learn's ProtoNet helpers are unmaintained (see the project guide),
+and the algorithm is a few tensor operations on top of the framework's trial layout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from metarl.errors import ConfigError, MetaRLError, check_float, check_int, short_repr
+from metarl.learning import functional as F
+from metarl.learning.agent import Agent
+from metarl.learning.device import adam, resolve_device
+
+
+def prototypes(emb: torch.Tensor, labels: torch.Tensor, ways: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class means of support embeddings emb [B, S, E] with labels [B, S] (int64):
+    (prototypes [B, ways, E], counts [B, ways]); a class without examples has a zero prototype."""
+    onehot = torch.nn.functional.one_hot(labels, ways).to(emb.dtype)        # [B, S, W]
+    counts = onehot.sum(1)                                                  # [B, W]
+    sums = onehot.transpose(1, 2) @ emb                                     # [B, W, E]
+    return sums / counts.clamp(min=1.0)[..., None], counts
+
+
+def logits(emb: torch.Tensor, protos: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """-squared distance of emb [B, Q, E] to protos [B, W, E] -> [B, Q, W]; -inf where a class
+    has no support example (count 0)."""
+    d = ((emb[:, :, None, :] - protos[:, None]) ** 2).sum(-1)
+    return torch.where(counts[:, None] > 0, -d, torch.full_like(d, -torch.inf))
+
+
+def trial_predictions(emb: torch.Tensor, labels: torch.Tensor, support: int, ways: int) -> torch.Tensor:
+    """Predicted labels [B, k] for whole trials emb [B, k, E] / labels [B, k] as ``act`` makes
+    them: example t < support against the prototypes of examples 0..t-1, a query against all
+    ``support`` (label 0 while no class has an example)."""
+    b, k, _ = emb.shape
+    onehot = torch.nn.functional.one_hot(labels[:, :support], ways).to(emb.dtype)   # [B, S, W]
+    # prototypes before example t: cumulative sums shifted by one
+    csum = torch.cumsum(onehot[..., None] * emb[:, :support, None, :], 1)           # [B, S, W, E]
+    ccount = torch.cumsum(onehot, 1)                                                # [B, S, W]
+    zeros_s, zeros_c = torch.zeros_like(csum[:, :1]), torch.zeros_like(ccount[:, :1])
+    before_s = torch.cat([zeros_s, csum[:, :-1]], 1)
+    before_c = torch.cat([zeros_c, ccount[:, :-1]], 1)
+    d_sup = ((emb[:, :support, None, :] - before_s / before_c.clamp(min=1.0)[..., None]) ** 2).sum(-1)
+    l_sup = torch.where(before_c > 0, -d_sup, torch.full_like(d_sup, -torch.inf))    # [B, S, W]
+    protos, counts = prototypes(emb[:, :support], labels[:, :support], ways)
+    l_q = logits(emb[:, support:], protos, counts)                                   # [B, Q, W]
+    out = torch.cat([l_sup, l_q], 1).argmax(-1)
+    none_yet = torch.isinf(torch.cat([l_sup, l_q], 1)).all(-1)
+    return torch.where(none_yet, torch.zeros_like(out), out)
+
+
+@dataclass
+class ProtoState:
+    """Per-trial memory: support embeddings [B, E] and labels [B] seen so far."""
+
+    embs: list = field(default_factory=list)
+    labels: list = field(default_factory=list)
+
+
+class NearestCentroidAgent(Agent):
+    """Nearest class mean of the support examples' raw features (the non-meta baseline);
+    ``support``: support examples per trial (default: the family's ``support_size``)."""
+
+    name = "nearest-centroid"
+
+    def __init__(self, family, *, support: int | None = None) -> None:
+        if getattr(family, "kind", "rl") != "supervised" or getattr(family, "max_episode_steps", 1) != 1:
+            raise ConfigError(f"agent {self.name!r} is for few-shot classification families (one-step supervised "
+                              f"episodes, e.g. fewshot-classification); family {family.name!r} is not one")
+        super().__init__(family)
+        if not isinstance(self.action_space, spaces.Discrete):
+            raise ConfigError(f"agent {self.name!r} classifies (Discrete action = label); family {family.name!r} "
+                              f"has action space {self.action_space}")
+        self.ways = int(self.action_space.n)
+        default = getattr(family, "support_size", None)
+        if support is None and default is None:
+            raise ConfigError(f"agent {self.name!r}: family {family.name!r} has no support_size; give support=K")
+        self.support = check_int("support", default if support is None else support, low=1)
+        self.device = torch.device("cpu")
+
+    def config(self) -> dict[str, Any]:
+        return {"support": self.support}
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Features [..., in] -> embeddings [..., E] (here the identity)."""
+        return x
+
+    def check_trial_length(self, episodes: int) -> None:
+        if episodes <= self.support:
+            raise ConfigError(f"episodes_per_trial={episodes} leaves no query examples after the support set of "
+                              f"{self.support}; use episodes_per_trial > {self.support} (e.g. {self.support + 10})")
+
+    def init_state(self, batch: int) -> ProtoState:
+        return ProtoState()
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, state: ProtoState, deterministic: bool = False):
+        """obs [B, D] trial observations -> labels [B] (int64)."""
+        if len(state.labels) < len(state.embs):
+            raise MetaRLError(f"agent {self.name!r} learns from labels: call state = agent.observe(state, info) "
+                              "after each env step (metarl.evaluation.run_trials does)")
+        x = torch.as_tensor(obs[:, self.layout.obs], dtype=torch.float32, device=self.device)
+        e = self.embed(x)
+        if state.labels:
+            protos, counts = prototypes(torch.stack(state.embs, 1), torch.stack(state.labels, 1), self.ways)
+            lg = logits(e[:, None], protos, counts)[:, 0]
+            pred = torch.where(torch.isinf(lg).all(-1), torch.zeros_like(lg[:, 0], dtype=torch.long), lg.argmax(-1))
+        else:
+            pred = torch.zeros(len(x), dtype=torch.long, device=self.device)
+        if len(state.embs) < self.support:
+            state.embs.append(e)
+        return pred.cpu().numpy().astype(np.int64), state
+
+    def observe(self, state: ProtoState, info: dict) -> ProtoState:
+        """Store the label ``info["target"]`` [B] of the support example just classified."""
+        if len(state.labels) < len(state.embs):
+            y = np.asarray(info["target"], dtype=np.int64).reshape(-1)
+            state.labels.append(torch.as_tensor(y, device=self.device))
+        return state
+
+
+class ProtoNetAgent(NearestCentroidAgent):
+    """ProtoNet: a ReLU MLP embedding (``hidden_sizes`` -> ``embedding``) meta-trained with Adam
+    (``lr`` -> ``lr_final``, linear anneal) on the query cross-entropy of ``trials_per_update``
+    tasks per update, ``epochs`` passes each; ``device``, ``seed``."""
+
+    name = "protonet"
+    trainable = True
+
+    def __init__(self, family, *, hidden_sizes=(64, 64), embedding: int = 32, lr: float = 1e-3,
+                 lr_final: float | None = None, trials_per_update: int = 32, epochs: int = 1,
+                 support: int | None = None, device: str = "auto", seed: int = 0) -> None:
+        super().__init__(family, support=support)
+        if isinstance(hidden_sizes, (str, bytes)) or not hasattr(hidden_sizes, "__iter__"):
+            raise ConfigError(f"hidden_sizes must be a list of layer widths like [64, 64], got {short_repr(hidden_sizes)}")
+        lr = check_float("lr", lr, low=0.0, low_open=True)
+        self._config = dict(
+            hidden_sizes=[check_int("hidden_sizes entry", h, low=1) for h in hidden_sizes],
+            embedding=check_int("embedding", embedding, low=1), lr=lr,
+            lr_final=lr if lr_final is None else check_float("lr_final", lr_final, low=0.0),
+            trials_per_update=check_int("trials_per_update", trials_per_update, low=1),
+            epochs=check_int("epochs", epochs, low=1), support=self.support, device=str(device),
+            seed=check_int("seed", seed, low=0))
+        self.device = resolve_device(device)
+        with torch.random.fork_rng(devices=[]):   # initial weights from `seed`, not the global stream
+            torch.default_generator.manual_seed(seed)
+            self.net = F.mlp(self.layout.obs_dim, self._config["embedding"],
+                             tuple(self._config["hidden_sizes"])).to(self.device)
+        self.optimizer = adam(self.net.parameters(), self.device, lr=lr)
+
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def collect(self, venv, tasks, seed: int) -> "LabelledTrials":
+        """One trial per task: features x [B, k, in] and labels y [B, k] (the examples do not
+        depend on the predictions, so the trial is stepped with label 0)."""
+        k = venv.episodes
+        self.check_trial_length(k)
+        obs, _ = venv.reset(seed=seed, options={"tasks": tasks})
+        b = venv.num_envs
+        xs, ys = [], []
+        for _ in range(k):
+            xs.append(obs[:, self.layout.obs])
+            obs, _, _, _, info = venv.step(np.zeros(b, dtype=np.int64))
+            ys.append(np.asarray(info["target"], dtype=np.int64))
+        x = torch.as_tensor(np.stack(xs, 1), dtype=torch.float32, device=self.device)
+        y = torch.as_tensor(np.stack(ys, 1), device=self.device)
+        with torch.no_grad():   # what act would score: correct predictions per trial
+            pred = trial_predictions(self.embed(x), y, self.support, self.ways)
+        return LabelledTrials(x, y, {"env_steps": b * k, "trial_return": float((pred == y).float().sum(1).mean())})
+
+    def update(self, batch: "LabelledTrials") -> dict[str, float]:
+        """``epochs`` Adam steps on the query cross-entropy of the collected trials."""
+        c = self._config
+        progress = float(batch.stats.get("progress", 0.0))
+        lr = c["lr"] + (c["lr_final"] - c["lr"]) * progress
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        s = self.support
+        for _ in range(c["epochs"]):
+            emb = self.net(batch.x)                                           # [B, k, E]
+            protos, counts = prototypes(emb[:, :s], batch.y[:, :s], self.ways)
+            lg = logits(emb[:, s:], protos, counts)                            # [B, Q, W]
+            lg = torch.where(torch.isinf(lg), torch.full_like(lg, -1e9), lg)   # no NaN from an absent class
+            loss = torch.nn.functional.cross_entropy(lg.reshape(-1, self.ways), batch.y[:, s:].reshape(-1))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite ProtoNet loss {loss.item()}")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        acc = (lg.argmax(-1) == batch.y[:, s:]).float().mean()
+        return {"query_loss": float(loss.detach()), "query_accuracy": float(acc), "lr": lr}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+@dataclass
+class LabelledTrials:
+    """B trials: x [B, k, in], labels y [B, k] in trial order; ``stats``: env_steps, trial_return."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    stats: dict
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.stats["env_steps"])

@@ -1,0 +1,192 @@
+"""``fewshot-classification``: N-way K-shot classification as one-step episodes.
+
+A synthetic image-free stand-in for Omniglot / mini-ImageNet (which need downloads this
+project cannot assume): a fixed pool of ``classes`` classes, each a centre ``z_c`` in a
+``latent``-dimensional space (N(0, I)). An example of class c is ``z_c + noise * N(0, I)``
+together with ``nuisance`` dimensions of per-example variation that carry no class
+information (N(0, I): think pose or lighting), *rendered* through a fixed random two-layer
+tanh network into ``dim`` features in [-1, 1] (pool and renderer drawn from
+``dataset_seed``). In raw features the nuisance variation mixes with the class signal, so a
+nearest-centroid classifier on them is a weak baseline; an embedding learned across tasks
+(ProtoNet) can learn to ignore it.
+
+A task is ``ways`` distinct classes (parameter ``classes``, their pool ids; label i is the
+task's i-th class). Held-out rule: test tasks draw their classes from the last
+``test_classes`` of the pool, which training tasks never use (the few-shot protocol of
+Vinyals et al. 2016 and Snell et al. 2017).
+
+Each episode is one example: observation = its features (``Box(-1, 1, (dim,))``, float32),
+action = the predicted label (``Discrete(ways)``), reward = 1 if correct else 0, then the
+episode ends with ``info["target"]`` = the true label. A trial is the support set, ``shots``
+rounds of all ``ways`` labels (each round in a random order), followed by queries with
+uniformly drawn labels. Per episode the env draws, from its ``np_random``: the round's
+permutation (at a round's first example), or the query label, then the noise. The env counts
+episodes from the trial start (``reset`` with ``options`` "task" or "trial_start", which
+``TrialWrapper`` passes to envs with ``trial_aware = True``).
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from metarl.errors import ConfigError, check_float, check_int, short_repr
+from metarl.envs._common import PredrawnTrialVectorEnv
+from metarl.seeding import make_rng
+from metarl.tasks import ParamSpace, ParamSpec, Task, TaskFamily
+
+HIDDEN = 64   # width of the renderer's hidden layer
+
+
+class _Dataset:
+    """Class centres [classes, latent] and the renderer weights, all from ``dataset_seed``."""
+
+    def __init__(self, classes: int, latent: int, nuisance: int, dim: int, noise: float, seed: int) -> None:
+        rng = make_rng(seed, "fewshot-dataset")
+        self.centres = rng.standard_normal((classes, latent))
+        self.w1 = rng.standard_normal((latent + nuisance, HIDDEN)) / np.sqrt(latent + nuisance)
+        self.w2 = rng.standard_normal((HIDDEN, dim)) * (2.0 / np.sqrt(HIDDEN))
+        self.noise, self.latent, self.nuisance = noise, latent, nuisance
+
+    def example(self, class_ids: np.ndarray, draws: np.ndarray) -> np.ndarray:
+        """Features [..., dim] (float32) of examples of pool classes ``class_ids`` [...] from
+        standard normal draws [..., latent + nuisance] (class noise, then nuisance)."""
+        z = self.centres[class_ids] + self.noise * draws[..., :self.latent]
+        h = np.concatenate([z, draws[..., self.latent:]], -1)
+        return np.tanh(np.tanh(h @ self.w1) @ self.w2).astype(np.float32)
+
+
+def _draw_example(rng: np.random.Generator, episode: int, ways: int, shots: int, perm: np.ndarray):
+    """(label, perm) of episode ``episode``: a new round permutation at a support round's first
+    example, or a uniform query label (the noise is drawn after this, by the caller)."""
+    if episode < ways * shots:
+        if episode % ways == 0:
+            perm = rng.permutation(ways)
+        label = int(perm[episode % ways])
+    else:
+        label = int(rng.integers(ways))
+    return label, perm
+
+
+def _spaces(fam: "FewShotClassificationFamily"):
+    return (spaces.Box(-1.0, 1.0, shape=(fam.dim,), dtype=np.float32), spaces.Discrete(fam.ways))
+
+
+class FewShotEnv(gym.Env):
+    """One task; each episode is one example. obs [dim]; action: label."""
+
+    metadata = {"render_modes": []}
+    trial_aware = True
+
+    def __init__(self, family: "FewShotClassificationFamily", task: Task) -> None:
+        self.family = family
+        self.observation_space, self.action_space = _spaces(family)
+        self._set_task(task)
+        self._episode, self._perm, self.label = -1, np.arange(family.ways), 0
+
+    def _set_task(self, task: Task) -> None:
+        self.family.validate_task(task)
+        self.task = task
+        self.ids = np.asarray(task.params["classes"], dtype=np.int64)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        options = options or {}
+        if "task" in options:
+            self._set_task(options["task"])
+        self._episode = 0 if ("task" in options or options.get("trial_start")) else self._episode + 1
+        fam = self.family
+        self.label, self._perm = _draw_example(self.np_random, self._episode, fam.ways, fam.shots, self._perm)
+        self.x = fam.data.example(self.ids[self.label], self.np_random.standard_normal(fam.latent + fam.nuisance))
+        return self.x.copy(), {}
+
+    def step(self, action):
+        reward = float(int(action) == self.label)
+        return self.x.copy(), reward, True, False, {"target": self.label}
+
+
+class FewShotVectorEnv(PredrawnTrialVectorEnv):
+    """B tasks; slot i draws from ``rngs[i]`` in the single env's order, a whole trial at its
+    start (then rendered in one batched call)."""
+
+    def __init__(self, family: "FewShotClassificationFamily", num_envs: int, episodes: int) -> None:
+        super().__init__(family, num_envs, episodes, *_spaces(family))
+
+    def _set_tasks(self, tasks):
+        self.ids = np.array([np.asarray(t.params["classes"], dtype=np.int64) for t in tasks])   # [B, ways]
+
+    def _draw_trials(self) -> dict[str, np.ndarray]:
+        """Every slot's k examples: features [B, k, dim] and labels [B, k]."""
+        fam, k, b = self.family, self.episodes, self.num_envs
+        labels = np.zeros((b, k), dtype=np.int64)
+        draws = np.zeros((b, k, fam.latent + fam.nuisance))
+        for i, rng in enumerate(self.rngs):
+            perm = np.arange(fam.ways)
+            for e in range(k):
+                labels[i, e], perm = _draw_example(rng, e, fam.ways, fam.shots, perm)
+                draws[i, e] = rng.standard_normal(fam.latent + fam.nuisance)
+        return {"x": fam.data.example(np.take_along_axis(self.ids, labels, 1), draws), "label": labels}
+
+    def _observation(self) -> np.ndarray:
+        return self.now["x"].copy()
+
+    def _step_inner(self, actions, active):
+        reward = (np.asarray(actions).reshape(-1) == self.now["label"]).astype(np.float64)
+        done = np.ones(self.num_envs, dtype=bool)
+        return self._observation(), reward, done, ~done, {"target": self.now["label"].copy()}
+
+
+class FewShotClassificationFamily(TaskFamily):
+    """N-way K-shot classification on a synthetic class pool (module docstring).
+
+    Options: ways (N, 2-50), shots (K, support examples per class, 1-50), classes (pool size),
+    test_classes (the held-out part of the pool), dim (features), latent (class-space
+    dimension), nuisance (dimensions of class-free variation), noise (within-class spread,
+    latent units), dataset_seed (pool and renderer)."""
+
+    name = "fewshot-classification"
+    kind = "supervised"
+    max_episode_steps = 1
+    baselines = ("random", "nearest-centroid")
+    held_out_rule = "test tasks use classes never seen in training (the last test_classes of the pool)"
+
+    def __init__(self, ways: int = 5, shots: int = 1, classes: int = 200, test_classes: int = 50, dim: int = 32,
+                 latent: int = 8, nuisance: int = 8, noise: float = 0.3, dataset_seed: int = 0) -> None:
+        self.ways = check_int("fewshot-classification: ways", ways, low=2, high=50)
+        self.shots = check_int("fewshot-classification: shots", shots, low=1, high=50)
+        self.classes = check_int("fewshot-classification: classes", classes, low=2 * self.ways, high=100_000)
+        self.test_classes = check_int("fewshot-classification: test_classes", test_classes, low=self.ways,
+                                      high=self.classes - self.ways)
+        self.dim = check_int("fewshot-classification: dim", dim, low=1, high=4096)
+        self.latent = check_int("fewshot-classification: latent", latent, low=1, high=1024)
+        self.nuisance = check_int("fewshot-classification: nuisance", nuisance, low=0, high=1024)
+        self.noise = check_float("fewshot-classification: noise", noise, low=0.0)
+        self.dataset_seed = check_int("fewshot-classification: dataset_seed", dataset_seed, low=0)
+        self.data = _Dataset(self.classes, self.latent, self.nuisance, self.dim, self.noise, self.dataset_seed)
+        top = float(self.classes - 1)
+        self.params = ParamSpace([ParamSpec("classes", 0.0, top, group="task", hard=(0.0, top))])
+
+    @property
+    def support_size(self) -> int:
+        """Examples in a trial's support set: ways x shots."""
+        return self.ways * self.shots
+
+    def sample_params(self, rng, split):
+        first = self.classes - self.test_classes
+        pool = np.arange(first, self.classes) if split == "test" else np.arange(first)
+        return {"classes": [int(c) for c in rng.choice(pool, size=self.ways, replace=False)]}
+
+    def validate_task(self, task: Task) -> None:
+        super().validate_task(task)
+        ids = task.params["classes"]
+        if not isinstance(ids, (tuple, list)) or len(ids) != self.ways or \
+                not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in ids) or \
+                len(set(ids)) != self.ways:
+            raise ConfigError(f"fewshot-classification task {task.task_id!r}: classes={short_repr(ids)} must be "
+                              f"{self.ways} distinct class ids in [0, {self.classes - 1}] (ways={self.ways})")
+
+    def make_env(self, task: Task) -> gym.Env:
+        return FewShotEnv(self, task)
+
+    def native_vector_env(self, num_envs: int, episodes: int) -> FewShotVectorEnv:
+        return FewShotVectorEnv(self, num_envs, episodes)

@@ -1,0 +1,116 @@
+"""Few-shot classification family, ProtoNet and the nearest-centroid baseline."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import one_line
+
+import metarl
+from metarl.agents.protonet import logits, prototypes, trial_predictions
+from metarl.errors import ConfigError, MetaRLError
+
+
+def test_single_and_vector_envs_agree_and_support_is_balanced():
+    fam = metarl.make_family("fewshot-classification", ways=3, shots=2, dim=6)
+    tasks = fam.sample(4, split="test", seed=1)
+    k = 10
+    venv = fam.make_vector_env(4, k)
+    obs_v, _ = venv.reset(seed=[7, 8, 9, 10], options={"tasks": tasks})
+    rows_v, labels_v = [obs_v], []
+    for _ in range(k):
+        obs_v, r, _, _, info = venv.step(np.full(4, 1, dtype=np.int64))
+        rows_v.append(obs_v)
+        labels_v.append(info["target"])
+        assert np.array_equal(r, (info["target"] == 1).astype(np.float32))
+    labels_v = np.stack(labels_v, 1)
+    for i, task in enumerate(tasks):
+        env = metarl.TrialWrapper(fam.make_env(task), episodes=k)
+        obs, _ = env.reset(seed=7 + i)
+        assert np.array_equal(obs, rows_v[0][i])
+        labels = []
+        for t in range(k):
+            obs, _, _, _, info = env.step(1)
+            labels.append(info["target"])
+            assert np.array_equal(obs, rows_v[t + 1][i])
+        assert labels == labels_v[i].tolist()
+        # support: two rounds, each a permutation of the 3 labels
+        assert sorted(labels[:3]) == [0, 1, 2] and sorted(labels[3:6]) == [0, 1, 2]
+        obs, _ = env.reset()    # a new trial of the same task restarts the support plan
+        again = [env.step(0)[4]["target"] for _ in range(6)]
+        assert sorted(again[:3]) == [0, 1, 2] and sorted(again[3:]) == [0, 1, 2]
+
+
+def test_test_classes_are_never_trained_on_and_bad_tasks_are_refused():
+    fam = metarl.make_family("fewshot-classification", ways=5, classes=60, test_classes=20)
+    train = np.asarray([t.params["classes"] for t in fam.sample(300, split="train", seed=0)])
+    test = np.asarray([t.params["classes"] for t in fam.sample(300, split="test", seed=0)])
+    assert train.max() < 40 <= test.min() and test.max() <= 59
+    assert all(len(set(row)) == 5 for row in np.concatenate([train, test]))
+    for bad in ([1, 2, 3, 4], [1, 1, 2, 3, 4], [1, 2, 3, 4, 60], [0, 1, 2, 3, 2.5], [True, 1, 2, 3, 4]):
+        with pytest.raises(MetaRLError) as e:
+            fam.make_env(metarl.Task(fam.name, {"classes": bad}))
+        assert "classes" in one_line(e)
+    with pytest.raises(ConfigError) as e:
+        metarl.make_family("fewshot-classification", ways=5, classes=8)
+    assert "classes=8" in one_line(e)
+
+
+def test_prototype_math_by_hand():
+    emb = torch.tensor([[[0.0], [2.0], [10.0], [1.5], [9.0]]])     # [B=1, k=5, E=1]
+    y = torch.tensor([[0, 0, 1, 1, 0]])
+    protos, counts = prototypes(emb[:, :3], y[:, :3], 3)
+    assert protos[0, :, 0].tolist() == [1.0, 10.0, 0.0] and counts[0].tolist() == [2.0, 1.0, 0.0]
+    lg = logits(emb[:, 3:], protos, counts)
+    assert lg[0, 0, :2].tolist() == [-0.25, -72.25] and torch.isinf(lg[0, :, 2]).all()
+    # act's order: example 0 has no prototype yet (label 0); example 1 sees class 0 at 0.0;
+    # example 2 (10.0) sees only class 0 (at 0.0); queries see both classes
+    assert trial_predictions(emb, y, 3, 3)[0].tolist() == [0, 0, 0, 0, 1]
+
+
+def test_nearest_centroid_acts_as_trial_predictions_say():
+    fam = metarl.make_family("fewshot-classification", ways=4, shots=2, dim=8)
+    tasks = fam.sample(30, split="test", seed=3)
+    agent = metarl.make_agent("nearest-centroid", fam)
+    report = metarl.evaluate(agent, tasks, episodes=14, seed=5)
+    venv = fam.make_vector_env(30, 14)
+    obs, _ = venv.reset(seed=[5 + i for i in range(30)], options={"tasks": tasks})
+    xs, ys = [], []
+    for _ in range(14):
+        xs.append(obs[:, agent.layout.obs])
+        obs, _, _, _, info = venv.step(np.zeros(30, dtype=np.int64))
+        ys.append(info["target"])
+    x, y = torch.as_tensor(np.stack(xs, 1)), torch.as_tensor(np.stack(ys, 1))
+    correct = (trial_predictions(x, y, 8, 4) == y).numpy().astype(float)
+    assert np.array_equal(report.episode_returns, correct)
+    assert report.summary["last"] > 0.4      # 4-way: chance is 0.25
+
+
+def test_protonet_learns_an_embedding_that_beats_nearest_centroid(tmp_path):
+    """Seeded smoke-train: a few seconds of ProtoNet beats nearest-centroid on raw features of
+    held-out classes by a clear margin (and random by far)."""
+    run = metarl.train("fewshot-classification", "protonet", episodes_per_trial=20, total_steps=120_000, seed=0,
+                       run_dir=str(tmp_path / "run"), eval_tasks=300, quiet=True)
+    s, b = run.report.summary, run.report.baselines
+    assert s["trial_return"] > b["nearest-centroid"]["trial_return"] + 1.5, (s["trial_return"], b)
+    assert b["nearest-centroid"]["trial_return"] > b["random"]["trial_return"] + 3
+    again = metarl.train("fewshot-classification", "protonet", episodes_per_trial=20, total_steps=20_000, seed=0,
+                         run_dir=str(tmp_path / "a"), eval_tasks=20, quiet=True, baselines=False)
+    twice = metarl.train("fewshot-classification", "protonet", episodes_per_trial=20, total_steps=20_000, seed=0,
+                         run_dir=str(tmp_path / "b"), eval_tasks=20, quiet=True, baselines=False)
+    for p, q in zip(again.agent.net.parameters(), twice.agent.net.parameters()):
+        assert torch.equal(p, q)   # same seed, same CPU: same parameters
+
+
+def test_protonet_bad_input():
+    fam = metarl.make_family("fewshot-classification")
+    for call, words in [
+        (lambda: metarl.make_agent("protonet", metarl.make_family("bandit")), ["few-shot classification", "bandit"]),
+        (lambda: metarl.make_agent("nearest-centroid", metarl.make_family("sinusoid")), ["classifies", "sinusoid"]),
+        (lambda: metarl.make_agent("protonet", fam, lr=0), ["lr=0"]),
+        (lambda: metarl.make_agent("protonet", fam, hidden_sizes="64"), ["hidden_sizes"]),
+        (lambda: metarl.make_agent("protonet", fam).check_trial_length(5), ["episodes_per_trial=5", "support"]),
+    ]:
+        with pytest.raises(ConfigError) as e:
+            call()
+        assert all(w in one_line(e) for w in words), one_line(e)
