@@ -3,16 +3,18 @@ classification families (one-step episodes, ``Discrete(ways)`` action = predicte
 ``info["target"]`` = the true label, e.g. ``fewshot-classification``).
 
 Both classify an example by the nearest class *prototype*: the mean embedding of that class's
-support examples so far (squared Euclidean distance; classes without a support example yet are
-never predicted; before any support example, label 0). ``nearest-centroid`` embeds with the
-identity (no learning: the non-meta baseline); ``protonet`` embeds with a ReLU MLP meta-trained
-across tasks by Adam on the queries' cross-entropy of ``softmax(-distance)`` to the prototypes
-of the full support set.
+support examples so far (squared Euclidean distance). ``nearest-centroid`` embeds with the
+identity (no learning); ``protonet`` embeds with a ReLU MLP meta-trained across tasks by Adam
+on the queries' cross-entropy of ``softmax(-distance)`` to the prototypes of the full support
+set.
 
-In a trial the support set is the family's first ``ways x shots`` examples
-(``family.support_size``); ``act`` embeds each example and ``observe`` stores its label, so a
-support-phase prediction uses the prototypes of the examples before it, and a query uses all of
-them. ``trial_predictions`` computes the same predictions for whole trials at once.
+The family's support plan (``family.support_size`` = ways x shots examples) is ``shots``
+rounds, each showing every class once in a random order, then queries. ``act`` embeds each
+example and ``observe`` stores its label. A support example is predicted among the classes
+not yet shown in its round (the only ones it can be): the nearest prototype among them, or,
+where none has a prototype yet, the smallest such label (right with probability 1 / classes
+left). A query is predicted against all prototypes. ``trial_predictions`` computes the same
+predictions for whole trials at once.
 
 Why hand-written: learn2learn's ProtoNet helpers are unmaintained (see the project guide),
 and the algorithm is a few tensor operations on top of the framework's trial layout.
@@ -48,10 +50,20 @@ def logits(emb: torch.Tensor, protos: torch.Tensor, counts: torch.Tensor) -> tor
     return torch.where(counts[:, None] > 0, -d, torch.full_like(d, -torch.inf))
 
 
+def _support_scores(lg: torch.Tensor, shown: torch.Tensor) -> torch.Tensor:
+    """Scores [..., W] of a support example: logits ``lg`` (-inf: no prototype) for classes not
+    yet ``shown`` in its round ([..., W] bool), below any distance for those without a prototype
+    (the smallest label first), -inf for classes already shown."""
+    ways = lg.shape[-1]
+    fallback = -1e30 - torch.arange(ways, device=lg.device, dtype=lg.dtype)
+    score = torch.where(torch.isinf(lg), fallback.expand_as(lg), lg)
+    return torch.where(shown, torch.full_like(score, -torch.inf), score)
+
+
 def trial_predictions(emb: torch.Tensor, labels: torch.Tensor, support: int, ways: int) -> torch.Tensor:
     """Predicted labels [B, k] for whole trials emb [B, k, E] / labels [B, k] as ``act`` makes
-    them: example t < support against the prototypes of examples 0..t-1, a query against all
-    ``support`` (label 0 while no class has an example)."""
+    them: support example t among the classes not shown earlier in its round (rounds of
+    ``ways``), by the prototypes of examples 0..t-1; a query against all ``support``."""
     b, k, _ = emb.shape
     onehot = torch.nn.functional.one_hot(labels[:, :support], ways).to(emb.dtype)   # [B, S, W]
     # prototypes before example t: cumulative sums shifted by one
@@ -62,11 +74,14 @@ def trial_predictions(emb: torch.Tensor, labels: torch.Tensor, support: int, way
     before_c = torch.cat([zeros_c, ccount[:, :-1]], 1)
     d_sup = ((emb[:, :support, None, :] - before_s / before_c.clamp(min=1.0)[..., None]) ** 2).sum(-1)
     l_sup = torch.where(before_c > 0, -d_sup, torch.full_like(d_sup, -torch.inf))    # [B, S, W]
+    # classes shown earlier in the same round: counts before t minus counts at the round's start
+    start = (torch.arange(support, device=emb.device) // ways) * ways                # [S]
+    at_start = torch.cat([zeros_c, ccount], 1)[:, start]                            # [B, S, W]
+    pred_sup = _support_scores(l_sup, (before_c - at_start) > 0).argmax(-1)
     protos, counts = prototypes(emb[:, :support], labels[:, :support], ways)
     l_q = logits(emb[:, support:], protos, counts)                                   # [B, Q, W]
-    out = torch.cat([l_sup, l_q], 1).argmax(-1)
-    none_yet = torch.isinf(torch.cat([l_sup, l_q], 1)).all(-1)
-    return torch.where(none_yet, torch.zeros_like(out), out)
+    pred_q = torch.where(torch.isinf(l_q).all(-1), torch.zeros_like(l_q[..., 0], dtype=torch.long), l_q.argmax(-1))
+    return torch.cat([pred_sup, pred_q], 1)
 
 
 @dataclass
@@ -78,12 +93,12 @@ class ProtoState:
 
 
 class NearestCentroidAgent(Agent):
-    """Nearest class mean of the support examples' raw features (the non-meta baseline);
-    ``support``: support examples per trial (default: the family's ``support_size``)."""
+    """Nearest class mean of the support examples' raw features: the no-learning baseline
+    (no options)."""
 
     name = "nearest-centroid"
 
-    def __init__(self, family, *, support: int | None = None) -> None:
+    def __init__(self, family) -> None:
         if getattr(family, "kind", "rl") != "supervised" or getattr(family, "max_episode_steps", 1) != 1:
             raise ConfigError(f"agent {self.name!r} is for few-shot classification families (one-step supervised "
                               f"episodes, e.g. fewshot-classification); family {family.name!r} is not one")
@@ -92,14 +107,13 @@ class NearestCentroidAgent(Agent):
             raise ConfigError(f"agent {self.name!r} classifies (Discrete action = label); family {family.name!r} "
                               f"has action space {self.action_space}")
         self.ways = int(self.action_space.n)
-        default = getattr(family, "support_size", None)
-        if support is None and default is None:
-            raise ConfigError(f"agent {self.name!r}: family {family.name!r} has no support_size; give support=K")
-        self.support = check_int("support", default if support is None else support, low=1)
+        support = getattr(family, "support_size", None)
+        if not isinstance(support, int) or support < 1 or support % self.ways:
+            raise ConfigError(f"agent {self.name!r} needs a family with a support plan: support_size = ways x shots "
+                              f"examples in rounds of every class (as fewshot-classification); family "
+                              f"{family.name!r} has support_size={support!r}")
+        self.support = support
         self.device = torch.device("cpu")
-
-    def config(self) -> dict[str, Any]:
-        return {"support": self.support}
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Features [..., in] -> embeddings [..., E] (here the identity)."""
@@ -107,8 +121,9 @@ class NearestCentroidAgent(Agent):
 
     def check_trial_length(self, episodes: int) -> None:
         if episodes <= self.support:
-            raise ConfigError(f"episodes_per_trial={episodes} leaves no query examples after the support set of "
-                              f"{self.support}; use episodes_per_trial > {self.support} (e.g. {self.support + 10})")
+            raise ConfigError(f"trials of {episodes} episodes leave no query examples after the support set of "
+                              f"{self.support} (ways x shots); use more than {self.support} episodes per trial "
+                              f"(e.g. {self.support + 10})")
 
     def init_state(self, batch: int) -> ProtoState:
         return ProtoState()
@@ -121,14 +136,21 @@ class NearestCentroidAgent(Agent):
                               "after each env step (metarl.evaluation.run_trials does)")
         x = torch.as_tensor(obs[:, self.layout.obs], dtype=torch.float32, device=self.device)
         e = self.embed(x)
+        t = len(state.embs)
         if state.labels:
             protos, counts = prototypes(torch.stack(state.embs, 1), torch.stack(state.labels, 1), self.ways)
-            lg = logits(e[:, None], protos, counts)[:, 0]
-            pred = torch.where(torch.isinf(lg).all(-1), torch.zeros_like(lg[:, 0], dtype=torch.long), lg.argmax(-1))
+            lg = logits(e[:, None], protos, counts)[:, 0]                                   # [B, W]
         else:
-            pred = torch.zeros(len(x), dtype=torch.long, device=self.device)
-        if len(state.embs) < self.support:
+            lg = torch.full((len(x), self.ways), -torch.inf, device=self.device)
+        if t < self.support:   # among the classes not yet shown in this round
+            in_round = state.labels[(t // self.ways) * self.ways:]
+            shown = torch.zeros_like(lg, dtype=torch.bool)
+            for y in in_round:
+                shown[torch.arange(len(x), device=self.device), y] = True
+            pred = _support_scores(lg, shown).argmax(-1)
             state.embs.append(e)
+        else:
+            pred = torch.where(torch.isinf(lg).all(-1), torch.zeros_like(lg[:, 0], dtype=torch.long), lg.argmax(-1))
         return pred.cpu().numpy().astype(np.int64), state
 
     def observe(self, state: ProtoState, info: dict) -> ProtoState:
@@ -149,8 +171,8 @@ class ProtoNetAgent(NearestCentroidAgent):
 
     def __init__(self, family, *, hidden_sizes=(64, 64), embedding: int = 32, lr: float = 1e-3,
                  lr_final: float | None = None, trials_per_update: int = 32, epochs: int = 1,
-                 support: int | None = None, device: str = "auto", seed: int = 0) -> None:
-        super().__init__(family, support=support)
+                 device: str = "auto", seed: int = 0) -> None:
+        super().__init__(family)
         if isinstance(hidden_sizes, (str, bytes)) or not hasattr(hidden_sizes, "__iter__"):
             raise ConfigError(f"hidden_sizes must be a list of layer widths like [64, 64], got {short_repr(hidden_sizes)}")
         lr = check_float("lr", lr, low=0.0, low_open=True)
@@ -159,7 +181,7 @@ class ProtoNetAgent(NearestCentroidAgent):
             embedding=check_int("embedding", embedding, low=1), lr=lr,
             lr_final=lr if lr_final is None else check_float("lr_final", lr_final, low=0.0),
             trials_per_update=check_int("trials_per_update", trials_per_update, low=1),
-            epochs=check_int("epochs", epochs, low=1), support=self.support, device=str(device),
+            epochs=check_int("epochs", epochs, low=1), device=str(device),
             seed=check_int("seed", seed, low=0))
         self.device = resolve_device(device)
         with torch.random.fork_rng(devices=[]):   # initial weights from `seed`, not the global stream

@@ -177,13 +177,15 @@ class FewShotClassificationFamily(TaskFamily):
         return {"classes": [int(c) for c in rng.choice(pool, size=self.ways, replace=False)]}
 
     def validate_task(self, task: Task) -> None:
-        super().validate_task(task)
-        ids = task.params["classes"]
-        if not isinstance(ids, (tuple, list)) or len(ids) != self.ways or \
-                not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in ids) or \
-                len(set(ids)) != self.ways:
+        ids = task.params.get("classes") if isinstance(task, Task) and task.family == self.name else None
+        if ids is not None and (  # before the base class's range check, which would not say what is wrong
+                not isinstance(ids, (tuple, list)) or len(ids) != self.ways or len(set(ids)) != self.ways or
+                not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c < self.classes
+                        for c in ids)):
             raise ConfigError(f"fewshot-classification task {task.task_id!r}: classes={short_repr(ids)} must be "
-                              f"{self.ways} distinct class ids in [0, {self.classes - 1}] (ways={self.ways})")
+                              f"{self.ways} distinct class ids in [0, {self.classes - 1}] (ways={self.ways}; "
+                              f"training tasks use 0-{self.classes - self.test_classes - 1}, test tasks the rest)")
+        super().validate_task(task)
 
     def make_env(self, task: Task) -> gym.Env:
         return FewShotEnv(self, task)

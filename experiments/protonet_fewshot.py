@@ -5,7 +5,8 @@ renderer (no dataset download); test tasks use classes that training never sees.
 is the 5 support examples (one per class, in random order) followed by 15 queries, so the
 trial return is the number of correct predictions out of 20. The evaluation puts the
 nearest-centroid baseline (the same classifier on raw features, no learning) and random
-guessing beside it: what ProtoNet's learned embedding adds is the gap to nearest-centroid.
+guessing beside it: what ProtoNet's learned embedding adds is the gap to nearest-centroid (a
+learned embedding, not episodic training as such: docs/results.md).
 """
 from metarl.training.config import Experiment, TrainConfig
 from metarl.training.runner import main_for

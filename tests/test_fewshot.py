@@ -63,9 +63,25 @@ def test_prototype_math_by_hand():
     assert protos[0, :, 0].tolist() == [1.0, 10.0, 0.0] and counts[0].tolist() == [2.0, 1.0, 0.0]
     lg = logits(emb[:, 3:], protos, counts)
     assert lg[0, 0, :2].tolist() == [-0.25, -72.25] and torch.isinf(lg[0, :, 2]).all()
-    # act's order: example 0 has no prototype yet (label 0); example 1 sees class 0 at 0.0;
-    # example 2 (10.0) sees only class 0 (at 0.0); queries see both classes
-    assert trial_predictions(emb, y, 3, 3)[0].tolist() == [0, 0, 0, 0, 1]
+    # 2-way 2-shot: support rounds [1, 0] and [0, 1], then two queries
+    emb = torch.tensor([[[0.0], [10.0], [8.0], [1.0], [2.0], [9.5]]])
+    y = torch.tensor([[1, 0, 0, 1, 1, 0]])
+    # t=0: no prototype, smallest label 0; t=1: 1 shown in the round, so 0; t=2: new round, 8.0 is
+    # nearer class 0 (10.0) than class 1 (0.0); t=3: 0 shown, so 1; queries: means 9.0 / 0.5
+    assert trial_predictions(emb, y, 4, 2)[0].tolist() == [0, 0, 0, 1, 1, 0]
+
+
+def test_support_rounds_are_permuted_and_query_labels_uniform():
+    fam = metarl.make_family("fewshot-classification", ways=4, shots=2, dim=4)
+    n, k = 800, 16
+    venv = fam.make_vector_env(n, k)
+    venv.reset(seed=list(range(n)), options={"tasks": fam.sample(n, split="train", seed=0)})
+    labels = np.stack([venv.step(np.zeros(n, dtype=np.int64))[4]["target"] for _ in range(k)], 1)
+    assert all(sorted(row[:4]) == [0, 1, 2, 3] and sorted(row[4:8]) == [0, 1, 2, 3] for row in labels.tolist())
+    for column in (labels[:, 0], labels[:, 4], labels[:, 8:].reshape(-1)):   # round starts, queries
+        freq = np.bincount(column, minlength=4) / len(column)
+        assert np.all(np.abs(freq - 0.25) < 0.06), freq
+    assert np.mean(np.any(labels[:, :4] != labels[:, 4:8], axis=1)) > 0.9   # each round its own order
 
 
 def test_nearest_centroid_acts_as_trial_predictions_say():
@@ -84,6 +100,34 @@ def test_nearest_centroid_acts_as_trial_predictions_say():
     correct = (trial_predictions(x, y, 8, 4) == y).numpy().astype(float)
     assert np.array_equal(report.episode_returns, correct)
     assert report.summary["last"] > 0.4      # 4-way: chance is 0.25
+    # the last example of each support round is always right: it is the one class left
+    assert report.episode_returns[:, 3].mean() == 1.0 and report.episode_returns[:, 7].mean() == 1.0
+    proto = metarl.make_agent("protonet", fam, seed=1)                 # an (untrained) embedding, too
+    rep = metarl.evaluate(proto, tasks, episodes=14, seed=5)
+    with torch.no_grad():
+        assert np.array_equal(rep.episode_returns,
+                              (trial_predictions(proto.embed(x), y, 8, 4) == y).numpy().astype(float))
+
+
+def test_protonet_update_loss_is_the_query_cross_entropy():
+    from metarl.agents.protonet import LabelledTrials
+
+    fam = metarl.make_family("fewshot-classification", ways=3, shots=1, dim=5)
+    agent = metarl.make_agent("protonet", fam, hidden_sizes=[8], embedding=4, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 7, 5, generator=gen)
+    y = torch.tensor([[2, 0, 1, 0, 1, 2, 2], [0, 1, 2, 1, 1, 0, 2]])
+    with torch.no_grad():   # by hand: per task, class means of the 3 support embeddings
+        expect, terms = 0.0, 0
+        for b in range(2):
+            e = agent.net(x[b])
+            protos = torch.stack([e[:3][y[b, :3] == c].mean(0) for c in range(3)])
+            for q in range(3, 7):
+                lg = -((e[q] - protos) ** 2).sum(-1)
+                expect += float(-torch.log_softmax(lg, 0)[y[b, q]])
+                terms += 1
+    out = agent.update(LabelledTrials(x, y, {"env_steps": 14}))
+    assert out["query_loss"] == pytest.approx(expect / terms, rel=1e-5)
 
 
 def test_protonet_learns_an_embedding_that_beats_nearest_centroid(tmp_path):
@@ -109,8 +153,20 @@ def test_protonet_bad_input():
         (lambda: metarl.make_agent("nearest-centroid", metarl.make_family("sinusoid")), ["classifies", "sinusoid"]),
         (lambda: metarl.make_agent("protonet", fam, lr=0), ["lr=0"]),
         (lambda: metarl.make_agent("protonet", fam, hidden_sizes="64"), ["hidden_sizes"]),
-        (lambda: metarl.make_agent("protonet", fam).check_trial_length(5), ["episodes_per_trial=5", "support"]),
+        (lambda: metarl.make_agent("protonet", fam).check_trial_length(5), ["trials of 5 episodes", "support"]),
+        (lambda: metarl.make_agent("protonet", fam, support=3), ["support"]),
+        (lambda: fam.make_env(metarl.Task(fam.name, {"classes": [-1, 1, 2, 3, 4]})),
+         ["classes=(-1, 1, 2, 3, 4)", "[0, 199]", "training tasks use 0-149"]),
     ]:
         with pytest.raises(ConfigError) as e:
             call()
         assert all(w in one_line(e) for w in words), one_line(e)
+
+
+def test_baselines_that_cannot_run_such_short_trials_are_skipped():
+    from metarl.evaluation.evaluator import evaluate_baselines
+
+    fam = metarl.make_family("fewshot-classification")
+    out = evaluate_baselines(fam, fam.sample(10, split="test", seed=0), episodes=5)
+    assert "trials of 5 episodes leave no query examples" in out["nearest-centroid"]["skipped"]
+    assert out["random"]["trial_return"] >= 0

@@ -141,6 +141,8 @@ def evaluate_baselines(family, tasks: Sequence[Task], *, episodes: int, seed: in
         params = agent_options(name, family)  # an unknown name: one-line error listing the agents
         try:
             agent = make_agent(name, family, **{k: v for k, v in offered.items() if k in params})
+            if callable(check := getattr(agent, "check_trial_length", None)):   # e.g. no queries after a support set
+                check(episodes)
         except ConfigError as exc:
             out[name] = {"skipped": str(exc)}
             continue
