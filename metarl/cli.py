@@ -148,7 +148,7 @@ def _cmd_baselines(args) -> int:
     from metarl.evaluation.report import summary_table
     from metarl.errors import ConfigError
 
-    family, options = _family_from_argv("baselines", args, BASELINES_OPTIONS)
+    family, options = _family_from_argv("baselines", args)
     names = list(family.baselines)
     if args.only is not None:
         names = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -169,10 +169,10 @@ def _cmd_baselines(args) -> int:
     return 0
 
 
-def _family_from_argv(command: str, args, own_options: list[str]):
+def _family_from_argv(command: str, args):
     """(family, options) built from ``args.family`` and the ``--key value`` options argparse
-    left in ``args.family_argv``; an unknown option is one line listing the command's and
-    the family's options."""
+    left in ``args.family_argv``; an unknown option is one line listing the command's
+    (``args.own_options``) and the family's options."""
     from metarl.errors import ConfigError
     from metarl.registry import family_options, make_family
     from metarl.training.config import parse_overrides, parse_value
@@ -182,7 +182,7 @@ def _family_from_argv(command: str, args, own_options: list[str]):
     unknown = sorted(set(options) - set(defaults))
     if unknown:
         raise ConfigError(f"unknown option(s) {['--' + k for k in unknown]} for `metarl {command} {args.family}`; "
-                          f"accepted: {own_options} and the family's {['--' + k for k in defaults]}")
+                          f"accepted: {args.own_options} and the family's {['--' + k for k in defaults]}")
     options = {k: parse_value(k, v, defaults[k]) for k, v in options.items()}
     return make_family(args.family, **options), options
 
@@ -190,7 +190,7 @@ def _family_from_argv(command: str, args, own_options: list[str]):
 def _cmd_generate(args) -> int:
     from metarl.generator.suite import generate_suite
 
-    family, options = _family_from_argv("generate", args, GENERATE_OPTIONS)
+    family, options = _family_from_argv("generate", args)
     out = Path(args.output or f"{family.name}-suite.json")
     if out.is_dir():   # found before the work, not after it
         raise MetaRLError(f"-o {out} is a directory; give a file name, e.g. {out / (family.name + '-suite.json')}")
@@ -211,9 +211,9 @@ def _cmd_generate(args) -> int:
     return 0
 
 
-BASELINES_OPTIONS = ["--episodes", "--tasks", "--seed", "--split", "--only", "--quiet"]
-GENERATE_OPTIONS = ["--levels", "--per-level", "--seed", "--vary", "--move", "--probe-steps", "--max-redraws",
-                    "-o/--output"]
+def _options_of(parser: argparse.ArgumentParser) -> list[str]:
+    """The options a (sub)parser defines, as `--a/-b` strings, for error messages."""
+    return ["/".join(a.option_strings) for a in parser._actions if a.option_strings and a.dest != "help"]
 
 # `metarl bench NAME` runs metarl.experiments.bench_NAME.main(options)
 BENCHMARKS = {
@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", choices=["test", "train"], default="test", help="which split to draw tasks from")
     s.add_argument("--only", default=None, help="comma-separated baseline names (default: all of the family's)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
-    s.set_defaults(func=_cmd_baselines)
+    s.set_defaults(func=_cmd_baselines, own_options=_options_of(s))
     s = sub.add_parser("generate", help="novel task variants at controlled distances from a family's train box "
                                         "(a suite JSON for `metarl eval RUN_DIR --suite`)", allow_abbrev=False,
                        description="Vary a family's held-out tasks out of its train box: level 0 is the held-out "
@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--probe-steps", type=int, default=20, help="random steps each variant must survive")
     s.add_argument("--max-redraws", type=int, default=20, help="draws of a variant that fails its probe before giving up")
     s.add_argument("-o", "--output", default=None, help="suite JSON path (default: FAMILY-suite.json)")
-    s.set_defaults(func=_cmd_generate)
+    s.set_defaults(func=_cmd_generate, own_options=_options_of(s))
     s = sub.add_parser("bench", help=f"throughput / memory benchmarks with ratios ({', '.join(BENCHMARKS)})",
                        add_help=False, description="`metarl bench NAME --help` lists a benchmark's options.")
     s.add_argument("what", choices=list(BENCHMARKS), help="which benchmark")
