@@ -271,16 +271,11 @@ class MAMLAgent(Agent):
         """
         k, support = venv.episodes, self._config["support"]
         self.check_trial_length(k)
-        obs, _ = venv.reset(seed=seed, options={"tasks": tasks})
         b = venv.num_envs
         placeholder = np.zeros((b, *venv.single_action_space.shape), dtype=np.float32)
-        xs, ys = [], []
-        for _ in range(k):
-            xs.append(obs[:, self.layout.obs])
-            obs, _, _, _, info = venv.step(placeholder)
-            ys.append(np.asarray(info["target"], dtype=np.float32).reshape(b, self.out_dim))
-        x = torch.as_tensor(np.stack(xs, 1), dtype=torch.float32, device=self.device)
-        y = torch.as_tensor(np.stack(ys, 1), device=self.device)
+        xs, targets = self.collect_examples(venv, tasks, seed, placeholder)
+        x = torch.as_tensor(xs, dtype=torch.float32, device=self.device)
+        y = torch.as_tensor(targets.astype(np.float32).reshape(b, k, self.out_dim), device=self.device)
         batch = SupervisedBatch(x, y, support)
         batch.stats = TrialStats(lambda: self._trial_stats(x, y, support), env_steps=b * k)
         return batch

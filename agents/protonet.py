@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, MetaRLError, check_float, check_int, short_repr
+from metarl.agents.maml import _hidden_sizes
+from metarl.errors import ConfigError, MetaRLError, check_float, check_int
 from metarl.learning import functional as F
 from metarl.learning.agent import Agent
 from metarl.learning.device import adam, resolve_device
@@ -44,10 +45,16 @@ def prototypes(emb: torch.Tensor, labels: torch.Tensor, ways: int) -> tuple[torc
 
 
 def logits(emb: torch.Tensor, protos: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """-squared distance of emb [B, Q, E] to protos [B, W, E] -> [B, Q, W]; -inf where a class
-    has no support example (count 0)."""
-    d = ((emb[:, :, None, :] - protos[:, None]) ** 2).sum(-1)
-    return torch.where(counts[:, None] > 0, -d, torch.full_like(d, -torch.inf))
+    """-squared distance of emb [..., E] to protos [..., W, E] -> [..., W]; -inf where a class
+    has no support example (counts [..., W] = 0). Leading dimensions broadcast: e.g. queries
+    [B, Q, E] against one set per task, ``protos[:, None]`` [B, 1, W, E]."""
+    d = ((emb[..., None, :] - protos) ** 2).sum(-1)
+    return torch.where(counts > 0, -d, torch.full_like(d, -torch.inf))
+
+
+def _query_predictions(lg: torch.Tensor) -> torch.Tensor:
+    """argmax of logits [..., W] -> labels [...]; label 0 where no class has a prototype."""
+    return torch.where(torch.isinf(lg).all(-1), torch.zeros_like(lg[..., 0], dtype=torch.long), lg.argmax(-1))
 
 
 def _support_scores(lg: torch.Tensor, shown: torch.Tensor) -> torch.Tensor:
@@ -72,15 +79,13 @@ def trial_predictions(emb: torch.Tensor, labels: torch.Tensor, support: int, way
     zeros_s, zeros_c = torch.zeros_like(csum[:, :1]), torch.zeros_like(ccount[:, :1])
     before_s = torch.cat([zeros_s, csum[:, :-1]], 1)
     before_c = torch.cat([zeros_c, ccount[:, :-1]], 1)
-    d_sup = ((emb[:, :support, None, :] - before_s / before_c.clamp(min=1.0)[..., None]) ** 2).sum(-1)
-    l_sup = torch.where(before_c > 0, -d_sup, torch.full_like(d_sup, -torch.inf))    # [B, S, W]
+    l_sup = logits(emb[:, :support], before_s / before_c.clamp(min=1.0)[..., None], before_c)   # [B, S, W]
     # classes shown earlier in the same round: counts before t minus counts at the round's start
     start = (torch.arange(support, device=emb.device) // ways) * ways                # [S]
     at_start = torch.cat([zeros_c, ccount], 1)[:, start]                            # [B, S, W]
     pred_sup = _support_scores(l_sup, (before_c - at_start) > 0).argmax(-1)
     protos, counts = prototypes(emb[:, :support], labels[:, :support], ways)
-    l_q = logits(emb[:, support:], protos, counts)                                   # [B, Q, W]
-    pred_q = torch.where(torch.isinf(l_q).all(-1), torch.zeros_like(l_q[..., 0], dtype=torch.long), l_q.argmax(-1))
+    pred_q = _query_predictions(logits(emb[:, support:], protos[:, None], counts[:, None]))   # [B, Q]
     return torch.cat([pred_sup, pred_q], 1)
 
 
@@ -139,18 +144,18 @@ class NearestCentroidAgent(Agent):
         t = len(state.embs)
         if state.labels:
             protos, counts = prototypes(torch.stack(state.embs, 1), torch.stack(state.labels, 1), self.ways)
-            lg = logits(e[:, None], protos, counts)[:, 0]                                   # [B, W]
+            lg = logits(e, protos, counts)                                                  # [B, W]
         else:
             lg = torch.full((len(x), self.ways), -torch.inf, device=self.device)
         if t < self.support:   # among the classes not yet shown in this round
             in_round = state.labels[(t // self.ways) * self.ways:]
             shown = torch.zeros_like(lg, dtype=torch.bool)
-            for y in in_round:
-                shown[torch.arange(len(x), device=self.device), y] = True
+            if in_round:
+                shown = torch.nn.functional.one_hot(torch.stack(in_round, 1), self.ways).bool().any(1)
             pred = _support_scores(lg, shown).argmax(-1)
             state.embs.append(e)
         else:
-            pred = torch.where(torch.isinf(lg).all(-1), torch.zeros_like(lg[:, 0], dtype=torch.long), lg.argmax(-1))
+            pred = _query_predictions(lg)
         return pred.cpu().numpy().astype(np.int64), state
 
     def observe(self, state: ProtoState, info: dict) -> ProtoState:
@@ -173,11 +178,9 @@ class ProtoNetAgent(NearestCentroidAgent):
                  lr_final: float | None = None, trials_per_update: int = 32, epochs: int = 1,
                  device: str = "auto", seed: int = 0) -> None:
         super().__init__(family)
-        if isinstance(hidden_sizes, (str, bytes)) or not hasattr(hidden_sizes, "__iter__"):
-            raise ConfigError(f"hidden_sizes must be a list of layer widths like [64, 64], got {short_repr(hidden_sizes)}")
         lr = check_float("lr", lr, low=0.0, low_open=True)
         self._config = dict(
-            hidden_sizes=[check_int("hidden_sizes entry", h, low=1) for h in hidden_sizes],
+            hidden_sizes=list(_hidden_sizes(hidden_sizes)),
             embedding=check_int("embedding", embedding, low=1), lr=lr,
             lr_final=lr if lr_final is None else check_float("lr_final", lr_final, low=0.0),
             trials_per_update=check_int("trials_per_update", trials_per_update, low=1),
@@ -199,17 +202,11 @@ class ProtoNetAgent(NearestCentroidAgent):
     def collect(self, venv, tasks, seed: int) -> "LabelledTrials":
         """One trial per task: features x [B, k, in] and labels y [B, k] (the examples do not
         depend on the predictions, so the trial is stepped with label 0)."""
-        k = venv.episodes
+        b, k = venv.num_envs, venv.episodes
         self.check_trial_length(k)
-        obs, _ = venv.reset(seed=seed, options={"tasks": tasks})
-        b = venv.num_envs
-        xs, ys = [], []
-        for _ in range(k):
-            xs.append(obs[:, self.layout.obs])
-            obs, _, _, _, info = venv.step(np.zeros(b, dtype=np.int64))
-            ys.append(np.asarray(info["target"], dtype=np.int64))
-        x = torch.as_tensor(np.stack(xs, 1), dtype=torch.float32, device=self.device)
-        y = torch.as_tensor(np.stack(ys, 1), device=self.device)
+        xs, targets = self.collect_examples(venv, tasks, seed, np.zeros(b, dtype=np.int64))
+        x = torch.as_tensor(xs, dtype=torch.float32, device=self.device)
+        y = torch.as_tensor(targets.astype(np.int64), device=self.device)
         with torch.no_grad():   # what act would score: correct predictions per trial
             pred = trial_predictions(self.embed(x), y, self.support, self.ways)
         return LabelledTrials(x, y, {"env_steps": b * k, "trial_return": float((pred == y).float().sum(1).mean())})
@@ -225,7 +222,7 @@ class ProtoNetAgent(NearestCentroidAgent):
         for _ in range(c["epochs"]):
             emb = self.net(batch.x)                                           # [B, k, E]
             protos, counts = prototypes(emb[:, :s], batch.y[:, :s], self.ways)
-            lg = logits(emb[:, s:], protos, counts)                            # [B, Q, W]
+            lg = logits(emb[:, s:], protos[:, None], counts[:, None])          # [B, Q, W]
             lg = torch.where(torch.isinf(lg), torch.full_like(lg, -1e9), lg)   # no NaN from an absent class
             loss = torch.nn.functional.cross_entropy(lg.reshape(-1, self.ways), batch.y[:, s:].reshape(-1))
             if not torch.isfinite(loss):

@@ -61,7 +61,7 @@ def test_prototype_math_by_hand():
     y = torch.tensor([[0, 0, 1, 1, 0]])
     protos, counts = prototypes(emb[:, :3], y[:, :3], 3)
     assert protos[0, :, 0].tolist() == [1.0, 10.0, 0.0] and counts[0].tolist() == [2.0, 1.0, 0.0]
-    lg = logits(emb[:, 3:], protos, counts)
+    lg = logits(emb[:, 3:], protos[:, None], counts[:, None])   # one prototype set per task
     assert lg[0, 0, :2].tolist() == [-0.25, -72.25] and torch.isinf(lg[0, :, 2]).all()
     # 2-way 2-shot: support rounds [1, 0] and [0, 1], then two queries
     emb = torch.tensor([[[0.0], [10.0], [8.0], [1.0], [2.0], [9.5]]])

@@ -8,6 +8,7 @@ import numpy as np
 from metarl.errors import ConfigError, MetaRLError, check_int
 from metarl.evaluation.report import EvalReport
 from metarl.evaluation.stats import summarize, summarize_groups
+from metarl.learning.agent import check_trial_length
 from metarl.tasks import Task
 
 
@@ -108,8 +109,7 @@ def evaluate(agent, tasks: Sequence[Task], *, episodes: int, seed: int = 0, dete
     """
     episodes = check_int("episodes", episodes, low=1)
     tasks = _checked_inputs(agent, tasks, seed, batch_size)
-    if callable(check := getattr(agent, "check_trial_length", None)):   # agents not derived from Agent
-        check(episodes)
+    check_trial_length(agent, episodes)
     if not tasks:
         raise MetaRLError("evaluate needs at least one task")
     returns, success = run_trials(agent, tasks, episodes=episodes, seed=seed, deterministic=deterministic,
@@ -141,8 +141,7 @@ def evaluate_baselines(family, tasks: Sequence[Task], *, episodes: int, seed: in
         params = agent_options(name, family)  # an unknown name: one-line error listing the agents
         try:
             agent = make_agent(name, family, **{k: v for k, v in offered.items() if k in params})
-            if callable(check := getattr(agent, "check_trial_length", None)):   # e.g. no queries after a support set
-                check(episodes)
+            check_trial_length(agent, episodes)   # e.g. no queries after a support set: skipped, not fatal
         except ConfigError as exc:
             out[name] = {"skipped": str(exc)}
             continue

@@ -50,6 +50,18 @@ class Agent:
         """ConfigError if trials of ``episodes`` episodes cannot show this agent's adaptation
         (the trainer and the evaluator call it before running anything). Default: any length."""
 
+    def collect_examples(self, venv, tasks, seed: int, placeholder: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For one-step families whose examples do not depend on the actions (supervised): one
+        trial per task stepped with ``placeholder`` actions; returns the inputs [B, k, obs_dim]
+        and ``info["target"]`` of each step [B, k, ...]."""
+        obs, _ = venv.reset(seed=seed, options={"tasks": tasks})
+        xs, targets = [], []
+        for _ in range(venv.episodes):
+            xs.append(obs[:, self.layout.obs])
+            obs, _, _, _, info = venv.step(placeholder)
+            targets.append(np.asarray(info["target"]))
+        return np.stack(xs, 1), np.stack(targets, 1)
+
     def reseed(self, seed: int) -> None:
         """Reset the random stream used by ``act`` (the evaluator calls this so that an
         evaluation is reproducible and does not disturb training's streams)."""
@@ -114,3 +126,10 @@ def family_spaces(family) -> tuple:
         env.close()
         family._metarl_spaces = cached
     return cached
+
+
+def check_trial_length(agent, episodes: int) -> None:
+    """``agent.check_trial_length(episodes)`` where the agent has it (agents not derived from
+    ``Agent`` may not): the trainer and the evaluators call this before running anything."""
+    if callable(check := getattr(agent, "check_trial_length", None)):
+        check(episodes)

@@ -13,6 +13,7 @@ from metarl.errors import ConfigError, MetaRLError, check_int
 from metarl.evaluation.evaluator import evaluate, evaluate_baselines
 from metarl.evaluation.plots import plot_adaptation
 from metarl.evaluation.report import EvalReport
+from metarl.learning.agent import check_trial_length
 from metarl.seeding import derive_seeds, make_rng
 from metarl.training.checkpoint import load_agent_state, load_checkpoint, save_checkpoint
 from metarl.training.config import Experiment
@@ -46,8 +47,7 @@ class Trainer:
         if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit < 0:
             raise ConfigError(f"time_limit must be a number of seconds >= 0 (0: no limit), got {limit!r}")
         self.family, self.agent = build(experiment)
-        if callable(check := getattr(self.agent, "check_trial_length", None)):   # before the run dir exists
-            check(self.cfg.episodes_per_trial)
+        check_trial_length(self.agent, self.cfg.episodes_per_trial)   # before the run dir exists
         if not getattr(self.agent, "trainable", False):
             raise ConfigError(f"agent {experiment.agent!r} is not trainable; evaluate a baseline with "
                               f"`metarl baselines FAMILY` or metarl.evaluate(metarl.make_agent(name, family), "
