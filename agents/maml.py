@@ -3,7 +3,7 @@
 A trial of k one-step episodes is k examples ``(x, y)`` of one function: the first
 ``support`` (K) are the support set, the rest are queries. Meta-training (``collect`` +
 ``update``): for each task, ``inner_steps`` SGD steps of size ``inner_lr`` on the support
-MSE, then Adam on the query MSE of the adapted parameters, backpropagating through the
+loss, then Adam on the query loss of the adapted parameters, backpropagating through the
 inner steps (second order; ``first_order=True`` drops the second-order term). The
 meta-batch is processed with ``torch.func.vmap`` over tasks (``batching="vmap"``), or
 with per-task parameter stacks and batched matmuls (``"stacked"``: same numbers; for a ReLU
@@ -11,14 +11,18 @@ MLP the meta-gradient is written out in ``metarl.learning.relu_mlp``, about 3x v
 meta-steps/s on CPU); ``"loop"`` is the per-task reference. On CUDA the batched meta-step
 (losses and meta-gradient) replays as one CUDA graph per meta-batch shape
 (``cuda_graph=True``, see ``metarl.learning.cuda_graph``). Meta-SGD also learns one
-inner learning rate per parameter entry, initialised to ``inner_lr``.
+inner learning rate per parameter entry, initialised to ``inner_lr``. The loss is the MSE
+for regression families (Box action = prediction) and the cross-entropy of the network's
+logits for classification families (Discrete action = label, labels one-hot inside).
 
 Acting in a trial (``act`` / ``observe``): during the support phase the agent predicts
 with its meta-parameters and stores each ``(x, y)`` (``y`` from ``info["target"]``, given
 by ``observe``); once K labels are in, it adapts once and predicts every query with the
-adapted parameters — so the per-episode returns (``-(pred - y)^2``) show the support-phase
-(pre-adaptation) and query-phase (post-adaptation) error. ``metarl.agents.maml_eval`` gives
-held-out query MSE after 0, 1, ..., n inner steps, beside a pretrained multi-task regressor.
+adapted parameters — so the per-episode returns (``-(pred - y)^2``, or 1 for a right label)
+show the support-phase (pre-adaptation) and query-phase (post-adaptation) error. A classifier
+predicts a support example among the classes not yet shown in its round, as ``protonet``
+does (the family's support plan). ``metarl.agents.maml_eval`` gives held-out query MSE (or
+accuracy) after 0, 1, ..., n inner steps, beside a pretrained multi-task model.
 
 RL families use ``metarl.agents.maml_rl`` (policy-gradient inner loop, TRPO outer loop);
 ``make_agent("maml", family)`` picks the class from ``family.kind``.
@@ -32,7 +36,10 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, MetaRLError, check_bool, check_choice, check_float, check_int, short_repr
+from metarl.errors import (ConfigError, MetaRLError, check_bool, check_choice, check_float, check_int,
+                           check_widths, short_repr)
+from metarl.agents.maml_batch import SupervisedBatch, TrialStats, regression_stats
+from metarl.agents.protonet import shown_before_in_round, support_prediction, support_scores
 from metarl.learning import functional as F
 from metarl.learning.agent import Agent
 from metarl.learning.cuda_graph import GradGraph
@@ -46,53 +53,16 @@ def _number(what: str, value: Any, *, positive: bool = True) -> float:
     return check_float(what, value, low=0.0, low_open=positive)
 
 
-def _hidden_sizes(value: Any) -> tuple[int, ...]:
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise ConfigError(f"hidden_sizes must be a list of layer widths like [40, 40], got {short_repr(value)}")
-    return tuple(check_int("hidden_sizes entry", h, low=1) for h in value)
-
-
-@dataclass
-class SupervisedBatch:
-    """B trials of a one-step family: x [B, k, in], y [B, k, out] in trial order; the first
-    ``support`` examples of each trial form its support set."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    support: int
-    stats: dict = field(default_factory=dict)
-
-    @property
-    def num_steps(self) -> int:
-        return int(self.stats["env_steps"])
-
-
-class TrialStats(dict):
-    """``batch.stats``: ``env_steps`` and, once known, ``support_mse``, ``query_mse`` and
-    ``trial_return``; reading one of those before ``update`` has filled them computes them."""
-
-    KEYS = ("support_mse", "query_mse", "trial_return")
-
-    def __init__(self, compute, **items) -> None:
-        super().__init__(**items)
-        self._compute = compute
-
-    def __missing__(self, key):
-        if key in self.KEYS and self._compute is not None:
-            self.update(self._compute())
-            return self[key]
-        raise KeyError(key)
-
-    def update(self, *args, **kwargs) -> None:  # filled (by update or on demand): no lazy compute left
-        super().update(*args, **kwargs)
-        if all(k in self for k in self.KEYS):
-            self._compute = None
-
-
-def _stats(support_err: torch.Tensor, query_err: torch.Tensor, k_support: int, k_query: int) -> dict[str, float]:
-    """Trial stats from per-task support / query MSE [B]."""
-    return {"support_mse": float(support_err.mean()), "query_mse": float(query_err.mean()),
-            "trial_return": float(-(k_support * support_err + k_query * query_err).mean())}
+def _support_option(family, support: int | None) -> int:
+    """The support set size K: ``support``, or the family's ``support_size`` (ways x shots for a
+    classification family with a support plan), which an explicit ``support`` must equal."""
+    planned = getattr(family, "support_size", None)
+    if support is None:
+        return 10 if planned is None else planned
+    if planned is not None and support != planned:
+        raise ConfigError(f"support={short_repr(support)} does not match family {family.name!r}'s support set of "
+                          f"{planned} examples (ways x shots); leave support unset or set it to {planned}")
+    return support
 
 
 _BATCHING = {"vmap": F.meta_losses, "stacked": F.meta_losses_stacked, "loop": F.meta_losses_loop}
@@ -109,13 +79,16 @@ class SupportState:
 
 
 class MAMLAgent(Agent):
-    """MAML for supervised one-step families (regression: Box action = prediction).
+    """MAML for supervised one-step families: regression (Box action = prediction; MSE) or
+    classification (Discrete action = label; cross-entropy on the network's logits, labels
+    one-hot, e.g. ``fewshot-classification``).
 
     Options: hidden_sizes (MLP widths), inner_lr (alpha), inner_steps (in training and when
     acting), first_order, meta_lr -> meta_lr_final (Adam, linear anneal over training; None:
     constant), trials_per_update (tasks collected per update), meta_batch (tasks per
     meta-gradient step), epochs (passes over each collected batch), resplit (passes after
-    the first draw a fresh support/query split of each trial's examples), support (K),
+    the first draw a fresh support/query split of each trial's examples; regression only), support
+    (K; default: the family's ``support_size`` where it has a support plan, else 10),
     batching ("vmap", "stacked" or the per-task "loop" reference), cuda_graph (on CUDA, replay
     the vmap / stacked meta-step from a captured graph; ignored on CPU), device, seed.
     """
@@ -127,7 +100,7 @@ class MAMLAgent(Agent):
     def __init__(self, family, *, hidden_sizes=(40, 40), inner_lr: float = 0.01, inner_steps: int = 1,
                  first_order: bool = False, meta_lr: float = 1e-3, meta_lr_final: float | None = None,
                  trials_per_update: int = 25, meta_batch: int = 25, epochs: int = 1, resplit: bool = False,
-                 support: int = 10, batching: str = "vmap", cuda_graph: bool = True, device: str = "auto",
+                 support: int | None = None, batching: str = "vmap", cuda_graph: bool = True, device: str = "auto",
                  seed: int = 0) -> None:
         kind = getattr(family, "kind", "rl")
         if kind != "supervised" or getattr(family, "max_episode_steps", 1) != 1:
@@ -135,13 +108,19 @@ class MAMLAgent(Agent):
                               f"family {getattr(family, 'name', family)!r} is kind={kind!r}: build the agent with "
                               f"make_agent({self.name!r}, family), which picks the RL class")
         super().__init__(family)
-        if not isinstance(self.action_space, spaces.Box):
-            raise ConfigError(f"{self.name} needs a regression family (Box action = prediction); "
-                              f"{family.name!r} has action space {self.action_space}")
+        if isinstance(self.action_space, (spaces.Box, spaces.Discrete)):
+            self.loss = "mse" if isinstance(self.action_space, spaces.Box) else "cross_entropy"
+        else:
+            raise ConfigError(f"{self.name} needs a regression (Box action = prediction) or classification "
+                              f"(Discrete action = label) family; {family.name!r} has action space {self.action_space}")
+        support = _support_option(family, support)
+        if self.loss == "cross_entropy" and check_bool("resplit", resplit):
+            raise ConfigError("resplit=true draws a random support set from each trial's examples, which can leave "
+                              "a class out of it: for classification keep resplit=false (the family's support plan)")
         meta_lr = _number("meta_lr", meta_lr)
         check_choice("batching", batching, tuple(_BATCHING))
         self._config = dict(
-            hidden_sizes=list(_hidden_sizes(hidden_sizes)), inner_lr=_number("inner_lr", inner_lr),
+            hidden_sizes=list(check_widths("hidden_sizes", hidden_sizes)), inner_lr=_number("inner_lr", inner_lr),
             inner_steps=check_int("inner_steps", inner_steps, low=1),
             first_order=check_bool("first_order", first_order),
             meta_lr=meta_lr,
@@ -183,43 +162,65 @@ class MAMLAgent(Agent):
         likewise with Q queries."""
         c = self._config
         fn = _BATCHING[batching or c["batching"]]
-        return fn(self.net, self.params, self.lrs, xs, ys, xq, yq, c["inner_steps"], c["first_order"])
+        return fn(self.net, self.params, self.lrs, xs, ys, xq, yq, c["inner_steps"], c["first_order"],
+                  self.loss)
 
     def _meta_step_losses(self, xs, ys, xq, yq):
         """(mean query loss, post [B], pre [B]) of one meta-batch: what a meta-step differentiates."""
         post, pre = self.meta_losses(xs, ys, xq, yq)
         return post.mean(), post, pre
 
+    def targets(self, labels) -> torch.Tensor:
+        """Loss targets [..., out] (float32, on the device) from ``info["target"]`` values:
+        regression values [..., out] (or [...] for one output); classification labels [...]
+        (one-hot encoded) or rows [..., classes] already one-hot."""
+        if not torch.is_tensor(labels):   # checked on the host, before the copy to the device
+            labels = np.asarray(labels)
+            if self.loss == "cross_entropy" and labels.dtype.kind in "iu" and (
+                    (labels < 0) | (labels >= self.out_dim)).any():
+                raise ConfigError(f"{self.name}: labels must be in [0, {self.out_dim - 1}], got "
+                                  f"{short_repr(np.unique(labels).tolist())}")
+        y = torch.as_tensor(labels).to(self.device)
+        if self.loss == "cross_entropy" and not torch.is_floating_point(y):
+            return torch.nn.functional.one_hot(y.long(), self.out_dim).float()
+        return y.float()
+
     def adapt(self, trajectories, steps: int | None = None) -> dict[str, torch.Tensor]:
         """Adapted parameters for support sets ``trajectories = (x, y)`` of shape [B, K, in] /
-        [B, K, out] (or one task: [K, in] / [K, out]); per-task params get a leading [B] axis
-        (none for one task). No graph is kept (use ``meta_losses`` to train)."""
+        [B, K, out] (or one task: [K, in] / [K, out]; a classifier also takes integer labels
+        [B, K] / [K]); per-task params get a leading [B] axis (none for one task). No graph is
+        kept (use ``meta_losses`` to train)."""
         try:
-            x, y = (torch.as_tensor(a, dtype=torch.float32, device=self.device) for a in trajectories)
+            x, y = trajectories
+            x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
+            y = y if torch.is_tensor(y) else np.asarray(y, dtype=None if self.loss == "cross_entropy" else np.float32)
         except (TypeError, ValueError):
             raise ConfigError(f"{self.name}: adapt takes a pair (x, y) of arrays, got "
                               f"{type(trajectories).__name__}") from None
+        y = self.targets(y)
         single = x.ndim == 2
         if single:
             x, y = x[None], y[None]
+        if self.out_dim == 1 and y.ndim == 2:
+            y = y[..., None]
         if x.ndim != 3 or x.shape[-1] != self.in_dim or y.shape[:2] != x.shape[:2] or \
                 y[0, 0].numel() != self.out_dim:
             raise ConfigError(f"{self.name}: adapt takes x [B, K, {self.in_dim}] and y [B, K, "
                               f"{self.out_dim}] (or [K, ...] for one task), got x {list(x.shape)} "
                               f"and y {list(y.shape)}")
         path = F.sgd_path(self.net, self.params, self.lrs, x, y.reshape(*x.shape[:2], -1),
-                          self._config["inner_steps"] if steps is None else check_int("steps", steps, low=0))
+                          self._config["inner_steps"] if steps is None else check_int("steps", steps, low=0), self.loss)
         return {k: v[0] for k, v in path[-1].items()} if single else path[-1]
 
     def inner_step_curve(self, tasks, *, steps: int = 3, seed: int = 0, queries: int = 100) -> dict:
-        """Held-out query MSE after 0..``steps`` inner steps on K support examples (see
-        ``inner_step_curves``), in the report's per-step format."""
+        """Held-out query MSE (classifiers: accuracy) after 0..``steps`` inner steps on K support
+        examples (see ``inner_step_curves``), in the report's per-step format."""
         from metarl.agents.maml_eval import inner_step_curves
 
         out = inner_step_curves(self, tasks, steps=steps, queries=queries, seed=seed, pretrained=False)
         c = out["curves"][self.name]
-        per_step = [{"mean": m, "ci_low": lo, "ci_high": hi} for m, lo, hi in zip(c["mse"], c["ci_low"], c["ci_high"])]
-        return {"metric": "query_mse", "steps": out["steps"], "support": out["support"], "queries": queries,
+        per_step = [{"mean": m, "ci_low": lo, "ci_high": hi} for m, lo, hi in zip(c["mean"], c["ci_low"], c["ci_high"])]
+        return {"metric": out["metric"], "steps": out["steps"], "support": out["support"], "queries": queries,
                 "n_tasks": out["n_tasks"], "per_step": per_step}
 
     # ---- acting -------------------------------------------------------------------------------
@@ -228,7 +229,8 @@ class MAMLAgent(Agent):
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, state: SupportState, deterministic: bool = False):
-        """obs [B, D] trial observations -> predictions [B, out] (float32); see module docstring."""
+        """obs [B, D] trial observations -> predictions [B, out] (float32) or labels [B] (int64);
+        see module docstring."""
         if len(state.ys) < len(state.xs):
             raise MetaRLError(f"agent {self.name!r} learns from labels: call state = agent.observe(state, info) "
                               "after each env step (metarl.evaluation.run_trials does)")
@@ -241,13 +243,21 @@ class MAMLAgent(Agent):
             state.xs.append(x)
         else:
             pred = F.batched_forward(self.net, state.params, x[:, None])[:, 0]
-        return pred.cpu().numpy().astype(np.float32), state
+        if self.loss == "mse":
+            return pred.cpu().numpy().astype(np.float32), state
+        if state.params is None and len(state.ys) < support:   # a support example: a class not yet shown
+            labels = support_prediction(pred, [y.argmax(-1) for y in state.ys], self.out_dim)
+        else:
+            labels = pred.argmax(-1)
+        return labels.cpu().numpy().astype(np.int64), state
 
     def observe(self, state: SupportState, info: dict) -> SupportState:
         """Store the label ``info["target"]`` [B] (or [B, out]) of the step just taken, during the support phase."""
         if len(state.ys) < len(state.xs):
-            y = np.asarray(info["target"], dtype=np.float32).reshape(len(state.xs[-1]), self.out_dim)
-            state.ys.append(torch.as_tensor(y, device=self.device))
+            target = np.asarray(info["target"])
+            if self.loss == "mse":
+                target = target.astype(np.float32).reshape(len(state.xs[-1]), self.out_dim)
+            state.ys.append(self.targets(target))
         return state
 
     # ---- training -----------------------------------------------------------------------------
@@ -272,22 +282,31 @@ class MAMLAgent(Agent):
         k, support = venv.episodes, self._config["support"]
         self.check_trial_length(k)
         b = venv.num_envs
-        placeholder = np.zeros((b, *venv.single_action_space.shape), dtype=np.float32)
+        placeholder = np.zeros((b, *venv.single_action_space.shape), dtype=venv.single_action_space.dtype)
         xs, targets = self.collect_examples(venv, tasks, seed, placeholder)
         x = torch.as_tensor(xs, dtype=torch.float32, device=self.device)
-        y = torch.as_tensor(targets.astype(np.float32).reshape(b, k, self.out_dim), device=self.device)
+        y = self.targets(targets.reshape(b, k) if self.loss == "cross_entropy" else
+                         targets.astype(np.float32).reshape(b, k, self.out_dim))
         batch = SupervisedBatch(x, y, support)
         batch.stats = TrialStats(lambda: self._trial_stats(x, y, support), env_steps=b * k)
         return batch
 
     @torch.no_grad()
     def _trial_stats(self, x: torch.Tensor, y: torch.Tensor, support: int) -> dict[str, float]:
-        """``act``'s support / query MSE and trial return in trials x [B, k, in], y [B, k, out]."""
+        """``act``'s support / query MSE (or accuracy) and trial return in trials x [B, k, in],
+        y [B, k, out]."""
         pre = F.forward(self.net, self.params, x[:, :support])
         post = F.batched_forward(self.net, self.adapt((x[:, :support], y[:, :support])), x[:, support:])
+        if self.loss == "cross_entropy":
+            labels = y.argmax(-1)                                                       # [B, k]
+            shown = shown_before_in_round(labels[:, :support], self.out_dim)
+            pred = torch.cat([support_scores(pre, shown).argmax(-1), post.argmax(-1)], 1)
+            right = (pred == labels).float()
+            return {"support_accuracy": float(right[:, :support].mean()),
+                    "query_accuracy": float(right[:, support:].mean()), "trial_return": float(right.sum(1).mean())}
         low, high = (torch.as_tensor(a, device=self.device) for a in (self.action_space.low, self.action_space.high))
         err = ((torch.cat([pre, post], 1).clamp(low, high) - y) ** 2).sum(-1)  # [B, k]
-        return _stats(err[:, :support].mean(1), err[:, support:].mean(1), support, x.shape[1] - support)
+        return regression_stats(err[:, :support].mean(1), err[:, support:].mean(1), support, x.shape[1] - support)
 
     def update(self, batch: SupervisedBatch) -> dict[str, float]:
         """``epochs`` passes of Adam meta-steps over meta-batches of the collected tasks."""
@@ -298,8 +317,9 @@ class MAMLAgent(Agent):
             g["lr"] = lr
         b, k = batch.x.shape[:2]
         ks = batch.support
-        if isinstance(batch.stats, TrialStats) and batch.stats._compute is not None and c["meta_batch"] < b:
-            batch.stats["trial_return"]  # several meta-steps per pass: measure with the collecting params
+        if isinstance(batch.stats, TrialStats) and batch.stats._compute is not None and (
+                c["meta_batch"] < b or self.loss != "mse"):  # measure with the collecting params
+            batch.stats["trial_return"]  # (several meta-steps per pass, or accuracies: not the losses')
         sums, n = torch.zeros(2, device=self.device), 0  # (query loss, support loss), kept on the device
         for epoch in range(c["epochs"]):
             whole = epoch == 0 and c["meta_batch"] >= b  # one meta-batch of all trials: order is irrelevant
@@ -312,7 +332,7 @@ class MAMLAgent(Agent):
                     x, y = x.gather(1, order[..., None].expand_as(x)), y.gather(1, order[..., None].expand_as(y))
                 (loss, post, pre), grads = self._step_graph(x[:, :ks], y[:, :ks], x[:, ks:], y[:, ks:])
                 if n == 0 and "trial_return" not in batch.stats:  # exactly act's errors on these trials
-                    batch.stats.update(_stats(pre.detach(), post.detach(), ks, k - ks))
+                    batch.stats.update(regression_stats(pre.detach(), post.detach(), ks, k - ks))
                 if not torch.isfinite(loss):  # before the step: a bad loss must not reach the parameters
                     raise FloatingPointError(f"non-finite meta-loss {loss.item()}")
                 for p, g in zip(self._meta_params, grads):

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, check_bool, check_choice, check_int
+from metarl.errors import ConfigError, check_bool, check_choice, check_int, check_widths
 from metarl.learning import functional as F
 from metarl.learning import policy_gradient as pg
 from metarl.learning.action_box import ACTION_UNITS, BoxActions
@@ -45,7 +45,7 @@ from metarl.learning.device import adam, resolve_device, restore_generator
 from metarl.rollout.episodes import Episodes, sample_episodes
 from metarl.seeding import derive_seeds
 
-from metarl.agents.maml import _hidden_sizes, _number
+from metarl.agents.maml import _number
 from metarl.agents.maml_rl_outer import ppo_steps, trpo_step
 
 
@@ -107,7 +107,7 @@ class MAMLRLAgent(Agent):
         check_choice("metric", metric, ("first-order", "exact"))
         check_choice("action_units", action_units, ACTION_UNITS)
         self._config = dict(
-            hidden_sizes=list(_hidden_sizes(hidden_sizes)), inner_lr=_number("inner_lr", inner_lr),
+            hidden_sizes=list(check_widths("hidden_sizes", hidden_sizes)), inner_lr=_number("inner_lr", inner_lr),
             inner_steps=check_int("inner_steps", inner_steps, low=1),
             first_order=check_bool("first_order", first_order),
             trajectories=check_int("trajectories", trajectories, low=1),

@@ -28,8 +28,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.agents.maml import _hidden_sizes
-from metarl.errors import ConfigError, MetaRLError, check_float, check_int
+from metarl.errors import ConfigError, MetaRLError, check_float, check_int, check_widths
 from metarl.learning import functional as F
 from metarl.learning.agent import Agent
 from metarl.learning.device import adam, resolve_device
@@ -57,7 +56,30 @@ def _query_predictions(lg: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isinf(lg).all(-1), torch.zeros_like(lg[..., 0], dtype=torch.long), lg.argmax(-1))
 
 
-def _support_scores(lg: torch.Tensor, shown: torch.Tensor) -> torch.Tensor:
+def shown_before_in_round(labels: torch.Tensor, ways: int) -> torch.Tensor:
+    """For support labels [B, S] shown in rounds of ``ways``: [B, S, W] bool, True where class w
+    was shown earlier in example t's round (the classes example t cannot be)."""
+    onehot = torch.nn.functional.one_hot(labels, ways)                              # [B, S, W]
+    ccount = torch.cumsum(onehot, 1)
+    zeros = torch.zeros_like(ccount[:, :1])
+    before = torch.cat([zeros, ccount[:, :-1]], 1)                                  # counts before t
+    start = (torch.arange(labels.shape[1], device=labels.device) // ways) * ways     # [S]: t's round start
+    return (before - torch.cat([zeros, ccount], 1)[:, start]) > 0
+
+
+def support_prediction(lg: torch.Tensor, labels: list, ways: int) -> torch.Tensor:
+    """Label [B] of support example t = len(labels) from its logits lg [B, W] (-inf: no
+    prototype), given the labels [B] (int64) of examples 0..t-1: the best class not yet shown in
+    its round (``support_scores``)."""
+    t = len(labels)
+    in_round = labels[(t // ways) * ways:]
+    shown = torch.zeros_like(lg, dtype=torch.bool)
+    if in_round:
+        shown = torch.nn.functional.one_hot(torch.stack(in_round, 1), ways).bool().any(1)
+    return support_scores(lg, shown).argmax(-1)
+
+
+def support_scores(lg: torch.Tensor, shown: torch.Tensor) -> torch.Tensor:
     """Scores [..., W] of a support example: logits ``lg`` (-inf: no prototype) for classes not
     yet ``shown`` in its round ([..., W] bool), below any distance for those without a prototype
     (the smallest label first), -inf for classes already shown."""
@@ -80,10 +102,7 @@ def trial_predictions(emb: torch.Tensor, labels: torch.Tensor, support: int, way
     before_s = torch.cat([zeros_s, csum[:, :-1]], 1)
     before_c = torch.cat([zeros_c, ccount[:, :-1]], 1)
     l_sup = logits(emb[:, :support], before_s / before_c.clamp(min=1.0)[..., None], before_c)   # [B, S, W]
-    # classes shown earlier in the same round: counts before t minus counts at the round's start
-    start = (torch.arange(support, device=emb.device) // ways) * ways                # [S]
-    at_start = torch.cat([zeros_c, ccount], 1)[:, start]                            # [B, S, W]
-    pred_sup = _support_scores(l_sup, (before_c - at_start) > 0).argmax(-1)
+    pred_sup = support_scores(l_sup, shown_before_in_round(labels[:, :support], ways)).argmax(-1)
     protos, counts = prototypes(emb[:, :support], labels[:, :support], ways)
     pred_q = _query_predictions(logits(emb[:, support:], protos[:, None], counts[:, None]))   # [B, Q]
     return torch.cat([pred_sup, pred_q], 1)
@@ -148,11 +167,7 @@ class NearestCentroidAgent(Agent):
         else:
             lg = torch.full((len(x), self.ways), -torch.inf, device=self.device)
         if t < self.support:   # among the classes not yet shown in this round
-            in_round = state.labels[(t // self.ways) * self.ways:]
-            shown = torch.zeros_like(lg, dtype=torch.bool)
-            if in_round:
-                shown = torch.nn.functional.one_hot(torch.stack(in_round, 1), self.ways).bool().any(1)
-            pred = _support_scores(lg, shown).argmax(-1)
+            pred = support_prediction(lg, state.labels, self.ways)
             state.embs.append(e)
         else:
             pred = _query_predictions(lg)
@@ -180,7 +195,7 @@ class ProtoNetAgent(NearestCentroidAgent):
         super().__init__(family)
         lr = check_float("lr", lr, low=0.0, low_open=True)
         self._config = dict(
-            hidden_sizes=list(_hidden_sizes(hidden_sizes)),
+            hidden_sizes=list(check_widths("hidden_sizes", hidden_sizes)),
             embedding=check_int("embedding", embedding, low=1), lr=lr,
             lr_final=lr if lr_final is None else check_float("lr_final", lr_final, low=0.0),
             trials_per_update=check_int("trials_per_update", trials_per_update, low=1),

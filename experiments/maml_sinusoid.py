@@ -13,12 +13,11 @@ Meta-SGD (learned per-parameter inner step sizes).
 """
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
-from metarl.training.config import Experiment, TrainConfig, parse_overrides
-from metarl.training.runner import main_for, run_to_known_dir, with_one_line_errors
+from metarl.experiments._inner_steps import train_and_report_inner_steps
+from metarl.training.config import Experiment, TrainConfig
+from metarl.training.runner import with_one_line_errors
 
 EXPERIMENT = Experiment(
     name="maml_sinusoid",
@@ -38,49 +37,10 @@ EXPERIMENT = Experiment(
 )
 
 
-def inner_step_report(run_dir: str | Path, *, steps: int = 10, queries: int = 100) -> dict:
-    """Load a trained run, compute ``inner_step_curves`` on its held-out tasks, write
-    eval/inner_steps.json and return it."""
-    from metarl.agents.maml_eval import inner_step_curves
-    from metarl.training.checkpoint import evaluated_checkpoint, load_checkpoint
-    from metarl.training.rundir import build, read_config
-
-    run_dir = Path(run_dir)
-    exp = read_config(run_dir)
-    family, agent = build(exp)
-    agent.load_state_dict(load_checkpoint(evaluated_checkpoint(run_dir))["agent"])  # as report.json
-    tasks = family.sample(exp.train.eval_tasks, split="test", seed=exp.train.eval_seed)
-    out = inner_step_curves(agent, tasks, steps=steps, queries=queries, seed=exp.train.eval_seed)
-    out.update(experiment=exp.name, agent=exp.agent)
-    path = run_dir / "eval" / "inner_steps.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
-    return out
-
-
-def format_curves(out: dict) -> str:
-    """A table: query MSE (95% CI) per method after 0, 1, ..., n inner steps."""
-    names = list(out["curves"])
-    lines = [f"held-out query MSE after n inner steps ({out['n_tasks']} tasks, K={out['support']}, "
-             f"{out['queries']} queries; 95% CI)", "steps  " + "  ".join(f"{n:>24}" for n in names)]
-    for i, s in enumerate(out["steps"]):
-        cells = ["diverged" if c["mse"][i] is None else
-                 f"{c['mse'][i]:8.3f} [{c['ci_low'][i]:.3f}, {c['ci_high'][i]:.3f}]" for c in out["curves"].values()]
-        lines.append(f"{s:>5}  " + "  ".join(f"{c:>24}" for c in cells))
-    return "\n".join(lines)
-
-
 def main(argv: list[str]) -> int:
     """Train (like ``metarl train maml_sinusoid``), then write and print the inner-step curves.
     ``--agent metasgd`` trains Meta-SGD with the same settings instead."""
-    if any(a in ("-h", "--help") for a in argv):
-        return main_for(EXPERIMENT)
-    overrides = parse_overrides(argv)
-    rc, run_dir = run_to_known_dir(EXPERIMENT, overrides)
-    if rc == 0:
-        print()
-        print(format_curves(inner_step_report(run_dir)))
-    return rc
+    return train_and_report_inner_steps(EXPERIMENT, argv)
 
 
 if __name__ == "__main__":

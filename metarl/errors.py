@@ -85,6 +85,13 @@ def check_int(what: str, value: object, *, low: int | None = None, high: int | N
     return value
 
 
+def check_widths(what: str, value: object) -> tuple[int, ...]:
+    """Raise ConfigError unless ``value`` is a list of positive layer widths like [40, 40]."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ConfigError(f"{what} must be a list of layer widths like [40, 40], got {short_repr(value)}")
+    return tuple(check_int(f"{what} entry", h, low=1) for h in value)
+
+
 def check_float(what: str, value: object, *, low: float | None = None, high: float | None = None,
                 low_open: bool = False) -> float:
     """Raise ConfigError unless ``value`` is a finite real number within the bounds."""

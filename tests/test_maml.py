@@ -9,7 +9,7 @@ import torch
 import metarl
 from helpers import DEVICES
 from metarl.agents.maml import MAMLAgent, MetaSGDAgent, SupervisedBatch
-from metarl.agents.maml_eval import draw_examples, inner_step_curves, pretrain_regressor
+from metarl.agents.maml_eval import draw_examples, inner_step_curves, pretrain_multitask
 from metarl.errors import ConfigError, MetaRLError
 from metarl.learning import functional as F
 from metarl.learning import relu_mlp
@@ -50,9 +50,9 @@ def test_adapted_params_equal_hand_written_sgd_step(family):
     for (name, p), g in zip(agent.net.named_parameters(), torch.autograd.grad(loss, params)):
         torch.testing.assert_close(adapted[name], p.detach() - 0.03 * g, rtol=0, atol=1e-6)
     two = agent.adapt((xs[0], ys[0]), steps=2)  # a second step from the first one's params
-    loss1 = F.mse(agent.net, adapted, xs[0], ys[0])
+    loss1 = F.net_loss(agent.net, adapted, xs[0], ys[0])
     p1 = {k: v.requires_grad_(True) for k, v in adapted.items()}
-    g1 = torch.autograd.grad(F.mse(agent.net, p1, xs[0], ys[0]), list(p1.values()))
+    g1 = torch.autograd.grad(F.net_loss(agent.net, p1, xs[0], ys[0]), list(p1.values()))
     for (name, p), g in zip(p1.items(), g1):
         torch.testing.assert_close(two[name], p.detach() - 0.03 * g, rtol=0, atol=1e-6)
     assert float(loss1.detach()) < float(loss.detach())
@@ -101,9 +101,9 @@ def test_first_order_drops_exactly_the_second_order_term(family):
     second = _grads(F.meta_losses(net, params, lrs, xs, ys, xq, yq, 1, False)[0].mean(), plist)
     first = _grads(F.meta_losses(net, params, lrs, xs, ys, xq, yq, 1, True)[0].mean(), plist)
     # by hand: adapted params, query gradient there, Hessian-vector product of the support loss
-    g = torch.autograd.grad(F.mse(net, params, xs[0], ys[0]), plist, create_graph=True)
+    g = torch.autograd.grad(F.net_loss(net, params, xs[0], ys[0]), plist, create_graph=True)
     adapted = {k: (p - a * gi).detach().requires_grad_(True) for (k, p), gi in zip(params.items(), g)}
-    v = torch.autograd.grad(F.mse(net, adapted, xq[0], yq[0]), list(adapted.values()))
+    v = torch.autograd.grad(F.net_loss(net, adapted, xq[0], yq[0]), list(adapted.values()))
     hv = torch.autograd.grad(g, plist, grad_outputs=v)
     for f, s, vi, hvi in zip(first, second, v, hv):
         torch.testing.assert_close(f, vi, rtol=1e-10, atol=1e-12)            # first order = ∇L_q(θ')
@@ -119,7 +119,7 @@ def test_explicit_stacked_gradients_equal_autograd_per_task(family):
     losses, grads = F.stacked_mse_grads(net, stack, xs, ys)
     for t in range(3):
         p = {k: v[t].clone().requires_grad_(True) for k, v in stack.items()}
-        loss = F.mse(net, p, xs[t], ys[t])
+        loss = F.net_loss(net, p, xs[t], ys[t])
         ref = torch.autograd.grad(loss, list(p.values()))
         torch.testing.assert_close(losses[t], loss.detach(), rtol=1e-12, atol=1e-14)
         for k, r in zip(p, ref):
@@ -144,7 +144,7 @@ def test_hand_written_hessian_vector_product_equals_autograd(family):
                                       pick(v, "weight"), pick(v, "bias"))
     for t in range(3):
         p = {k: s[t].clone().requires_grad_(True) for k, s in stack.items()}
-        g = torch.autograd.grad(F.mse(net, p, xs[t], ys[t]), list(p.values()), create_graph=True)
+        g = torch.autograd.grad(F.net_loss(net, p, xs[t], ys[t]), list(p.values()), create_graph=True)
         hu = dict(zip(p, torch.autograd.grad(g, list(p.values()), grad_outputs=[u[k][t] for k in p])))
         for n, ow, ob in zip(names, out_w, out_b):
             for kind, got in (("weight", ow), ("bias", ob)):
@@ -219,9 +219,9 @@ def test_metasgd_rates_start_at_inner_lr_and_are_learned(family):
     post, _ = fo.meta_losses(xs[:1], ys[:1], xq[:1], yq[:1])
     g_lr = _grads(post.mean(), list(fo.lrs.values()))
     plist = list(fo.params.values())
-    g = torch.autograd.grad(F.mse(fo.net, fo.params, xs[0], ys[0]), plist)
+    g = torch.autograd.grad(F.net_loss(fo.net, fo.params, xs[0], ys[0]), plist)
     adapted = {k: (p - 0.02 * gi).detach().requires_grad_(True) for (k, p), gi in zip(fo.params.items(), g)}
-    v = torch.autograd.grad(F.mse(fo.net, adapted, xq[0], yq[0]), list(adapted.values()))
+    v = torch.autograd.grad(F.net_loss(fo.net, adapted, xq[0], yq[0]), list(adapted.values()))
     for a, gi, vi in zip(g_lr, g, v):
         torch.testing.assert_close(a, -gi * vi, rtol=1e-5, atol=1e-8)
 
@@ -367,12 +367,12 @@ def test_smoke_train_beats_pretrained_baseline(family, tmp_path, device):
     assert run.agent.device.type == device
     assert (tmp_path / "run" / "eval" / "report.json").exists()
     tasks = family.sample(300, split="test", seed=1000)
-    pretrained = pretrain_regressor(family, iterations=500, pool_tasks=500, seed=0)
+    pretrained = pretrain_multitask(run.agent, iterations=500, pool_tasks=500, seed=0)
     out = inner_step_curves(run.agent, tasks, steps=2, seed=1000, pretrained=pretrained)
     maml, base = out["curves"]["maml"], out["curves"]["pretrained"]
     assert out["steps"] == [0, 1, 2] and out["n_tasks"] == 300
-    assert maml["ci_low"][1] <= maml["mse"][1] <= maml["ci_high"][1]
-    assert maml["mse"][1] < 0.7 * base["mse"][1]  # measured: 1.26 vs 2.62
-    assert maml["mse"][1] < 0.7 * maml["mse"][0]  # measured: 1.26 vs 2.87
+    assert maml["ci_low"][1] <= maml["mean"][1] <= maml["ci_high"][1]
+    assert maml["mean"][1] < 0.7 * base["mean"][1]  # measured: 1.26 vs 2.62
+    assert maml["mean"][1] < 0.7 * maml["mean"][0]  # measured: 1.26 vs 2.87
     episodes = run.report.summary["per_episode"]  # query phase (adapted) beats support phase (unadapted)
     assert np.mean([p["mean"] for p in episodes[10:]]) > np.mean([p["mean"] for p in episodes[:10]]) + 0.5

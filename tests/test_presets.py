@@ -16,6 +16,8 @@ TINY = {  # overrides that make each preset a seconds-long smoke run
     "rl2_cartpole_dynamics": ["--total_steps", "600", "--hidden_size", "16", "--trials_per_update", "2",
                               "--minibatches", "2", "--bptt_chunk", "50"],
     "maml_sinusoid": ["--total_steps", "2000"],
+    "maml_fewshot": ["--total_steps", "2000", "--hidden_sizes", "[16]", "--trials_per_update", "4",
+                     "--meta_batch", "4"],
     "maml_cheetah_vel": ["--total_steps", "1", "--meta_batch", "2", "--trajectories", "2", "--hidden_sizes", "[16]",
                          "--horizon", "20", "--eval_every", "1"],
     "rl2_cheetah_vel": ["--total_steps", "40", "--hidden_size", "16", "--trials_per_update", "2", "--minibatches", "1",

@@ -18,6 +18,10 @@ when they are per-task).
   meta-gradient are written out (``relu_mlp``), the fastest path on CPU.
 - ``meta_losses_loop(...)``: the same with a Python loop and ``torch.autograd.grad``
   (an independent reference, used by tests and benchmarks).
+
+Every loss takes ``loss``: ``"mse"`` (regression: squared error averaged over examples and
+outputs) or ``"cross_entropy"`` (classification: targets are one-hot (or soft) label rows
+[..., N, classes], the loss is ``-sum(y * log_softmax(out))`` averaged over examples).
 """
 from __future__ import annotations
 
@@ -48,21 +52,36 @@ def forward(net: nn.Module, params: Mapping[str, torch.Tensor], x: torch.Tensor)
     return functional_call(net, dict(params), (x,))
 
 
-def mse(net: nn.Module, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of net(x) against y [N, out] (a scalar)."""
-    return ((forward(net, params, x) - y) ** 2).mean()
+LOSSES = ("mse", "cross_entropy")
+
+
+def loss_of(out: torch.Tensor, y: torch.Tensor, loss: str = "mse") -> torch.Tensor:
+    """Mean loss of outputs ``out`` [..., N, out] against targets y [..., N, out] over the last
+    two axes -> [...] (a scalar for one task): see the module docstring for ``loss``."""
+    if loss == "mse":
+        return ((out - y) ** 2).mean(dim=(-2, -1))
+    if loss == "cross_entropy":
+        return -(y * torch.log_softmax(out, -1)).sum(-1).mean(-1)
+    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+
+
+def net_loss(net: nn.Module, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+        loss: str = "mse") -> torch.Tensor:
+    """Loss of net(x) against y [N, out] (a scalar): the mean squared error unless ``loss``
+    names another one of ``LOSSES``."""
+    return loss_of(forward(net, params, x), y, loss)
 
 
 def inner_sgd(net: nn.Module, params: Params, lrs: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-              steps: int, first_order: bool = False) -> tuple[Params, torch.Tensor]:
+              steps: int, first_order: bool = False, loss: str = "mse") -> tuple[Params, torch.Tensor]:
     """Adapted params after ``steps`` SGD steps on the support set (x [K, in], y [K, out]),
     and the support loss before adaptation. Works under ``vmap`` (uses ``torch.func``)."""
-    loss_fn = lambda p: mse(net, p, x, y)  # noqa: E731
+    loss_fn = lambda p: net_loss(net, p, x, y, loss)  # noqa: E731
     loss0 = None
     for _ in range(steps):
-        grads, loss = grad_and_value(loss_fn)(params)
+        grads, value = grad_and_value(loss_fn)(params)
         if loss0 is None:
-            loss0 = loss
+            loss0 = value
         if first_order:
             grads = {k: g.detach() for k, g in grads.items()}
         params = {k: p - lrs[k] * grads[k] for k, p in params.items()}
@@ -70,35 +89,37 @@ def inner_sgd(net: nn.Module, params: Params, lrs: Mapping[str, torch.Tensor], x
 
 
 def task_losses(net: nn.Module, params: Params, lrs: Mapping[str, torch.Tensor], xs: torch.Tensor, ys: torch.Tensor,
-                xq: torch.Tensor, yq: torch.Tensor, steps: int, first_order: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                xq: torch.Tensor, yq: torch.Tensor, steps: int, first_order: bool, loss: str = "mse"
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """One task: (query loss after adaptation, support loss before adaptation), scalars."""
-    adapted, support0 = inner_sgd(net, params, lrs, xs, ys, steps, first_order)
-    return mse(net, adapted, xq, yq), support0
+    adapted, support0 = inner_sgd(net, params, lrs, xs, ys, steps, first_order, loss)
+    return net_loss(net, adapted, xq, yq, loss), support0
 
 
 def meta_losses(net: nn.Module, params: Params, lrs: Mapping[str, torch.Tensor], xs: torch.Tensor, ys: torch.Tensor,
-                xq: torch.Tensor, yq: torch.Tensor, steps: int, first_order: bool = False
+                xq: torch.Tensor, yq: torch.Tensor, steps: int, first_order: bool = False, loss: str = "mse"
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-task losses [B] for a meta-batch (xs [B, K, in], ys [B, K, out], xq [B, Q, in],
     yq [B, Q, out]), vmapped over tasks; differentiable w.r.t. ``params`` and ``lrs``."""
-    fn = lambda x_s, y_s, x_q, y_q: task_losses(net, params, lrs, x_s, y_s, x_q, y_q, steps, first_order)  # noqa: E731
+    fn = lambda x_s, y_s, x_q, y_q: task_losses(net, params, lrs, x_s, y_s, x_q, y_q, steps, first_order,  # noqa: E731
+                                                loss)
     return vmap(fn)(xs, ys, xq, yq)
 
 
 def meta_losses_loop(net: nn.Module, params: Params, lrs: Mapping[str, torch.Tensor], xs: torch.Tensor,
-                     ys: torch.Tensor, xq: torch.Tensor, yq: torch.Tensor, steps: int, first_order: bool = False
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+                     ys: torch.Tensor, xq: torch.Tensor, yq: torch.Tensor, steps: int, first_order: bool = False,
+                     loss: str = "mse") -> tuple[torch.Tensor, torch.Tensor]:
     """Reference for ``meta_losses``: a loop over tasks with ``torch.autograd.grad``."""
     post, pre = [], []
     for i in range(xs.shape[0]):
         p = dict(params)
         for s in range(steps):
-            loss = mse(net, p, xs[i], ys[i])
+            support = net_loss(net, p, xs[i], ys[i], loss)
             if s == 0:
-                pre.append(loss)
-            grads = torch.autograd.grad(loss, list(p.values()), create_graph=not first_order)
+                pre.append(support)
+            grads = torch.autograd.grad(support, list(p.values()), create_graph=not first_order)
             p = {k: v - lrs[k] * g for (k, v), g in zip(p.items(), grads)}
-        post.append(mse(net, p, xq[i], yq[i]))
+        post.append(net_loss(net, p, xq[i], yq[i], loss))
     return torch.stack(post), torch.stack(pre)
 
 
@@ -135,8 +156,8 @@ def stacked_mse_grads(net: nn.Sequential, params: Params, x: torch.Tensor, y: to
 
 
 def meta_losses_stacked(net: nn.Sequential, params: Params, lrs: Mapping[str, torch.Tensor], xs: torch.Tensor,
-                        ys: torch.Tensor, xq: torch.Tensor, yq: torch.Tensor, steps: int, first_order: bool = False
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+                        ys: torch.Tensor, xq: torch.Tensor, yq: torch.Tensor, steps: int, first_order: bool = False,
+                        loss: str = "mse") -> tuple[torch.Tensor, torch.Tensor]:
     """``meta_losses`` with stacked per-task parameters [B, ...] and batched matmuls, no ``vmap``.
     For a ReLU ``mlp`` (``Linear (ReLU Linear)*``) the losses and their meta-gradient are
     ``relu_mlp.MLPMetaLoss``: inner gradients, Hessian-vector products and the outer gradient
@@ -144,9 +165,9 @@ def meta_losses_stacked(net: nn.Sequential, params: Params, lrs: Mapping[str, to
     with autograd through the same stacked ops on 2 CPU cores; see ``metarl bench maml``).
     Other ``Sequential`` nets expand the shared params to [B, ...], so ``autograd.grad`` of the
     summed per-task losses w.r.t. the stack is each task's own gradient, and the outer gradient
-    is autograd's."""
+    is autograd's, as for the cross-entropy loss."""
     names = relu_mlp.linear_names(net)
-    if names is not None and not any(t.requires_grad for t in (xs, ys, xq, yq)):
+    if loss == "mse" and names is not None and not any(t.requires_grad for t in (xs, ys, xq, yq)):
         return relu_mlp.meta_losses(*_by_layer(params, names), *_by_layer(lrs, names), xs, ys, xq, yq, steps,
                                     first_order)
     b = xs.shape[0]
@@ -155,22 +176,22 @@ def meta_losses_stacked(net: nn.Sequential, params: Params, lrs: Mapping[str, to
         p = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in p.items()}
         pre = None
         for _ in range(steps):
-            losses = ((stacked_forward(net, p, xs) - ys) ** 2).mean(dim=(1, 2))  # [B]
+            losses = loss_of(stacked_forward(net, p, xs), ys, loss)  # [B]
             grads = torch.autograd.grad(losses.sum(), list(p.values()), create_graph=not first_order)
             pre = losses if pre is None else pre
             p = {k: torch.addcmul(v, lrs[k], g, value=-1.0) for (k, v), g in zip(p.items(), grads)}
-        return ((stacked_forward(net, p, xq) - yq) ** 2).mean(dim=(1, 2)), pre
+        return loss_of(stacked_forward(net, p, xq), yq, loss), pre
 
 
 def sgd_path(net: nn.Module, params: Params, lrs: Mapping[str, torch.Tensor], xs: torch.Tensor, ys: torch.Tensor,
-             steps: int) -> list[Params]:
+             steps: int, loss: str = "mse") -> list[Params]:
     """Per-task params after 0, 1, ..., ``steps`` SGD steps (no graph kept), each a dict of
     [B, ...] tensors, for a batch of support sets xs [B, K, in], ys [B, K, out]. ``params``
     are shared (no task axis)."""
     b = xs.shape[0]
     cur = {k: v.detach().unsqueeze(0).expand(b, *v.shape).clone() for k, v in params.items()}
     lrs = {k: torch.as_tensor(v).detach() for k, v in lrs.items()}
-    step = vmap(lambda p, x, y: inner_sgd(net, p, lrs, x, y, 1, True)[0])
+    step = vmap(lambda p, x, y: inner_sgd(net, p, lrs, x, y, 1, True, loss)[0])
     path = [cur]
     for _ in range(steps):
         cur = {k: v.detach() for k, v in step(cur, xs, ys).items()}
