@@ -173,7 +173,7 @@ def _family_from_argv(command: str, args):
     """(family, options) built from ``args.family`` and the ``--key value`` options argparse
     left in ``args.family_argv``; an unknown option is one line listing the command's
     (``args.own_options``) and the family's options."""
-    from metarl.errors import ConfigError
+    from metarl.errors import ConfigError, did_you_mean
     from metarl.registry import family_options, make_family
     from metarl.training.config import parse_overrides, parse_value
 
@@ -181,7 +181,8 @@ def _family_from_argv(command: str, args):
     options = parse_overrides(args.family_argv)     # --key value; dashes in keys become underscores
     unknown = sorted(set(options) - set(defaults))
     if unknown:
-        raise ConfigError(f"unknown option(s) {['--' + k for k in unknown]} for `metarl {command} {args.family}`; "
+        hint = did_you_mean(unknown[0], defaults) if len(unknown) == 1 else ""
+        raise ConfigError(f"unknown option(s) {['--' + k for k in unknown]}{hint} for `metarl {command} {args.family}`; "
                           f"accepted: {args.own_options} and the family's {['--' + k for k in defaults]}")
     options = {k: parse_value(k, v, defaults[k]) for k, v in options.items()}
     return make_family(args.family, **options), options

@@ -46,6 +46,18 @@ def _fold(text: str, limit: int | None) -> str:
     return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
+def did_you_mean(word: object, candidates: Iterable[object]) -> str:
+    """`` (did you mean 'x'?)`` naming the closest of ``candidates`` to a misspelt ``word`` (names
+    compared with dashes as underscores), or "" when none is close."""
+    import difflib
+
+    if not isinstance(word, str):
+        return ""
+    names = {str(c).replace("-", "_"): str(c) for c in candidates}
+    close = difflib.get_close_matches(word.replace("-", "_"), list(names), n=1, cutoff=0.75)
+    return f" (did you mean {names[close[0]]!r}?)" if close else ""
+
+
 def check_choice(what: str, value: object, choices: Iterable[object]) -> None:
     """Raise ConfigError unless ``value`` is one of ``choices``."""
     choices = list(choices)
@@ -54,7 +66,8 @@ def check_choice(what: str, value: object, choices: Iterable[object]) -> None:
     except (TypeError, ValueError):  # e.g. a numpy array compared with a string
         ok = False
     if not ok:
-        raise ConfigError(f"{what}={short_repr(value)} is not valid; choose one of {short_repr(choices, 400)}")
+        raise ConfigError(f"{what}={short_repr(value)} is not valid{did_you_mean(value, choices)}; "
+                          f"choose one of {short_repr(choices, 400)}")
 
 
 def check_bool(what: str, value: object) -> bool:

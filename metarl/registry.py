@@ -10,7 +10,7 @@ import importlib
 import inspect
 from typing import Any, Callable
 
-from metarl.errors import ConfigError, UnknownNameError
+from metarl.errors import ConfigError, UnknownNameError, did_you_mean
 
 
 class ByFamilyKind:
@@ -83,7 +83,7 @@ def _resolve(entry: Any) -> Any:
 
 def _lookup(table: dict[str, Any], kind: str, name: str) -> Any:
     if not isinstance(name, str) or name not in table:
-        raise UnknownNameError(f"unknown {kind} {name!r}; available: {sorted(table)}")
+        raise UnknownNameError(f"unknown {kind} {name!r}{did_you_mean(name, table)}; available: {sorted(table)}")
     return _resolve(table[name])
 
 
@@ -107,7 +107,8 @@ def _call_checked(kind: str, name: str, factory: Callable, *args, **kwargs):
     if accepted is not None:
         unknown = [k for k in kwargs if k not in accepted]
         if unknown:
-            raise ConfigError(f"{kind} {name!r} got unknown option(s) {unknown}; accepted: {list(accepted)}")
+            hint = did_you_mean(unknown[0], accepted) if len(unknown) == 1 else ""
+            raise ConfigError(f"{kind} {name!r} got unknown option(s) {unknown}{hint}; accepted: {list(accepted)}")
     return factory(*args, **kwargs)
 
 

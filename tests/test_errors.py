@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from metarl.errors import ConfigError, check_float, check_int
+from helpers import one_line
+
+import metarl
+from metarl.errors import ConfigError, MetaRLError, check_float, check_int
 
 
 @pytest.mark.parametrize("value, expected", [(0.5, 0.5), (2, 2.0), (np.float32(0.25), 0.25), (np.int64(3), 3.0),
@@ -46,3 +49,19 @@ def test_one_line_folds_an_exception_and_cuts_it():
     assert one_line(exc) == "RuntimeError: Error(s) in loading state_dict: size mismatch for w: copying a param"
     cut = one_line(exc, 30)
     assert len(cut) == 30 and cut.endswith("...") and "\n" not in cut
+
+
+def test_misspelt_names_and_options_get_a_suggestion():
+    from metarl.errors import did_you_mean
+
+    assert did_you_mean("hiden_sizes", ["hidden_sizes", "inner_lr"]) == " (did you mean 'hidden_sizes'?)"
+    assert did_you_mean("point_nav", ["point-nav", "sinusoid"]) == " (did you mean 'point-nav'?)"
+    assert did_you_mean("xyz", ["hidden_sizes"]) == "" and did_you_mean(3, ["a"]) == ""
+    for call, words in ((lambda: metarl.make_family("point_nav"), ["'point_nav'", "did you mean 'point-nav'"]),
+                        (lambda: metarl.make_agent("maml", metarl.make_family("sinusoid"), batching="stack"),
+                         ["batching='stack'", "did you mean 'stacked'", "'loop'"]),
+                        (lambda: metarl.train("sinusoid", "maml", episodes_per_trial=20, total_steps=10,
+                                              hiden_sizes=[3]), ["--hiden_sizes", "did you mean 'hidden_sizes'"])):
+        with pytest.raises(MetaRLError) as e:
+            call()
+        assert all(w in one_line(e) for w in words), one_line(e)

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from metarl.errors import ConfigError, check_choice
+from metarl.errors import ConfigError, check_choice, did_you_mean
 from metarl.registry import agent_options, family_options
 
 
@@ -137,8 +137,9 @@ class Experiment:
             elif key in agent_opts:
                 agent[key] = parse_value(key, text, agent.get(key, agent_opts[key]))
             else:
+                hint = did_you_mean(key, [*train_fields, *fam_opts, *agent_opts])
                 raise ConfigError(
-                    f"unknown option --{key} for experiment {self.name!r}; accepted: trainer "
+                    f"unknown option --{key}{hint} for experiment {self.name!r}; accepted: trainer "
                     f"{sorted(train_fields)}, family {sorted(fam_opts)}, agent {sorted(agent_opts)}")
         return dataclasses.replace(self, family_kwargs=fam, agent_config=agent, train=train)
 

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from metarl.errors import ConfigError, MetaRLError, UnknownNameError
+from metarl.errors import ConfigError, MetaRLError, UnknownNameError, did_you_mean
 from metarl.training.config import Experiment, TrainConfig, parse_overrides, parse_value
 
 
@@ -30,7 +30,8 @@ def load_experiment(name: str) -> Experiment:
         if name.endswith(".py"):
             raise UnknownNameError(f"no preset file {name!r} (not found); or use a preset name: {list_experiments()}")
         if name not in list_experiments():
-            raise UnknownNameError(f"unknown experiment {name!r}; available: {list_experiments()}")
+            raise UnknownNameError(f"unknown experiment {name!r}{did_you_mean(name, list_experiments())}; "
+                                   f"available: {list_experiments()}")
         module = importlib.import_module(f"metarl.experiments.{name}")
     exp = getattr(module, "EXPERIMENT", None)
     if not isinstance(exp, Experiment):
