@@ -19,27 +19,29 @@ Acting in a trial (``act`` / ``observe``): during the support phase the agent pr
 with its meta-parameters and stores each ``(x, y)`` (``y`` from ``info["target"]``, given
 by ``observe``); once K labels are in, it adapts once and predicts every query with the
 adapted parameters — so the per-episode returns (``-(pred - y)^2``, or 1 for a right label)
-show the support-phase (pre-adaptation) and query-phase (post-adaptation) error. A classifier
-predicts a support example among the classes not yet shown in its round, as ``protonet``
-does (the family's support plan). ``metarl.agents.maml_eval`` gives held-out query MSE (or
-accuracy) after 0, 1, ..., n inner steps, beside a pretrained multi-task model.
+show the support-phase (pre-adaptation) and query-phase (post-adaptation) error. On a
+classification family with a support plan (``support_size`` = ``shots`` rounds that show every
+class once, as ``fewshot-classification``'s) a classifier predicts a support example among the
+classes not yet shown in its round, as ``protonet`` does, and after each complete round adapts
+on all the examples so far, so rounds after the first are predicted by adapted parameters.
+``metarl.agents.maml_eval`` gives held-out query MSE (or accuracy) after 0, 1, ..., n inner
+steps, beside a pretrained multi-task model.
 
 RL families use ``metarl.agents.maml_rl`` (policy-gradient inner loop, TRPO outer loop);
 ``make_agent("maml", family)`` picks the class from ``family.kind``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 
+from metarl.agents.maml_batch import SupervisedBatch, SupportState, TrialStats, regression_stats, support_option
+from metarl.agents.protonet import shown_before_in_round, support_prediction, support_scores
 from metarl.errors import (ConfigError, MetaRLError, check_bool, check_choice, check_float, check_int,
                            check_widths, short_repr)
-from metarl.agents.maml_batch import SupervisedBatch, TrialStats, regression_stats
-from metarl.agents.protonet import shown_before_in_round, support_prediction, support_scores
 from metarl.learning import functional as F
 from metarl.learning.agent import Agent
 from metarl.learning.cuda_graph import GradGraph
@@ -53,29 +55,7 @@ def _number(what: str, value: Any, *, positive: bool = True) -> float:
     return check_float(what, value, low=0.0, low_open=positive)
 
 
-def _support_option(family, support: int | None) -> int:
-    """The support set size K: ``support``, or the family's ``support_size`` (ways x shots for a
-    classification family with a support plan), which an explicit ``support`` must equal."""
-    planned = getattr(family, "support_size", None)
-    if support is None:
-        return 10 if planned is None else planned
-    if planned is not None and support != planned:
-        raise ConfigError(f"support={short_repr(support)} does not match family {family.name!r}'s support set of "
-                          f"{planned} examples (ways x shots); leave support unset or set it to {planned}")
-    return support
-
-
 _BATCHING = {"vmap": F.meta_losses, "stacked": F.meta_losses_stacked, "loop": F.meta_losses_loop}
-
-
-@dataclass
-class SupportState:
-    """Per-trial memory: support inputs xs / labels ys seen so far (lists of [B, in] / [B, out])
-    and, once the support set is complete, the adapted per-task parameters ([B, ...])."""
-
-    xs: list = field(default_factory=list)
-    ys: list = field(default_factory=list)
-    params: dict | None = None
 
 
 class MAMLAgent(Agent):
@@ -113,7 +93,7 @@ class MAMLAgent(Agent):
         else:
             raise ConfigError(f"{self.name} needs a regression (Box action = prediction) or classification "
                               f"(Discrete action = label) family; {family.name!r} has action space {self.action_space}")
-        support = _support_option(family, support)
+        support = support_option(family, support)
         if self.loss == "cross_entropy" and check_bool("resplit", resplit):
             raise ConfigError("resplit=true draws a random support set from each trial's examples, which can leave "
                               "a class out of it: for classification keep resplit=false (the family's support plan)")
@@ -135,6 +115,11 @@ class MAMLAgent(Agent):
             raise ConfigError(f"meta_batch={meta_batch} exceeds trials_per_update={trials_per_update}")
         self.device = resolve_device(device)
         self.in_dim, self.out_dim = self.layout.obs_dim, self.layout.act_dim
+        # a support plan (rounds showing every class once, as fewshot-classification's): the round
+        # rule for support predictions and an adaptation after each round; else plain argmax
+        planned = getattr(family, "support_size", None)
+        self._round = self.out_dim if self.loss == "cross_entropy" and isinstance(planned, int) and \
+            planned % self.out_dim == 0 else None
         with torch.random.fork_rng(devices=[]):  # initial weights from `seed`, not the global stream
             torch.default_generator.manual_seed(seed)  # the CPU stream only: GPU streams stay as they were
             self.net = F.mlp(self.in_dim, self.out_dim, tuple(self._config["hidden_sizes"])).to(self.device)
@@ -173,31 +158,46 @@ class MAMLAgent(Agent):
     def targets(self, labels) -> torch.Tensor:
         """Loss targets [..., out] (float32, on the device) from ``info["target"]`` values:
         regression values [..., out] (or [...] for one output); classification labels [...]
-        (one-hot encoded) or rows [..., classes] already one-hot."""
-        if not torch.is_tensor(labels):   # checked on the host, before the copy to the device
+        (one-hot encoded; numpy labels are range-checked on the host) or rows [..., classes]
+        already one-hot."""
+        if not torch.is_tensor(labels):
             labels = np.asarray(labels)
-            if self.loss == "cross_entropy" and labels.dtype.kind in "iu" and (
-                    (labels < 0) | (labels >= self.out_dim)).any():
-                raise ConfigError(f"{self.name}: labels must be in [0, {self.out_dim - 1}], got "
-                                  f"{short_repr(np.unique(labels).tolist())}")
+            self._check_labels(labels)
         y = torch.as_tensor(labels).to(self.device)
         if self.loss == "cross_entropy" and not torch.is_floating_point(y):
             return torch.nn.functional.one_hot(y.long(), self.out_dim).float()
         return y.float()
+
+    def _check_labels(self, labels) -> None:
+        """Integer class labels (numpy or torch) must lie in [0, classes): one line naming the
+        values outside (a torch check syncs with the device: ``adapt`` only, not ``act``)."""
+        integer = labels.dtype.kind in "iu" if isinstance(labels, np.ndarray) else \
+            not (torch.is_floating_point(labels) or torch.is_complex(labels) or labels.dtype == torch.bool)
+        if self.loss != "cross_entropy" or not integer:
+            return
+        bad = (labels < 0) | (labels >= self.out_dim)
+        if bad.any():
+            values = np.unique(np.asarray(labels[bad].tolist()))
+            raise ConfigError(f"{self.name}: labels must be class indices in [0, {self.out_dim - 1}], got "
+                              f"{short_repr(values.tolist())}")
 
     def adapt(self, trajectories, steps: int | None = None) -> dict[str, torch.Tensor]:
         """Adapted parameters for support sets ``trajectories = (x, y)`` of shape [B, K, in] /
         [B, K, out] (or one task: [K, in] / [K, out]; a classifier also takes integer labels
         [B, K] / [K]); per-task params get a leading [B] axis (none for one task). No graph is
         kept (use ``meta_losses`` to train)."""
+        classify = self.loss == "cross_entropy"
         try:
             x, y = trajectories
             x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
-            y = y if torch.is_tensor(y) else np.asarray(y, dtype=None if self.loss == "cross_entropy" else np.float32)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{self.name}: adapt takes a pair (x, y) of arrays, got "
-                              f"{type(trajectories).__name__}") from None
-        y = self.targets(y)
+            if torch.is_tensor(y):
+                self._check_labels(y)
+            y = self.targets(y if torch.is_tensor(y) or classify else np.asarray(y, dtype=np.float32))
+        except ConfigError:
+            raise
+        except (TypeError, ValueError, RuntimeError):
+            raise ConfigError(f"{self.name}: adapt takes a pair (x, y) of numeric arrays, got "
+                              f"{type(trajectories).__name__} {short_repr(trajectories, 80)}") from None
         single = x.ndim == 2
         if single:
             x, y = x[None], y[None]
@@ -205,8 +205,9 @@ class MAMLAgent(Agent):
             y = y[..., None]
         if x.ndim != 3 or x.shape[-1] != self.in_dim or y.shape[:2] != x.shape[:2] or \
                 y[0, 0].numel() != self.out_dim:
+            labels = " or integer labels [B, K]" if classify else ""
             raise ConfigError(f"{self.name}: adapt takes x [B, K, {self.in_dim}] and y [B, K, "
-                              f"{self.out_dim}] (or [K, ...] for one task), got x {list(x.shape)} "
+                              f"{self.out_dim}]{labels} (or [K, ...] for one task), got x {list(x.shape)} "
                               f"and y {list(y.shape)}")
         path = F.sgd_path(self.net, self.params, self.lrs, x, y.reshape(*x.shape[:2], -1),
                           self._config["inner_steps"] if steps is None else check_int("steps", steps, low=0), self.loss)
@@ -235,20 +236,22 @@ class MAMLAgent(Agent):
             raise MetaRLError(f"agent {self.name!r} learns from labels: call state = agent.observe(state, info) "
                               "after each env step (metarl.evaluation.run_trials does)")
         x = torch.as_tensor(obs[:, self.layout.obs], dtype=torch.float32, device=self.device)
-        support = self._config["support"]
-        if state.params is None and len(state.ys) >= support:
-            state.params = self.adapt((torch.stack(state.xs, 1), torch.stack(state.ys, 1)))
+        support, n = self._config["support"], len(state.ys)
+        round_done = self._round is not None and 0 < n < support and n % self._round == 0
+        if state.adapted_on < n and (n >= support or round_done):   # adapt on every example seen so far
+            state.params, state.adapted_on = self.adapt((torch.stack(state.xs, 1), torch.stack(state.ys, 1))), n
         if state.params is None:
-            pred = F.forward(self.net, self.params, x)
+            out = F.forward(self.net, self.params, x)
+        else:
+            out = F.batched_forward(self.net, state.params, x[:, None])[:, 0]
+        if n < support:
             state.xs.append(x)
-        else:
-            pred = F.batched_forward(self.net, state.params, x[:, None])[:, 0]
         if self.loss == "mse":
-            return pred.cpu().numpy().astype(np.float32), state
-        if state.params is None and len(state.ys) < support:   # a support example: a class not yet shown
-            labels = support_prediction(pred, [y.argmax(-1) for y in state.ys], self.out_dim)
+            return out.cpu().numpy().astype(np.float32), state
+        if n < support and self._round is not None:   # a support example: a class not yet shown in its round
+            labels = support_prediction(out, state.labels, self._round)
         else:
-            labels = pred.argmax(-1)
+            labels = out.argmax(-1)
         return labels.cpu().numpy().astype(np.int64), state
 
     def observe(self, state: SupportState, info: dict) -> SupportState:
@@ -257,6 +260,8 @@ class MAMLAgent(Agent):
             target = np.asarray(info["target"])
             if self.loss == "mse":
                 target = target.astype(np.float32).reshape(len(state.xs[-1]), self.out_dim)
+            else:
+                state.labels.append(torch.as_tensor(target.reshape(-1), dtype=torch.long, device=self.device))
             state.ys.append(self.targets(target))
         return state
 
@@ -277,7 +282,9 @@ class MAMLAgent(Agent):
         adapted: ``support_mse``, ``query_mse``, ``trial_return`` = minus the summed squared
         errors) is filled in by ``update``'s first meta-step, which computes those losses anyway
         (without the clip of predictions to the action box), or computed on first access before
-        that (see ``TrialStats``).
+        that (see ``TrialStats``). A classifier's stats (``support_accuracy``, ``query_accuracy``,
+        ``trial_return`` = correct labels) are not those losses: ``update`` computes them with the
+        collecting parameters before its first step (one more forward and adaptation pass).
         """
         k, support = venv.episodes, self._config["support"]
         self.check_trial_length(k)
@@ -299,9 +306,14 @@ class MAMLAgent(Agent):
         post = F.batched_forward(self.net, self.adapt((x[:, :support], y[:, :support])), x[:, support:])
         if self.loss == "cross_entropy":
             labels = y.argmax(-1)                                                       # [B, k]
-            shown = shown_before_in_round(labels[:, :support], self.out_dim)
-            pred = torch.cat([support_scores(pre, shown).argmax(-1), post.argmax(-1)], 1)
-            right = (pred == labels).float()
+            if self._round is None:
+                pred_support = pre.argmax(-1)
+            else:   # as act: each round after the first by params adapted on the rounds before it
+                r = self._round
+                pre = torch.cat([pre[:, :r]] + [F.batched_forward(self.net, self.adapt((x[:, :j], y[:, :j])),
+                                                                  x[:, j:j + r]) for j in range(r, support, r)], 1)
+                pred_support = support_scores(pre, shown_before_in_round(labels[:, :support], r)).argmax(-1)
+            right = (torch.cat([pred_support, post.argmax(-1)], 1) == labels).float()
             return {"support_accuracy": float(right[:, :support].mean()),
                     "query_accuracy": float(right[:, support:].mean()), "trial_return": float(right.sum(1).mean())}
         low, high = (torch.as_tensor(a, device=self.device) for a in (self.action_space.low, self.action_space.high))

@@ -1,10 +1,12 @@
-"""The collected batch of the supervised MAML / Meta-SGD agents (``metarl.agents.maml``) and its
-lazily computed trial statistics."""
+"""Data of the supervised MAML / Meta-SGD agents (``metarl.agents.maml``): the support size, the
+per-trial state when acting, the collected batch and its lazily computed trial statistics."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import torch
+
+from metarl.errors import ConfigError, short_repr
 
 
 @dataclass
@@ -50,3 +52,28 @@ def regression_stats(support_err: torch.Tensor, query_err: torch.Tensor, k_suppo
     """Trial stats from per-task support / query MSE [B]."""
     return {"support_mse": float(support_err.mean()), "query_mse": float(query_err.mean()),
             "trial_return": float(-(k_support * support_err + k_query * query_err).mean())}
+
+
+def support_option(family, support: int | None) -> int:
+    """The support set size K: ``support``, or the family's ``support_size`` (ways x shots for a
+    classification family with a support plan), which an explicit ``support`` must equal."""
+    planned = getattr(family, "support_size", None)
+    if support is None:
+        return 10 if planned is None else planned
+    if planned is not None and support != planned:
+        raise ConfigError(f"support={short_repr(support)} does not match family {family.name!r}'s support set of "
+                          f"{planned} examples (ways x shots); leave support unset or set it to {planned}")
+    return support
+
+
+@dataclass
+class SupportState:
+    """Per-trial memory: support inputs xs / targets ys seen so far (lists of [B, in] / [B, out];
+    a classifier also keeps the integer labels [B]) and the per-task parameters ([B, ...])
+    adapted on the first ``adapted_on`` of them (None: the meta-parameters)."""
+
+    xs: list = field(default_factory=list)
+    ys: list = field(default_factory=list)
+    labels: list = field(default_factory=list)
+    params: dict | None = None
+    adapted_on: int = 0

@@ -2,13 +2,14 @@
 MSE (regression) or accuracy (classification) after 0, 1, ..., n inner SGD steps on K support
 examples, beside a pretrained multi-task model fine-tuned with the same steps (the MAML
 paper's baseline: for regression a regressor of the pooled tasks' (x, y); for classification
-a classifier of the pooled tasks' labels, which near chance when each task orders its classes
-at random, as few-shot families do)."""
+a classifier of the pooled tasks' labels, which predicts near chance before fine-tuning when
+each task orders its classes at random, as few-shot families do)."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from metarl.agents.maml_batch import support_option
 from metarl.errors import check_int
 from metarl.learning import functional as F
 
@@ -105,7 +106,8 @@ def inner_step_curves(agents, tasks, *, steps: int = 10, support: int | None = N
     """
     agents = dict(agents) if isinstance(agents, dict) else {agents.name: agents}
     first = next(iter(agents.values()))
-    k = first.config()["support"] if support is None else check_int("support", support, low=1)
+    k = first.config()["support"] if support is None else support_option(first.family, check_int("support", support,
+                                                                                                     low=1))
     steps, queries = check_int("steps", steps, low=0), check_int("queries", queries, low=1)
     x, labels = draw_examples(first.family, list(tasks), k + queries, seed=seed)
     x, y = torch.as_tensor(x), first.targets(labels).reshape(*x.shape[:2], -1).cpu()   # y [B, k + Q, out]

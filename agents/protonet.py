@@ -53,7 +53,7 @@ def logits(emb: torch.Tensor, protos: torch.Tensor, counts: torch.Tensor) -> tor
 
 def _query_predictions(lg: torch.Tensor) -> torch.Tensor:
     """argmax of logits [..., W] -> labels [...]; label 0 where no class has a prototype."""
-    return torch.where(torch.isinf(lg).all(-1), torch.zeros_like(lg[..., 0], dtype=torch.long), lg.argmax(-1))
+    return torch.where(torch.isneginf(lg).all(-1), torch.zeros_like(lg[..., 0], dtype=torch.long), lg.argmax(-1))
 
 
 def shown_before_in_round(labels: torch.Tensor, ways: int) -> torch.Tensor:
@@ -85,7 +85,7 @@ def support_scores(lg: torch.Tensor, shown: torch.Tensor) -> torch.Tensor:
     (the smallest label first), -inf for classes already shown."""
     ways = lg.shape[-1]
     fallback = -1e30 - torch.arange(ways, device=lg.device, dtype=lg.dtype)
-    score = torch.where(torch.isinf(lg), fallback.expand_as(lg), lg)
+    score = torch.where(torch.isneginf(lg), fallback.expand_as(lg), lg)
     return torch.where(shown, torch.full_like(score, -torch.inf), score)
 
 

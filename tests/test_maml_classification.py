@@ -12,7 +12,7 @@ from helpers import one_line
 
 import metarl
 from metarl.agents.maml import MAMLAgent, MetaSGDAgent
-from metarl.agents.maml_eval import draw_examples
+from metarl.agents.maml_eval import draw_examples, inner_step_curves, mse_ci
 from metarl.agents.protonet import shown_before_in_round, support_prediction
 from metarl.errors import ConfigError
 from metarl.evaluation.evaluator import evaluate
@@ -89,19 +89,45 @@ def test_vmap_stacked_and_loop_meta_gradients_agree(family, cls, first_order):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_act_follows_the_support_plan_then_predicts_with_adapted_params(family):
-    agent = MAMLAgent(family, inner_lr=0.4, device="cpu")
-    tasks = family.sample(200, split="test", seed=3)
-    report = evaluate(agent, tasks, episodes=12, seed=3)
-    r = report.episode_returns                                     # [tasks, episodes], 1 = right label
+def _train_briefly(agent, family, updates=3, trials=16):
+    """A few updates (meta-batches smaller than the collected batch), so predictions are not uniform."""
+    for i in range(updates):
+        venv = family.make_vector_env(trials, family.support_size + 6)
+        agent.update(agent.collect(venv, family.sample(trials, seed=100 + i), seed=100 + i))
+
+
+@pytest.mark.parametrize("cls, ways, shots, batching", [(MAMLAgent, 5, 1, "stacked"), (MAMLAgent, 3, 3, "vmap"),
+                                                        (MetaSGDAgent, 4, 2, "stacked")])
+def test_act_follows_the_support_plan_and_collect_stats_say_what_act_does(cls, ways, shots, batching):
+    family = metarl.make_family("fewshot-classification", ways=ways, shots=shots)
+    agent = cls(family, inner_lr=0.4, inner_steps=2, meta_batch=4, epochs=2, batching=batching, device="cpu")
+    _train_briefly(agent, family)
+    tasks, k = family.sample(200, split="test", seed=3), family.support_size + 7
+    r = evaluate(agent, tasks, episodes=k, seed=3).episode_returns      # [tasks, episodes], 1 = right label
     assert set(np.unique(r)) <= {0.0, 1.0}
-    assert r[:, WAYS - 1].min() == 1.0      # the round's last class is the only one left
-    assert r[:, :WAYS].sum(1).mean() == pytest.approx(sum(1 / n for n in range(1, WAYS + 1)), abs=0.25)
-    # collect's trial stats (batched, as act predicts) equal the evaluation's returns on the same trials
-    venv = family.make_vector_env(len(tasks), 12)
-    batch = agent.collect(venv, tasks, seed=3)
-    assert batch.stats["trial_return"] == pytest.approx(r.sum(1).mean(), abs=1e-6)
-    assert batch.stats["query_accuracy"] == pytest.approx(r[:, WAYS:].mean(), abs=1e-6)
+    assert r[:, ways - 1: family.support_size: ways].min() == 1.0      # a round's last class is the one left
+    venv = family.make_vector_env(len(tasks), k)
+    stats = agent.collect(venv, tasks, seed=3).stats                   # batched, on the same trials
+    assert stats["trial_return"] == pytest.approx(r.sum(1).mean(), abs=1e-6)
+    assert stats["support_accuracy"] == pytest.approx(r[:, :family.support_size].mean(), abs=1e-6)
+    assert stats["query_accuracy"] == pytest.approx(r[:, family.support_size:].mean(), abs=1e-6)
+
+
+def test_a_classification_family_without_a_support_plan_gets_plain_argmax(family):
+    class NoPlan(type(family)):
+        support_size = None
+
+    plain = NoPlan(ways=WAYS, shots=2)
+    agent = MAMLAgent(plain, inner_lr=0.4, device="cpu")
+    assert agent.config()["support"] == 10 and agent._round is None
+    tasks = plain.sample(100, split="test", seed=4)
+    r = evaluate(agent, tasks, episodes=16, seed=4).episode_returns
+    state, venv = agent.init_state(len(tasks)), plain.make_vector_env(len(tasks), 16)
+    obs, _ = venv.reset(seed=[4 + i for i in range(len(tasks))], options={"tasks": list(tasks)})
+    x = torch.as_tensor(obs[:, agent.layout.obs])
+    assert (agent.act(obs, state)[0] == agent.net(x).argmax(-1).numpy()).all()   # no round rule
+    stats = agent.collect(plain.make_vector_env(len(tasks), 16), tasks, seed=4).stats
+    assert stats["trial_return"] == pytest.approx(r.sum(1).mean(), abs=1e-6)
 
 
 def test_options_that_make_no_sense_for_classification_are_refused(family):
@@ -110,10 +136,60 @@ def test_options_that_make_no_sense_for_classification_are_refused(family):
     assert "resplit" in one_line(e) and "classification" in one_line(e)
     with pytest.raises(ConfigError) as e:
         MAMLAgent(family, support=10)
-    assert "support=10" in one_line(e) and "5" in one_line(e)
+    assert "support=10" in one_line(e) and "support set of 5 examples" in one_line(e)
     agent = MAMLAgent(family, device="cpu")
-    with pytest.raises(ConfigError, match=r"labels must be in \[0, 4\]"):
-        agent.adapt((np.zeros((5, agent.in_dim), np.float32), np.array([0, 1, 2, 3, 7])))
+    x = np.zeros((5, agent.in_dim), np.float32)
+    for labels, words in [(np.array([0, 1, 2, 3, 7]), "[0, 4], got [7]"),
+                          (torch.tensor([-1, 1, 2, 3, 9]), "[0, 4], got [-1, 9]"),
+                          (["a", "b", "c", "d", "e"], "a pair (x, y) of numeric arrays"),
+                          (np.zeros(5, np.float32), "or integer labels [B, K]")]:
+        with pytest.raises(ConfigError) as e:
+            agent.adapt((x, labels))
+        assert words in one_line(e), one_line(e)
+    with pytest.raises(ConfigError) as e:
+        inner_step_curves(agent, family.sample(3, split="test"), steps=1, support=3, pretrained=False)
+    assert "support=3" in one_line(e)
+
+
+def test_accuracy_ci_is_clipped_to_one():
+    mean, low, high = mse_ci(np.array([1.0, 1.0, 1.0, 0.9]), high=1.0)
+    assert mean == pytest.approx(0.975) and low < mean and high == 1.0
+    assert mse_ci(np.array([1.0, 1.0, 1.0, 0.9]))[2] > 1.0
+
+
+def test_regression_keeps_the_written_out_meta_gradient_and_classification_uses_autograd(family, monkeypatch):
+    from metarl.learning import relu_mlp
+
+    calls = []
+    real = relu_mlp.meta_losses
+    monkeypatch.setattr(relu_mlp, "meta_losses", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for fam, expected in ((metarl.make_family("sinusoid"), 1), (family, 0)):
+        calls.clear()
+        agent = MAMLAgent(fam, batching="stacked", device="cpu")
+        xs, ys, xq, yq = _data(agent) if fam is family else [torch.as_tensor(a) for a in _sinusoid(fam)]
+        agent.meta_losses(xs, ys, xq, yq)
+        assert len(calls) == expected
+
+
+def _sinusoid(fam):
+    x, y = draw_examples(fam, fam.sample(3, seed=0), 20, seed=0)
+    return x[:, :10], y[:, :10], x[:, 10:], y[:, 10:]
+
+
+def test_the_preset_script_writes_the_accuracy_curves(tmp_path, capsys):
+    from metarl.experiments._inner_steps import train_and_report_inner_steps
+    from metarl.experiments.maml_fewshot import EXPERIMENT
+
+    run = tmp_path / "run"
+    argv = ["--total_steps", "4000", "--hidden_sizes", "[16]", "--eval_tasks", "30", "--quiet", "true",
+            "--run_dir", str(run), "--torch_threads", "1"]
+    assert train_and_report_inner_steps(EXPERIMENT, argv) == 0
+    import json
+
+    out = json.loads((run / "eval" / "inner_steps.json").read_text())
+    assert out["metric"] == "query_accuracy" and set(out["curves"]) == {"maml", "pretrained"}
+    assert len(out["curves"]["pretrained"]["mean"]) == 11 and 0 <= out["curves"]["maml"]["ci_low"][3] <= 1
+    assert "held-out query accuracy after n inner steps" in capsys.readouterr().out
 
 
 def test_maml_learns_to_classify_held_out_classes(tmp_path):
