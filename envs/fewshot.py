@@ -4,16 +4,19 @@ A synthetic image-free stand-in for Omniglot / mini-ImageNet (which need downloa
 project cannot assume): a fixed pool of ``classes`` classes, each a centre ``z_c`` in a
 ``latent``-dimensional space (N(0, I)). An example of class c is ``z_c + noise * N(0, I)``
 together with ``nuisance`` dimensions of per-example variation that carry no class
-information (N(0, I): think pose or lighting), *rendered* through a fixed random two-layer
-tanh network into ``dim`` features in [-1, 1] (pool and renderer drawn from
+information (``nuisance_scale * N(0, I)``: think pose or lighting), *rendered* through a fixed
+random two-layer tanh network into ``dim`` features in [-1, 1] (pool and renderer drawn from
 ``dataset_seed``). In raw features the nuisance variation mixes with the class signal, so a
 nearest-centroid classifier on them is a weak baseline; an embedding learned across tasks
 (ProtoNet) can learn to ignore it.
 
 A task is ``ways`` distinct classes (parameter ``classes``, their pool ids; label i is the
-task's i-th class). Held-out rule: test tasks draw their classes from the last
-``test_classes`` of the pool, which training tasks never use (the few-shot protocol of
-Vinyals et al. 2016 and Snell et al. 2017).
+task's i-th class) and two ``dynamics`` parameters of how its examples look: the within-class
+spread ``noise`` (train box [noise_low, noise_high]) and the nuisance strength
+``nuisance_scale`` (train box [nuisance_scale_low, nuisance_scale_high]), so the environment generator can
+make tasks noisier or more cluttered than any seen in training. Held-out rule: test tasks draw
+their classes from the last ``test_classes`` of the pool, which training tasks never use (the
+few-shot protocol of Vinyals et al. 2016 and Snell et al. 2017).
 
 Each episode is one example: observation = its features (``Box(-1, 1, (dim,))``, float32),
 action = the predicted label (``Discrete(ways)``), reward = 1 if correct else 0, then the
@@ -36,23 +39,26 @@ from metarl.seeding import make_rng
 from metarl.tasks import ParamSpace, ParamSpec, Task, TaskFamily
 
 HIDDEN = 64   # width of the renderer's hidden layer
+MAX_SCALE = 5.0   # hard limit of a task's noise and nuisance scale (latent units)
 
 
 class _Dataset:
     """Class centres [classes, latent] and the renderer weights, all from ``dataset_seed``."""
 
-    def __init__(self, classes: int, latent: int, nuisance: int, dim: int, noise: float, seed: int) -> None:
+    def __init__(self, classes: int, latent: int, nuisance: int, dim: int, seed: int) -> None:
         rng = make_rng(seed, "fewshot-dataset")
         self.centres = rng.standard_normal((classes, latent))
         self.w1 = rng.standard_normal((latent + nuisance, HIDDEN)) / np.sqrt(latent + nuisance)
         self.w2 = rng.standard_normal((HIDDEN, dim)) * (2.0 / np.sqrt(HIDDEN))
-        self.noise, self.latent, self.nuisance = noise, latent, nuisance
+        self.latent, self.nuisance = latent, nuisance
 
-    def example(self, class_ids: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    def example(self, class_ids: np.ndarray, draws: np.ndarray, noise, nuisance_scale) -> np.ndarray:
         """Features [..., dim] (float32) of examples of pool classes ``class_ids`` [...] from
-        standard normal draws [..., latent + nuisance] (class noise, then nuisance)."""
-        z = self.centres[class_ids] + self.noise * draws[..., :self.latent]
-        h = np.concatenate([z, draws[..., self.latent:]], -1)
+        standard normal draws [..., latent + nuisance] (class noise, then nuisance), scaled by
+        the tasks' ``noise`` and ``nuisance_scale`` (scalars or arrays broadcasting to [...])."""
+        noise, scale = np.asarray(noise, dtype=np.float64)[..., None], np.asarray(nuisance_scale, np.float64)[..., None]
+        z = self.centres[class_ids] + noise * draws[..., :self.latent]
+        h = np.concatenate([z, scale * draws[..., self.latent:]], -1)
         return np.tanh(np.tanh(h @ self.w1) @ self.w2).astype(np.float32)
 
 
@@ -88,6 +94,7 @@ class FewShotEnv(gym.Env):
         self.family.validate_task(task)
         self.task = task
         self.ids = np.asarray(task.params["classes"], dtype=np.int64)
+        self.noise, self.nuisance_scale = float(task.params["noise"]), float(task.params["nuisance_scale"])
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -97,7 +104,8 @@ class FewShotEnv(gym.Env):
         self._episode = 0 if ("task" in options or options.get("trial_start")) else self._episode + 1
         fam = self.family
         self.label, self._perm = _draw_example(self.np_random, self._episode, fam.ways, fam.shots, self._perm)
-        self.x = fam.data.example(self.ids[self.label], self.np_random.standard_normal(fam.latent + fam.nuisance))
+        self.x = fam.data.example(self.ids[self.label], self.np_random.standard_normal(fam.latent + fam.nuisance),
+                                  self.noise, self.nuisance_scale)
         return self.x.copy(), {}
 
     def step(self, action):
@@ -114,6 +122,8 @@ class FewShotVectorEnv(PredrawnTrialVectorEnv):
 
     def _set_tasks(self, tasks):
         self.ids = np.array([np.asarray(t.params["classes"], dtype=np.int64) for t in tasks])   # [B, ways]
+        self.noise = np.array([float(t.params["noise"]) for t in tasks])                       # [B]
+        self.nuisance_scale = np.array([float(t.params["nuisance_scale"]) for t in tasks])     # [B]
 
     def _draw_trials(self) -> dict[str, np.ndarray]:
         """Every slot's k examples: features [B, k, dim] and labels [B, k]."""
@@ -125,7 +135,9 @@ class FewShotVectorEnv(PredrawnTrialVectorEnv):
             for e in range(k):
                 labels[i, e], perm = _draw_example(rng, e, fam.ways, fam.shots, perm)
                 draws[i, e] = rng.standard_normal(fam.latent + fam.nuisance)
-        return {"x": fam.data.example(np.take_along_axis(self.ids, labels, 1), draws), "label": labels}
+        x = fam.data.example(np.take_along_axis(self.ids, labels, 1), draws, self.noise[:, None],
+                             self.nuisance_scale[:, None])
+        return {"x": x, "label": labels}
 
     def _observation(self) -> np.ndarray:
         return self.now["x"].copy()
@@ -141,8 +153,9 @@ class FewShotClassificationFamily(TaskFamily):
 
     Options: ways (N, 2-50), shots (K, support examples per class, 1-50), classes (pool size),
     test_classes (the held-out part of the pool), dim (features), latent (class-space
-    dimension), nuisance (dimensions of class-free variation), noise (within-class spread,
-    latent units), dataset_seed (pool and renderer)."""
+    dimension), nuisance (dimensions of class-free variation), noise_low -> noise_high (train box
+    of a task's within-class spread, latent units), nuisance_scale_low -> nuisance_scale_high
+    (train box of a task's nuisance strength), dataset_seed (pool and renderer)."""
 
     name = "fewshot-classification"
     kind = "supervised"
@@ -151,7 +164,8 @@ class FewShotClassificationFamily(TaskFamily):
     held_out_rule = "test tasks use classes never seen in training (the last test_classes of the pool)"
 
     def __init__(self, ways: int = 5, shots: int = 1, classes: int = 200, test_classes: int = 50, dim: int = 32,
-                 latent: int = 8, nuisance: int = 8, noise: float = 0.3, dataset_seed: int = 0) -> None:
+                 latent: int = 8, nuisance: int = 8, noise_low: float = 0.25, noise_high: float = 0.35,
+                 nuisance_scale_low: float = 0.8, nuisance_scale_high: float = 1.2, dataset_seed: int = 0) -> None:
         self.ways = check_int("fewshot-classification: ways", ways, low=2, high=50)
         self.shots = check_int("fewshot-classification: shots", shots, low=1, high=50)
         self.classes = check_int("fewshot-classification: classes", classes, low=2 * self.ways, high=100_000)
@@ -160,11 +174,20 @@ class FewShotClassificationFamily(TaskFamily):
         self.dim = check_int("fewshot-classification: dim", dim, low=1, high=4096)
         self.latent = check_int("fewshot-classification: latent", latent, low=1, high=1024)
         self.nuisance = check_int("fewshot-classification: nuisance", nuisance, low=0, high=1024)
-        self.noise = check_float("fewshot-classification: noise", noise, low=0.0)
+        box = {}
+        for name, low, high in (("noise", noise_low, noise_high),
+                                ("nuisance_scale", nuisance_scale_low, nuisance_scale_high)):
+            low = check_float(f"fewshot-classification: {name}_low", low, low=0.0, high=MAX_SCALE)
+            high = check_float(f"fewshot-classification: {name}_high", high, low=low, high=MAX_SCALE)
+            box[name] = (low, high)
         self.dataset_seed = check_int("fewshot-classification: dataset_seed", dataset_seed, low=0)
-        self.data = _Dataset(self.classes, self.latent, self.nuisance, self.dim, self.noise, self.dataset_seed)
+        self.data = _Dataset(self.classes, self.latent, self.nuisance, self.dim, self.dataset_seed)
         top = float(self.classes - 1)
-        self.params = ParamSpace([ParamSpec("classes", 0.0, top, group="task", hard=(0.0, top))])
+        self.params = ParamSpace([
+            ParamSpec("classes", 0.0, top, group="task", hard=(0.0, top)),
+            ParamSpec("noise", *box["noise"], group="dynamics", hard=(0.0, MAX_SCALE)),
+            ParamSpec("nuisance_scale", *box["nuisance_scale"], group="dynamics", hard=(0.0, MAX_SCALE)),
+        ])
 
     @property
     def support_size(self) -> int:
@@ -174,7 +197,9 @@ class FewShotClassificationFamily(TaskFamily):
     def sample_params(self, rng, split):
         first = self.classes - self.test_classes
         pool = np.arange(first, self.classes) if split == "test" else np.arange(first)
-        return {"classes": [int(c) for c in rng.choice(pool, size=self.ways, replace=False)]}
+        classes = [int(c) for c in rng.choice(pool, size=self.ways, replace=False)]
+        return {"classes": classes, "noise": float(self.params["noise"].sample(rng)),
+                "nuisance_scale": float(self.params["nuisance_scale"].sample(rng))}
 
     def validate_task(self, task: Task) -> None:
         ids = task.params.get("classes") if isinstance(task, Task) and task.family == self.name else None

@@ -56,6 +56,38 @@ def test_test_classes_are_never_trained_on_and_bad_tasks_are_refused():
     assert "classes=8" in one_line(e)
 
 
+def test_task_noise_and_nuisance_scale_shape_the_examples():
+    """A task's noise spreads a class's examples and its nuisance_scale adds class-free variation:
+    with both 0 every example of a class is the same point; both come from the train boxes."""
+    fam = metarl.make_family("fewshot-classification", ways=3, shots=2)
+    tasks = fam.sample(200, seed=1)
+    noise = np.array([t.params["noise"] for t in tasks])
+    scale = np.array([t.params["nuisance_scale"] for t in tasks])
+    assert 0.25 <= noise.min() < noise.max() <= 0.35 and 0.8 <= scale.min() < scale.max() <= 1.2
+    calm = metarl.Task(fam.name, {**tasks[0].params, "noise": 0.0, "nuisance_scale": 0.0})
+    venv = fam.make_vector_env(1, 6)
+    obs, _ = venv.reset(seed=[0], options={"tasks": [calm]})
+    seen = {}
+    for _ in range(6):
+        x = obs[0, :fam.dim].copy()
+        obs, _, _, _, info = venv.step(np.zeros(1, dtype=np.int64))
+        seen.setdefault(int(info["target"][0]), []).append(x)
+    assert all(np.array_equal(v[0], v[1]) for v in seen.values()) and len(seen) == 3
+    noisy = metarl.Task(fam.name, {**tasks[0].params, "noise": 0.0, "nuisance_scale": 1.0})
+    obs, _ = venv.reset(seed=[0], options={"tasks": [noisy]})
+    first = obs[0, :fam.dim].copy()
+    label = venv.step(np.zeros(1, dtype=np.int64))[4]["target"][0]
+    assert not np.allclose(first, seen[int(label)][0])   # same class, moved by the nuisance
+    for bad, words in (({"noise_low": 0.5, "noise_high": 0.4}, "noise_high=0.4"),
+                       ({"nuisance_scale_high": 9.0}, "nuisance_scale_high=9.0")):
+        with pytest.raises(ConfigError) as e:
+            metarl.make_family("fewshot-classification", **bad)
+        assert words in one_line(e), one_line(e)
+    with pytest.raises(MetaRLError) as e:
+        fam.make_env(metarl.Task(fam.name, {**tasks[0].params, "noise": -0.1}))
+    assert "noise" in one_line(e)
+
+
 def test_prototype_math_by_hand():
     emb = torch.tensor([[[0.0], [2.0], [10.0], [1.5], [9.0]]])     # [B=1, k=5, E=1]
     y = torch.tensor([[0, 0, 1, 1, 0]])

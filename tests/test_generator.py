@@ -76,6 +76,7 @@ def test_suite_levels_are_rings_around_the_held_out_tasks():
     ("cartpole-dynamics", {}, [0, 0.3, 1.0]), ("pendulum-dynamics", {}, [0, 0.5, 1.0]),
     ("sinusoid", {}, [0, 0.2, 0.5]), ("bandit", {"arms": 3, "low": 0.25, "high": 0.75}, [0, 0.25, 0.5]),
     ("tabular-mdp", {"states": 3, "actions": 2, "horizon": 4}, [0.5, 1.0, 3.0]),
+    ("fewshot-classification", {}, [0, 0.5, 2.0]),
 ])
 def test_bands_and_recorded_distances_in_every_family(name, options, levels):
     """Each task's recorded distance is its measured one and lies in its level's band (log-scale
