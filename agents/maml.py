@@ -114,7 +114,7 @@ class MAMLAgent(Agent):
         if self._config["meta_batch"] > self._config["trials_per_update"]:
             raise ConfigError(f"meta_batch={meta_batch} exceeds trials_per_update={trials_per_update}")
         self.device = resolve_device(device)
-        self.in_dim, self.out_dim = self.layout.obs_dim, self.layout.act_dim
+        self.in_dim, self.out_dim = self.example.stop, self.layout.act_dim
         # a support plan (rounds showing every class once, as fewshot-classification's): the round
         # rule for support predictions and an adaptation after each round; else plain argmax
         planned = getattr(family, "support_size", None)
@@ -235,7 +235,7 @@ class MAMLAgent(Agent):
         if len(state.ys) < len(state.xs):
             raise MetaRLError(f"agent {self.name!r} learns from labels: call state = agent.observe(state, info) "
                               "after each env step (metarl.evaluation.run_trials does)")
-        x = torch.as_tensor(obs[:, self.layout.obs], dtype=torch.float32, device=self.device)
+        x = torch.as_tensor(obs[:, self.example], dtype=torch.float32, device=self.device)
         support, n = self._config["support"], len(state.ys)
         round_done = self._round is not None and 0 < n < support and n % self._round == 0
         if state.adapted_on < n and (n >= support or round_done):   # adapt on every example seen so far

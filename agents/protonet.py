@@ -158,7 +158,7 @@ class NearestCentroidAgent(Agent):
         if len(state.labels) < len(state.embs):
             raise MetaRLError(f"agent {self.name!r} learns from labels: call state = agent.observe(state, info) "
                               "after each env step (metarl.evaluation.run_trials does)")
-        x = torch.as_tensor(obs[:, self.layout.obs], dtype=torch.float32, device=self.device)
+        x = torch.as_tensor(obs[:, self.example], dtype=torch.float32, device=self.device)
         e = self.embed(x)
         t = len(state.embs)
         if state.labels:
@@ -204,7 +204,7 @@ class ProtoNetAgent(NearestCentroidAgent):
         self.device = resolve_device(device)
         with torch.random.fork_rng(devices=[]):   # initial weights from `seed`, not the global stream
             torch.default_generator.manual_seed(seed)
-            self.net = F.mlp(self.layout.obs_dim, self._config["embedding"],
+            self.net = F.mlp(self.example.stop, self._config["embedding"],
                              tuple(self._config["hidden_sizes"])).to(self.device)
         self.optimizer = adam(self.net.parameters(), self.device, lr=lr)
 

@@ -33,8 +33,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, check_float, check_int, short_repr
-from metarl.envs._common import PredrawnTrialVectorEnv
+from metarl.errors import ConfigError, check_bool, check_float, check_int, short_repr
+from metarl.envs._common import PredrawnTrialVectorEnv, check_scalar_params
 from metarl.seeding import make_rng
 from metarl.tasks import ParamSpace, ParamSpec, Task, TaskFamily
 
@@ -75,7 +75,17 @@ def _draw_example(rng: np.random.Generator, episode: int, ways: int, shots: int,
 
 
 def _spaces(fam: "FewShotClassificationFamily"):
-    return (spaces.Box(-1.0, 1.0, shape=(fam.dim,), dtype=np.float32), spaces.Discrete(fam.ways))
+    size = fam.dim + (fam.ways if fam.label_feedback else 0)
+    return spaces.Box(-1.0, 1.0, shape=(size,), dtype=np.float32), spaces.Discrete(fam.ways)
+
+
+def _with_feedback(fam: "FewShotClassificationFamily", x: np.ndarray, revealed: np.ndarray) -> np.ndarray:
+    """Observations [..., dim] -> [..., dim + ways] with the one-hot of the label revealed last
+    (``revealed`` [...], -1: none yet: zeros), when the family has ``label_feedback``."""
+    if not fam.label_feedback:
+        return x.copy()
+    onehot = (np.arange(fam.ways) == np.asarray(revealed)[..., None]).astype(np.float32)
+    return np.concatenate([x, onehot], -1)
 
 
 class FewShotEnv(gym.Env):
@@ -88,7 +98,7 @@ class FewShotEnv(gym.Env):
         self.family = family
         self.observation_space, self.action_space = _spaces(family)
         self._set_task(task)
-        self._episode, self._perm, self.label = -1, np.arange(family.ways), 0
+        self._episode, self._perm, self.label, self._revealed = -1, np.arange(family.ways), 0, -1
 
     def _set_task(self, task: Task) -> None:
         self.family.validate_task(task)
@@ -102,15 +112,18 @@ class FewShotEnv(gym.Env):
         if "task" in options:
             self._set_task(options["task"])
         self._episode = 0 if ("task" in options or options.get("trial_start")) else self._episode + 1
+        if self._episode == 0:
+            self._revealed = -1
         fam = self.family
         self.label, self._perm = _draw_example(self.np_random, self._episode, fam.ways, fam.shots, self._perm)
         self.x = fam.data.example(self.ids[self.label], self.np_random.standard_normal(fam.latent + fam.nuisance),
                                   self.noise, self.nuisance_scale)
-        return self.x.copy(), {}
+        return _with_feedback(self.family, self.x, self._revealed), {}
 
     def step(self, action):
         reward = float(int(action) == self.label)
-        return self.x.copy(), reward, True, False, {"target": self.label}
+        self._revealed = self.label
+        return _with_feedback(self.family, self.x, self._revealed), reward, True, False, {"target": self.label}
 
 
 class FewShotVectorEnv(PredrawnTrialVectorEnv):
@@ -137,14 +150,16 @@ class FewShotVectorEnv(PredrawnTrialVectorEnv):
                 draws[i, e] = rng.standard_normal(fam.latent + fam.nuisance)
         x = fam.data.example(np.take_along_axis(self.ids, labels, 1), draws, self.noise[:, None],
                              self.nuisance_scale[:, None])
+        self.revealed = np.full(b, -1, dtype=np.int64)   # label_feedback: none revealed yet in this trial
         return {"x": x, "label": labels}
 
     def _observation(self) -> np.ndarray:
-        return self.now["x"].copy()
+        return _with_feedback(self.family, self.now["x"], self.revealed)
 
     def _step_inner(self, actions, active):
         reward = (np.asarray(actions).reshape(-1) == self.now["label"]).astype(np.float64)
         done = np.ones(self.num_envs, dtype=bool)
+        self.revealed = np.where(active, self.now["label"], self.revealed)
         return self._observation(), reward, done, ~done, {"target": self.now["label"].copy()}
 
 
@@ -155,7 +170,10 @@ class FewShotClassificationFamily(TaskFamily):
     test_classes (the held-out part of the pool), dim (features), latent (class-space
     dimension), nuisance (dimensions of class-free variation), noise_low -> noise_high (train box
     of a task's within-class spread, latent units), nuisance_scale_low -> nuisance_scale_high
-    (train box of a task's nuisance strength), dataset_seed (pool and renderer)."""
+    (train box of a task's nuisance strength), dataset_seed (pool and renderer), label_feedback
+    (append the one-hot of the label revealed last to each observation, zeros at a trial's
+    start: what a black-box learner such as rl2 needs to learn from labels; the metric and
+    gradient-based agents read only the first ``dim`` features)."""
 
     name = "fewshot-classification"
     kind = "supervised"
@@ -165,7 +183,8 @@ class FewShotClassificationFamily(TaskFamily):
 
     def __init__(self, ways: int = 5, shots: int = 1, classes: int = 200, test_classes: int = 50, dim: int = 32,
                  latent: int = 8, nuisance: int = 8, noise_low: float = 0.25, noise_high: float = 0.35,
-                 nuisance_scale_low: float = 0.8, nuisance_scale_high: float = 1.2, dataset_seed: int = 0) -> None:
+                 nuisance_scale_low: float = 0.8, nuisance_scale_high: float = 1.2, dataset_seed: int = 0,
+                 label_feedback: bool = False) -> None:
         self.ways = check_int("fewshot-classification: ways", ways, low=2, high=50)
         self.shots = check_int("fewshot-classification: shots", shots, low=1, high=50)
         self.classes = check_int("fewshot-classification: classes", classes, low=2 * self.ways, high=100_000)
@@ -180,7 +199,10 @@ class FewShotClassificationFamily(TaskFamily):
             low = check_float(f"fewshot-classification: {name}_low", low, low=0.0, high=MAX_SCALE)
             high = check_float(f"fewshot-classification: {name}_high", high, low=low, high=MAX_SCALE)
             box[name] = (low, high)
+        if self.nuisance == 0:   # no nuisance dimensions: their scale changes nothing, so it is not a task parameter
+            box["nuisance_scale"] = (box["nuisance_scale"][0],) * 2    # a zero-width box the generator leaves alone
         self.dataset_seed = check_int("fewshot-classification: dataset_seed", dataset_seed, low=0)
+        self.label_feedback = check_bool("fewshot-classification: label_feedback", label_feedback)
         self.data = _Dataset(self.classes, self.latent, self.nuisance, self.dim, self.dataset_seed)
         top = float(self.classes - 1)
         self.params = ParamSpace([
@@ -188,6 +210,11 @@ class FewShotClassificationFamily(TaskFamily):
             ParamSpec("noise", *box["noise"], group="dynamics", hard=(0.0, MAX_SCALE)),
             ParamSpec("nuisance_scale", *box["nuisance_scale"], group="dynamics", hard=(0.0, MAX_SCALE)),
         ])
+
+    @property
+    def example_dim(self) -> int:
+        """Features of one example: the observation without the label-feedback block."""
+        return self.dim
 
     @property
     def support_size(self) -> int:
@@ -210,6 +237,8 @@ class FewShotClassificationFamily(TaskFamily):
             raise ConfigError(f"fewshot-classification task {task.task_id!r}: classes={short_repr(ids)} must be "
                               f"{self.ways} distinct class ids in [0, {self.classes - 1}] (ways={self.ways}; "
                               f"training tasks use 0-{self.classes - self.test_classes - 1}, test tasks the rest)")
+        if isinstance(task, Task) and task.family == self.name:
+            check_scalar_params(task, ["noise", "nuisance_scale"])
         super().validate_task(task)
 
     def make_env(self, task: Task) -> gym.Env:

@@ -182,7 +182,8 @@ def _family_from_argv(command: str, args):
     unknown = sorted(set(options) - set(defaults))
     if unknown:
         hint = did_you_mean(unknown[0], defaults) if len(unknown) == 1 else ""
-        raise ConfigError(f"unknown option(s) {['--' + k for k in unknown]}{hint} for `metarl {command} {args.family}`; "
+        raise ConfigError(f"unknown option(s) {['--' + k for k in unknown]}{hint} for "
+                          f"`metarl {command} {args.family}`; "
                           f"accepted: {args.own_options} and the family's {['--' + k for k in defaults]}")
     options = {k: parse_value(k, v, defaults[k]) for k, v in options.items()}
     return make_family(args.family, **options), options
@@ -196,12 +197,13 @@ def _cmd_generate(args) -> int:
     if out.is_dir():   # found before the work, not after it
         raise MetaRLError(f"-o {out} is a directory; give a file name, e.g. {out / (family.name + '-suite.json')}")
     suite = generate_suite(family, levels=args.levels, per_level=args.per_level, seed=args.seed, vary=args.vary,
-                           move=args.move, probe_steps=args.probe_steps, max_redraws=args.max_redraws)
+                           move=args.move, side=args.side, probe_steps=args.probe_steps,
+                           max_redraws=args.max_redraws)
     suite.save(out)
     given = "".join(f" --{k} {v}" for k, v in options.items())
     m = suite.meta
     print(f"{family.name}{given}: {len(suite)} tasks, {m['per_level']} per level, varied from held-out tasks "
-          f"(seed {m['seed']}), vary={m['vary']}, move={m['move']}")
+          f"(seed {m['seed']}), vary={m['vary']}, move={m['move']}, side={m.get('side', 'both')}")
     print(f"moved: {', '.join(m['moved'])}" + "".join(f"; fixed {k} ({v})" for k, v in m["fixed"].items()))
     print(f"validity probes: {m['probe_steps']} random steps per task, {m['redraws']} variants redrawn")
     print(f"{'level':>6} {'distance mean':>14} {'min':>6} {'max':>6}")
@@ -314,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "comma-separated (e.g. amplitude)")
     s.add_argument("--move", choices=["all", "one"], default="all",
                    help="all: every coordinate of the moved parameters; one: a single coordinate per task")
+    s.add_argument("--side", choices=["both", "above", "below"], default="both",
+                   help="both: each moved coordinate below or above its box at random (where its hard limits "
+                        "allow); above / below: on that side only (e.g. only harder tasks)")
     s.add_argument("--probe-steps", type=int, default=20, help="random steps each variant must survive")
     s.add_argument("--max-redraws", type=int, default=20, help="draws of a variant that fails its probe before giving up")
     s.add_argument("-o", "--output", default=None, help="suite JSON path (default: FAMILY-suite.json)")

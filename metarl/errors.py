@@ -54,7 +54,7 @@ def did_you_mean(word: object, candidates: Iterable[object]) -> str:
     if not isinstance(word, str):
         return ""
     names = {str(c).replace("-", "_"): str(c) for c in candidates}
-    close = difflib.get_close_matches(word.replace("-", "_"), list(names), n=1, cutoff=0.75)
+    close = difflib.get_close_matches(word.replace("-", "_"), list(names), n=1, cutoff=0.7)
     return f" (did you mean {names[close[0]]!r}?)" if close else ""
 
 

@@ -11,8 +11,9 @@ from metarl.agents.protonet import logits, prototypes, trial_predictions
 from metarl.errors import ConfigError, MetaRLError
 
 
-def test_single_and_vector_envs_agree_and_support_is_balanced():
-    fam = metarl.make_family("fewshot-classification", ways=3, shots=2, dim=6)
+@pytest.mark.parametrize("feedback", [False, True])
+def test_single_and_vector_envs_agree_and_support_is_balanced(feedback):
+    fam = metarl.make_family("fewshot-classification", ways=3, shots=2, dim=6, label_feedback=feedback)
     tasks = fam.sample(4, split="test", seed=1)
     k = 10
     venv = fam.make_vector_env(4, k)
@@ -34,6 +35,9 @@ def test_single_and_vector_envs_agree_and_support_is_balanced():
             labels.append(info["target"])
             assert np.array_equal(obs, rows_v[t + 1][i])
         assert labels == labels_v[i].tolist()
+        if feedback:   # the label revealed last, one-hot after the 6 features; none at the trial's start
+            revealed = np.array([r[:, 6:9] for r in rows_v])[:, i]          # [k + 1, 3]
+            assert not revealed[0].any() and (revealed[1:].argmax(1) == labels_v[i]).all()
         # support: two rounds, each a permutation of the 3 labels
         assert sorted(labels[:3]) == [0, 1, 2] and sorted(labels[3:6]) == [0, 1, 2]
         obs, _ = env.reset()    # a new trial of the same task restarts the support plan
@@ -202,3 +206,19 @@ def test_baselines_that_cannot_run_such_short_trials_are_skipped():
     out = evaluate_baselines(fam, fam.sample(10, split="test", seed=0), episodes=5)
     assert "trials of 5 episodes leave no query examples" in out["nearest-centroid"]["skipped"]
     assert out["random"]["trial_return"] >= 0
+
+
+def test_metric_and_gradient_agents_read_only_the_features_under_label_feedback():
+    """With label_feedback the observation carries the previous label too; nearest-centroid,
+    ProtoNet and MAML read only the example's features, so they act exactly as without it."""
+    from metarl.evaluation.evaluator import evaluate
+
+    plain = metarl.make_family("fewshot-classification")
+    fed = metarl.make_family("fewshot-classification", label_feedback=True)
+    assert fed.example_dim == plain.example_dim == 32
+    tasks = fed.sample(40, split="test", seed=0)
+    for name in ("nearest-centroid", "protonet", "maml"):
+        a, b = metarl.make_agent(name, fed), metarl.make_agent(name, plain)
+        ra = evaluate(a, tasks, episodes=12, seed=0).episode_returns
+        rb = evaluate(b, tasks, episodes=12, seed=0).episode_returns
+        assert np.array_equal(ra, rb), name

@@ -225,3 +225,24 @@ def test_suite_json_round_trip_and_bad_files(tmp_path):
         assert "damaged suite" in one_line(e), name
     assert metarl.generate_suite(metarl.make_family("cartpole-dynamics", min_scale=0.6), levels=[0, 1.488],
                                  per_level=2).levels == [0.0, 1.488]
+
+
+def test_side_keeps_every_moved_coordinate_on_one_side_of_its_box():
+    fam = metarl.make_family("fewshot-classification")
+    above = metarl.generate_suite(fam, levels=[0, 1, 4], per_level=60, seed=2, vary="noise", side="above")
+    below = metarl.generate_suite(fam, levels=[0, 1, 2], per_level=60, seed=2, vary="noise", side="below")
+    assert above.meta["side"] == "above" and below.meta["side"] == "below"
+    for suite, level, inside in ((above, 1, lambda v: v > 0.35), (above, 4, lambda v: v > 0.35),
+                                 (below, 2, lambda v: v < 0.25)):
+        noise = np.array([e.task.params["noise"] for e in suite.at(level)])
+        assert inside(noise).all(), (level, noise.min(), noise.max())
+        assert np.all(suite.distances(level) > 0)
+    both = metarl.generate_suite(fam, levels=[0, 1], per_level=200, seed=2, vary="noise")
+    noise = np.array([e.task.params["noise"] for e in both.at(1)])
+    assert (noise < 0.25).any() and (noise > 0.35).any()     # "both": either side
+    with pytest.raises(ConfigError) as e:   # 0.25 below a 0.1-wide box: 2.5 widths of room to the hard limit 0
+        metarl.generate_suite(fam, levels=[0, 3], per_level=5, vary="noise", side="below")
+    assert "at most 2.5 train-box widths below" in one_line(e) and "side='below'" in one_line(e)
+    with pytest.raises(ConfigError) as e:
+        metarl.generate_suite(fam, levels=[0, 1], per_level=5, side="up")
+    assert "side='up'" in one_line(e) and "'above'" in one_line(e)

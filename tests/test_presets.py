@@ -28,6 +28,7 @@ TINY = {  # overrides that make each preset a seconds-long smoke run
                  "--horizon", "10", "--eval_every", "1"],
     "maml_point_nav": ["--total_steps", "1", "--meta_batch", "2", "--trajectories", "2", "--hidden_sizes", "[16]"],
     "protonet_fewshot": ["--total_steps", "2000", "--hidden_sizes", "[16]", "--trials_per_update", "4"],
+    "rl2_fewshot": ["--total_steps", "2000", "--hidden_size", "16", "--trials_per_update", "8", "--minibatches", "2"],
 }
 
 

@@ -34,6 +34,8 @@ from metarl.tasks.params import GROUPS
 
 VARY = ("all", *GROUPS)
 MOVE = ("all", "one")
+SIDE = ("both", "above", "below")
+_SIGNS = {"both": (-1, 1), "above": (1,), "below": (-1,)}   # the sides (-1 below, +1 above) each SIDE allows
 
 
 @dataclass(frozen=True)
@@ -45,13 +47,12 @@ class Movable:
     room_below: float
     room_above: float
 
-    def sides(self, far: float) -> list[int]:
-        """Sides (-1 below, +1 above) whose room reaches distance ``far``."""
-        return [s for s, room in ((-1, self.room_below), (1, self.room_above)) if room >= far]
+    def sides(self, far: float, side: str = "both") -> list[int]:
+        """Sides (-1 below, +1 above; only those ``side`` allows) whose room reaches distance ``far``."""
+        return [s for s, room in ((-1, self.room_below), (1, self.room_above)) if room >= far and s in _SIGNS[side]]
 
-    @property
-    def max_distance(self) -> float:
-        return max(self.room_below, self.room_above)
+    def max_distance(self, side: str = "both") -> float:
+        return max(room for s, room in ((-1, self.room_below), (1, self.room_above)) if s in _SIGNS[side])
 
 
 def room(spec: ParamSpec) -> tuple[float, float]:
@@ -112,36 +113,39 @@ def split_specs(family: TaskFamily, vary: "str | list[str]") -> tuple[list[Movab
 
 
 def check_reachable(family: TaskFamily, moved: list[Movable], fixed: dict[str, str], vary: str,
-                    far: float) -> None:
-    """ConfigError unless every moved spec can go ``far`` box widths out on some side."""
+                    far: float, side: str = "both") -> None:
+    """ConfigError unless every moved spec can go ``far`` box widths out on some side ``side`` allows."""
     if not moved:
         why = "; ".join(f"{k}: {v}" for k, v in fixed.items()) or "it has no parameters"
         hint = " (e.g. a bandit made with --low 0.25 --high 0.75)" if family.name == "bandit" else ""
         raise ConfigError(f"family {family.name!r} has no parameter the generator can move out of its train box "
-                          f"with vary={vary!r} ({why}); build the family with a train box narrower than its hard "
-                          f"limits{hint} or choose another vary from {list(VARY)}")
-    short = [m for m in moved if not m.sides(far)]
+                          f"with vary={vary!r} ({why}); build the family with a train box of nonzero width inside "
+                          f"its hard limits{hint} or choose another vary from {list(VARY)}")
+    short = [m for m in moved if not m.sides(far, side)]
     if short:
-        m = min(short, key=lambda m: m.max_distance)
-        most = math.floor(m.max_distance * 1000) / 1000   # rounded down: the suggested level must work
+        m = min(short, key=lambda m: m.max_distance(side))
+        most = math.floor(m.max_distance(side) * 1000) / 1000   # rounded down: the suggested level must work
         others = [x.spec.name for x in moved if x not in short]
         hint = f" or vary only {','.join(others)}" if others else ""
         lo, hi = m.spec.hard
+        where = "beyond" if side == "both" else side
         raise ConfigError(f"novelty level {far:g} is beyond what parameter {m.spec.name!r} allows: its hard limits "
-                          f"[{lo:g}, {hi:g}] leave at most {most:g} train-box widths beyond its box "
-                          f"[{m.spec.low:g}, {m.spec.high:g}]; choose levels <= {most:g}{hint} (vary={vary!r})")
+                          f"[{lo:g}, {hi:g}] leave at most {most:g} train-box widths {where} its box "
+                          f"[{m.spec.low:g}, {m.spec.high:g}]; choose levels <= {most:g}{hint} (vary={vary!r}, "
+                          f"side={side!r})")
 
 
 def move_params(params: dict, moved: list[Movable], band: tuple[float, float], move: str,
-                rng: np.random.Generator) -> dict:
+                rng: np.random.Generator, side: str = "both") -> dict:
     """A copy of ``params`` with coordinates of the ``moved`` specs pushed out of the train box
     to a distance drawn uniformly from ``band`` = (near, far) box widths, each on a side (below
-    or above) drawn uniformly among those the hard limits allow at ``far``.
+    or above) drawn uniformly among those ``side`` names and the hard limits allow at ``far``.
 
     ``move="all"``: every coordinate of every moved spec (Packer et al.'s "Extreme" ranges);
     ``"one"``: one spec drawn uniformly, then one of its elements, the rest as in ``params``
     (so a scalar parameter beside a 50-entry table is picked as often as the table)."""
     check_choice("move", move, MOVE)
+    check_choice("side", side, SIDE)
     near, far = band
     values = {m.spec.name: np.asarray(params[m.spec.name], dtype=np.float64) for m in moved}
     sizes = [values[m.spec.name].size for m in moved]
@@ -158,10 +162,10 @@ def move_params(params: dict, moved: list[Movable], band: tuple[float, float], m
         n = int(mask.sum())
         if n == 0:
             continue
-        sides = np.asarray(m.sides(far), dtype=np.float64)
-        side = sides[rng.integers(len(sides), size=n)]
+        sides = np.asarray(m.sides(far, side), dtype=np.float64)
+        drawn = sides[rng.integers(len(sides), size=n)]
         dist = rng.uniform(near, far, size=n)
-        u = np.where(side > 0, 1.0 + dist, -dist)
+        u = np.where(drawn > 0, 1.0 + dist, -dist)
         new = np.asarray(m.spec.from_unit(u), dtype=np.float64)
         if m.spec.hard is not None:   # rounding in from_unit must not step past a hard limit
             new = np.clip(new, *m.spec.hard)

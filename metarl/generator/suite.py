@@ -28,7 +28,7 @@ import numpy as np
 
 from metarl.errors import ConfigError, MetaRLError, check_int, one_line, short_repr
 from metarl.files import write_text_atomically
-from metarl.generator.novelty import MOVE, VARY, check_reachable, move_params, split_specs, task_distance
+from metarl.generator.novelty import MOVE, SIDE, VARY, check_reachable, move_params, split_specs, task_distance
 from metarl.seeding import make_rng
 from metarl.tasks import Task, TaskFamily
 
@@ -200,12 +200,14 @@ def probe(family: TaskFamily, task: Task, steps: int, seed: int) -> str | None:
 
 def generate_suite(family: "str | TaskFamily", *, levels: Sequence[float] | str = (0.0, 0.25, 0.5, 1.0),
                    per_level: int = 100, seed: int = 0, vary: str = "all", move: str = "all",
-                   probe_steps: int = 20, max_redraws: int = 20) -> Suite:
+                   side: str = "both", probe_steps: int = 20, max_redraws: int = 20) -> Suite:
     """Novel variants of ``family``'s held-out tasks at controlled distances (module docstring).
 
     ``vary``: which parameters move: "all", a group ("dynamics", "reward", "task") or parameter
     names ("amplitude", or "goal_x,goal_y"); ``move``: every coordinate of the moved specs
-    ("all") or one per task ("one": a spec drawn uniformly, then one of its elements). ``seed``
+    ("all") or one per task ("one": a spec drawn uniformly, then one of its elements); ``side``:
+    each moved coordinate goes below or above its box at random ("both", where its hard limits
+    allow), or only "above" or "below" (e.g. only noisier tasks, never calmer ones). ``seed``
     draws the base tasks (``family.sample(per_level, split="test", seed=seed)``: with a run's
     ``eval_seed``, level 0 is the first ``per_level`` of that run's held-out tasks) and the
     variants. Same arguments, same suite (every draw comes from generators derived from ``seed``)."""
@@ -221,8 +223,10 @@ def generate_suite(family: "str | TaskFamily", *, levels: Sequence[float] | str 
     max_redraws = check_int("max_redraws", max_redraws, low=0)
     if move not in MOVE:
         raise ConfigError(f"move={move!r} is not valid; choose one of {list(MOVE)}")
+    if side not in SIDE:
+        raise ConfigError(f"side={side!r} is not valid; choose one of {list(SIDE)}")
     moved, fixed = split_specs(fam, vary)
-    check_reachable(fam, moved, fixed, vary, levels[-1])
+    check_reachable(fam, moved, fixed, vary, levels[-1], side)
     base = fam.sample(per_level, split="test", seed=seed)
     bands = [[levels[j - 1] if j else 0.0, level] for j, level in enumerate(levels)]   # (previous level, level]
     entries, redraws = [], 0
@@ -232,7 +236,7 @@ def generate_suite(family: "str | TaskFamily", *, levels: Sequence[float] | str 
         for i, b in enumerate(base):
             task_id = f"{fam.name}/generated/s{seed}/L{j}/{i}"
             for attempt in range(max_redraws + 1):
-                params = dict(b.params) if level == 0 else move_params(b.params, moved, (near, level), move, rng)
+                params = dict(b.params) if level == 0 else move_params(b.params, moved, (near, level), move, rng, side)
                 task = Task(fam.name, params, task_id=task_id, split="generated")
                 why = probe(fam, task, probe_steps, seed + i)
                 if why is None:
@@ -248,7 +252,7 @@ def generate_suite(family: "str | TaskFamily", *, levels: Sequence[float] | str 
 
     spec = getattr(fam, "spec", None) or {"name": fam.name, "kwargs": None}
     meta = {"metarl_version": __version__, "seed": seed, "per_level": per_level, "vary": vary, "move": move,
-            "bands": bands, "moved": [m.spec.name for m in moved],
+            "side": side, "bands": bands, "moved": [m.spec.name for m in moved],
             "room": {m.spec.name: {"below": _finite(m.room_below), "above": _finite(m.room_above)} for m in moved},
             "fixed": fixed, "probe_steps": probe_steps, "max_redraws": max_redraws, "redraws": redraws,
             "family_description": fam.describe()}

@@ -33,6 +33,9 @@ class Agent:
         obs_space, act_space = family_spaces(family)
         self.layout = TrialLayout(obs_space, act_space)
         self.observation_space, self.action_space = obs_space, act_space
+        #: a supervised example's features in a trial observation: the inner observation, or its
+        #: first ``family.example_dim`` entries where the family appends more (label feedback)
+        self.example = example_slice(family, self.layout)
 
     def init_state(self, batch: int) -> Any:
         """Fresh memory for ``batch`` trials."""
@@ -53,11 +56,11 @@ class Agent:
     def collect_examples(self, venv, tasks, seed: int, placeholder: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For one-step families whose examples do not depend on the actions (supervised): one
         trial per task stepped with ``placeholder`` actions; returns the inputs [B, k, obs_dim]
-        and ``info["target"]`` of each step [B, k, ...]."""
+        and ``info["target"]`` of each step [B, k, ...] (inputs: ``self.example``)."""
         obs, _ = venv.reset(seed=seed, options={"tasks": tasks})
         xs, targets = [], []
         for _ in range(venv.episodes):
-            xs.append(obs[:, self.layout.obs])
+            xs.append(obs[:, self.example])
             obs, _, _, _, info = venv.step(placeholder)
             targets.append(np.asarray(info["target"]))
         return np.stack(xs, 1), np.stack(targets, 1)
@@ -126,6 +129,11 @@ def family_spaces(family) -> tuple:
         env.close()
         family._metarl_spaces = cached
     return cached
+
+
+def example_slice(family, layout: TrialLayout) -> slice:
+    """The features of a supervised family's example in a trial observation (see ``Agent.example``)."""
+    return slice(0, getattr(family, "example_dim", layout.obs_dim))
 
 
 def check_trial_length(agent, episodes: int) -> None:
