@@ -343,7 +343,7 @@ class MAMLAgent(Agent):
                     order = torch.rand(len(idx), k, generator=self.generator).argsort(1).to(self.device)
                     x, y = x.gather(1, order[..., None].expand_as(x)), y.gather(1, order[..., None].expand_as(y))
                 (loss, post, pre), grads = self._step_graph(x[:, :ks], y[:, :ks], x[:, ks:], y[:, ks:])
-                if n == 0 and "trial_return" not in batch.stats:  # exactly act's errors on these trials
+                if n == 0 and self.loss == "mse" and "trial_return" not in batch.stats:   # act's errors here
                     batch.stats.update(regression_stats(pre.detach(), post.detach(), ks, k - ks))
                 if not torch.isfinite(loss):  # before the step: a bad loss must not reach the parameters
                     raise FloatingPointError(f"non-finite meta-loss {loss.item()}")

@@ -73,12 +73,12 @@ def _curve(net, params, lrs, xs, ys, xq, yq, steps: int, loss: str) -> dict[str,
             else:   # a diverged step gives NaN logits: report it as diverged, not as label 0
                 right = (pred.argmax(-1) == yq.argmax(-1)).double().mean(1)
                 per_task, high = torch.where(torch.isfinite(pred).all(-1).all(-1), right, torch.nan), 1.0
-        for key, v in zip(("mean", "ci_low", "ci_high"), mse_ci(per_task.cpu().numpy(), high=high)):
+        for key, v in zip(("mean", "ci_low", "ci_high"), mean_ci(per_task.cpu().numpy(), high=high)):
             out[key].append(v)
     return out
 
 
-def mse_ci(per_task: np.ndarray, high: float | None = None) -> tuple:
+def mean_ci(per_task: np.ndarray, high: float | None = None) -> tuple:
     """(mean, low, high) of per-task values [n] (MSEs, or accuracies with ``high=1``): mean +-
     1.96 SE with the low end clipped at 0 (and the high end at ``high``); (None, None, None)
     when any value is not finite (a diverged inner loop)."""

@@ -18,7 +18,8 @@ make tasks noisier or more cluttered than any seen in training. Held-out rule: t
 their classes from the last ``test_classes`` of the pool, which training tasks never use (the
 few-shot protocol of Vinyals et al. 2016 and Snell et al. 2017).
 
-Each episode is one example: observation = its features (``Box(-1, 1, (dim,))``, float32),
+Each episode is one example: observation = its features (``Box(-1, 1, (dim,))``, float32;
+``(dim + ways,)`` with ``label_feedback``, the last ``ways`` entries the previous label one-hot),
 action = the predicted label (``Discrete(ways)``), reward = 1 if correct else 0, then the
 episode ends with ``info["target"]`` = the true label. A trial is the support set, ``shots``
 rounds of all ``ways`` labels (each round in a random order), followed by queries with

@@ -12,7 +12,7 @@ the metric-based learner on the same tasks.
 ``python experiments/maml_fewshot.py`` also writes eval/inner_steps.json: held-out query
 accuracy after 0..10 inner steps with 95% CIs, beside a multi-task classifier pretrained on the
 pooled training tasks and fine-tuned with the same steps (at chance before its first step: each
-task orders its classes at random, so pooled labels carry no class identity; measured 0.68
+task orders its classes at random, so pooled labels carry no class identity; measured 0.66
 after three steps). ``--agent metasgd`` trains Meta-SGD (learned per-parameter inner step sizes).
 """
 from __future__ import annotations

@@ -181,8 +181,7 @@ def _family_from_argv(command: str, args):
     options = parse_overrides(args.family_argv)     # --key value; dashes in keys become underscores
     unknown = sorted(set(options) - set(defaults))
     if unknown:
-        hint = did_you_mean(unknown[0], defaults) if len(unknown) == 1 else ""
-        raise ConfigError(f"unknown option(s) {['--' + k for k in unknown]}{hint} for "
+        raise ConfigError(f"unknown option(s) {['--' + k for k in unknown]}{did_you_mean(unknown, defaults)} for "
                           f"`metarl {command} {args.family}`; "
                           f"accepted: {args.own_options} and the family's {['--' + k for k in defaults]}")
     options = {k: parse_value(k, v, defaults[k]) for k, v in options.items()}

@@ -48,9 +48,12 @@ def _fold(text: str, limit: int | None) -> str:
 
 def did_you_mean(word: object, candidates: Iterable[object]) -> str:
     """`` (did you mean 'x'?)`` naming the closest of ``candidates`` to a misspelt ``word`` (names
-    compared with dashes as underscores), or "" when none is close."""
+    compared with dashes as underscores), or "" when none is close. ``word`` may be a list of
+    unknown names: a hint only when it holds exactly one."""
     import difflib
 
+    if isinstance(word, (list, tuple)):
+        word = word[0] if len(word) == 1 else None
     if not isinstance(word, str):
         return ""
     names = {str(c).replace("-", "_"): str(c) for c in candidates}

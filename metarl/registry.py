@@ -107,8 +107,8 @@ def _call_checked(kind: str, name: str, factory: Callable, *args, **kwargs):
     if accepted is not None:
         unknown = [k for k in kwargs if k not in accepted]
         if unknown:
-            hint = did_you_mean(unknown[0], accepted) if len(unknown) == 1 else ""
-            raise ConfigError(f"{kind} {name!r} got unknown option(s) {unknown}{hint}; accepted: {list(accepted)}")
+            raise ConfigError(f"{kind} {name!r} got unknown option(s) {unknown}{did_you_mean(unknown, accepted)}; "
+                              f"accepted: {list(accepted)}")
     return factory(*args, **kwargs)
 
 

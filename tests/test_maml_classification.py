@@ -12,7 +12,7 @@ from helpers import DEVICES, one_line
 
 import metarl
 from metarl.agents.maml import MAMLAgent, MetaSGDAgent
-from metarl.agents.maml_eval import draw_examples, inner_step_curves, mse_ci
+from metarl.agents.maml_eval import draw_examples, inner_step_curves, mean_ci
 from metarl.agents.protonet import shown_before_in_round, support_prediction
 from metarl.errors import ConfigError
 from metarl.evaluation.evaluator import evaluate
@@ -152,9 +152,9 @@ def test_options_that_make_no_sense_for_classification_are_refused(family):
 
 
 def test_accuracy_ci_is_clipped_to_one():
-    mean, low, high = mse_ci(np.array([1.0, 1.0, 1.0, 0.9]), high=1.0)
+    mean, low, high = mean_ci(np.array([1.0, 1.0, 1.0, 0.9]), high=1.0)
     assert mean == pytest.approx(0.975) and low < mean and high == 1.0
-    assert mse_ci(np.array([1.0, 1.0, 1.0, 0.9]))[2] > 1.0
+    assert mean_ci(np.array([1.0, 1.0, 1.0, 0.9]))[2] > 1.0
 
 
 def test_regression_keeps_the_written_out_meta_gradient_and_classification_uses_autograd(family, monkeypatch):
@@ -222,3 +222,16 @@ def test_cuda_graph_meta_steps_equal_eager_ones_for_the_cross_entropy(family, ba
     assert runs[True]._step_graph.captured == (2 if device == "cuda" else 0)
     for p, q in zip(runs[True]._meta_params, runs[False]._meta_params):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_update_does_not_label_cross_entropies_as_mse(family):
+    """A batch built by hand (plain dict stats, as the benchmark does) gets no regression stats
+    from a classifier's losses."""
+    from metarl.agents.maml import SupervisedBatch
+
+    agent = MAMLAgent(family, device="cpu")
+    xs, ys, xq, yq = _data(agent, n_tasks=4)
+    batch = SupervisedBatch(torch.cat([xs, xq], 1), torch.cat([ys, yq], 1), 5, {"env_steps": 0})
+    out = agent.update(batch)
+    assert "support_mse" not in batch.stats and "trial_return" not in batch.stats
+    assert np.isfinite(out["query_loss"])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import metarl
-from metarl.agents.maml_eval import mse_ci
+from metarl.agents.maml_eval import mean_ci
 from metarl.agents.maml_rl import MAMLRLAgent
 from metarl.errors import ConfigError
 from metarl.training.checkpoint import evaluated_checkpoint
@@ -65,12 +65,12 @@ def test_rl_inner_step_curve_refuses_zero_trajectories():
 
 
 def test_mse_ci_by_hand():
-    m, low, high = mse_ci(np.array([1.0, 3.0]))
+    m, low, high = mean_ci(np.array([1.0, 3.0]))
     se = np.std([1.0, 3.0], ddof=1) / np.sqrt(2)
     assert (m, low, high) == (2.0, max(0.0, 2.0 - 1.96 * se), 2.0 + 1.96 * se)
-    m, low, high = mse_ci(np.array([0.1] * 9 + [1000.0]))       # a heavy tail: the low end stops at 0
+    m, low, high = mean_ci(np.array([0.1] * 9 + [1000.0]))       # a heavy tail: the low end stops at 0
     assert low == 0.0 and m == pytest.approx(100.09) and high > m
-    assert mse_ci(np.array([0.1, np.inf])) == (None, None, None)
+    assert mean_ci(np.array([0.1, np.inf])) == (None, None, None)
 
 
 def test_evaluated_checkpoint_prefers_best(tmp_path):

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from metarl.errors import ConfigError, MetaRLError, check_int, one_line, short_repr
+from metarl.errors import ConfigError, MetaRLError, check_choice, check_int, one_line, short_repr
 from metarl.files import write_text_atomically
 from metarl.generator.novelty import MOVE, SIDE, VARY, check_reachable, move_params, split_specs, task_distance
 from metarl.seeding import make_rng
@@ -221,10 +221,8 @@ def generate_suite(family: "str | TaskFamily", *, levels: Sequence[float] | str 
     seed = check_int("seed", seed, low=0)
     probe_steps = check_int("probe_steps", probe_steps, low=0)
     max_redraws = check_int("max_redraws", max_redraws, low=0)
-    if move not in MOVE:
-        raise ConfigError(f"move={move!r} is not valid; choose one of {list(MOVE)}")
-    if side not in SIDE:
-        raise ConfigError(f"side={side!r} is not valid; choose one of {list(SIDE)}")
+    check_choice("move", move, MOVE)
+    check_choice("side", side, SIDE)
     moved, fixed = split_specs(fam, vary)
     check_reachable(fam, moved, fixed, vary, levels[-1], side)
     base = fam.sample(per_level, split="test", seed=seed)

@@ -55,8 +55,8 @@ class Agent:
 
     def collect_examples(self, venv, tasks, seed: int, placeholder: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For one-step families whose examples do not depend on the actions (supervised): one
-        trial per task stepped with ``placeholder`` actions; returns the inputs [B, k, obs_dim]
-        and ``info["target"]`` of each step [B, k, ...] (inputs: ``self.example``)."""
+        trial per task stepped with ``placeholder`` actions; returns the inputs [B, k, in] (the
+        ``self.example`` features) and ``info["target"]`` of each step [B, k, ...]."""
         obs, _ = venv.reset(seed=seed, options={"tasks": tasks})
         xs, targets = [], []
         for _ in range(venv.episodes):
