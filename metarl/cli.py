@@ -189,6 +189,8 @@ def _family_from_argv(command: str, args):
 
 
 def _cmd_generate(args) -> int:
+    import numpy as np
+
     from metarl.generator.suite import generate_suite
 
     family, options = _family_from_argv("generate", args)
@@ -205,10 +207,16 @@ def _cmd_generate(args) -> int:
           f"(seed {m['seed']}), vary={m['vary']}, move={m['move']}, side={m.get('side', 'both')}")
     print(f"moved: {', '.join(m['moved'])}" + "".join(f"; fixed {k} ({v})" for k, v in m["fixed"].items()))
     print(f"validity probes: {m['probe_steps']} random steps per task, {m['redraws']} variants redrawn")
-    print(f"{'level':>6} {'distance mean':>14} {'min':>6} {'max':>6}")
+    scalars = [n for n in m["moved"] if all(isinstance(t.params[n], (int, float)) for t in suite.tasks())]
+    print(f"{'level':>6} {'distance mean':>14} {'min':>6} {'max':>6}" + "".join(f"  {n} (range; share above its box)"
+                                                                             for n in scalars))
     for level in suite.levels:
         d = suite.distances(level)
-        print(f"{level:>6g} {d.mean():>14.3f} {d.min():>6.3f} {d.max():>6.3f}")
+        cells = []
+        for name in scalars:   # where the moved values lie: which side of the box, and how far
+            v = np.array([t.params[name] for t in suite.tasks(level)], dtype=float)
+            cells.append(f"  {v.min():.3g} to {v.max():.3g}; {np.mean(v > family.params[name].high):.0%} above")
+        print(f"{level:>6g} {d.mean():>14.3f} {d.min():>6.3f} {d.max():>6.3f}" + "".join(cells))
     print(f"suite: {out}\nevaluate a run on it: metarl eval RUN_DIR --suite {out}")
     return 0
 

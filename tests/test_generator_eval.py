@@ -64,6 +64,13 @@ def test_generate_command_writes_a_suite(tmp_path, capsys):
     assert suite.family_spec == {"name": "point-nav", "kwargs": {"reward": "squared"}}
     assert suite.to_dict()["tasks"] == metarl.generate_suite(
         metarl.make_family("point-nav", reward="squared"), levels=[0, 1], per_level=6, seed=5).to_dict()["tasks"]
+    # where the moved values lie, per level: side above only, so every level-1 goal is above its box
+    assert cli(["generate", "point-nav", "--levels", "0,1", "--per-level", "6", "--side", "above",
+                "-o", str(tmp_path / "up.json")]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert "goal_x (range; share above its box)" in next(r for r in rows if r.lstrip().startswith("level"))
+    level_1 = next(r for r in rows if r.split()[:1] == ["1"])
+    assert level_1.count("100% above") == 2, level_1
 
 
 @pytest.mark.parametrize("argv, words", [
