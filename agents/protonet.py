@@ -14,7 +14,10 @@ example and ``observe`` stores its label. A support example is predicted among t
 not yet shown in its round (the only ones it can be): the nearest prototype among them, or,
 where none has a prototype yet, the smallest such label (right with probability 1 / classes
 left). A query is predicted against all prototypes. ``trial_predictions`` computes the same
-predictions for whole trials at once.
+predictions for whole trials at once. The support-plan helpers (``shown_before_in_round``,
+``support_prediction``, ``support_scores``) also serve MAML's classifier (``metarl.agents.maml``).
+Both agents read an example's features through ``Agent.example``, so a family's
+``label_feedback`` block (for black-box learners) never reaches them.
 
 Why hand-written: learn2learn's ProtoNet helpers are unmaintained (see the project guide),
 and the algorithm is a few tensor operations on top of the framework's trial layout.
