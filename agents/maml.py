@@ -39,7 +39,7 @@ import torch
 from gymnasium import spaces
 
 from metarl.agents.maml_batch import SupervisedBatch, SupportState, TrialStats, regression_stats, support_option
-from metarl.agents.protonet import shown_before_in_round, support_prediction, support_scores
+from metarl.agents.protonet import has_support_plan, shown_before_in_round, support_prediction, support_scores
 from metarl.errors import (ConfigError, MetaRLError, check_bool, check_choice, check_float, check_int,
                            check_widths, short_repr)
 from metarl.learning import functional as F
@@ -117,9 +117,7 @@ class MAMLAgent(Agent):
         self.in_dim, self.out_dim = self.example.stop, self.layout.act_dim
         # a support plan (rounds showing every class once, as fewshot-classification's): the round
         # rule for support predictions and an adaptation after each round; else plain argmax
-        planned = getattr(family, "support_size", None)
-        self._round = self.out_dim if self.loss == "cross_entropy" and isinstance(planned, int) and \
-            planned % self.out_dim == 0 else None
+        self._round = self.out_dim if self.loss == "cross_entropy" and has_support_plan(family, self.out_dim) else None
         with torch.random.fork_rng(devices=[]):  # initial weights from `seed`, not the global stream
             torch.default_generator.manual_seed(seed)  # the CPU stream only: GPU streams stay as they were
             self.net = F.mlp(self.in_dim, self.out_dim, tuple(self._config["hidden_sizes"])).to(self.device)
@@ -158,11 +156,9 @@ class MAMLAgent(Agent):
     def targets(self, labels) -> torch.Tensor:
         """Loss targets [..., out] (float32, on the device) from ``info["target"]`` values:
         regression values [..., out] (or [...] for one output); classification labels [...]
-        (one-hot encoded; numpy labels are range-checked on the host) or rows [..., classes]
-        already one-hot."""
-        if not torch.is_tensor(labels):
-            labels = np.asarray(labels)
-            self._check_labels(labels)
+        (one-hot encoded, after a range check) or rows [..., classes] already one-hot."""
+        labels = labels if torch.is_tensor(labels) else np.asarray(labels)
+        self._check_labels(labels)   # numpy labels on the host; float tensors (act's one-hot rows) skip it
         y = torch.as_tensor(labels).to(self.device)
         if self.loss == "cross_entropy" and not torch.is_floating_point(y):
             return torch.nn.functional.one_hot(y.long(), self.out_dim).float()
@@ -190,8 +186,6 @@ class MAMLAgent(Agent):
         try:
             x, y = trajectories
             x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
-            if torch.is_tensor(y):
-                self._check_labels(y)
             y = self.targets(y if torch.is_tensor(y) or classify else np.asarray(y, dtype=np.float32))
         except ConfigError:
             raise

@@ -12,7 +12,7 @@ import torch
 from metarl.agents.maml_batch import support_option
 from metarl.errors import check_int
 from metarl.learning import functional as F
-from metarl.learning.agent import example_slice
+from metarl.learning.agent import example_slice, step_examples
 
 
 def draw_examples(family, tasks, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -23,16 +23,10 @@ def draw_examples(family, tasks, n: int, seed: int = 0) -> tuple[np.ndarray, np.
 
     venv = family.make_vector_env(len(tasks), n)
     example = example_slice(family, TrialLayout(venv.layout.inner_observation_space, venv.single_action_space))
-    obs, _ = venv.reset(seed=[seed + i for i in range(len(tasks))], options={"tasks": list(tasks)})
     zeros = np.zeros((len(tasks), *venv.single_action_space.shape), dtype=venv.single_action_space.dtype)
-    xs, ys = [], []
-    for _ in range(n):
-        xs.append(obs[:, example])
-        obs, _, _, _, info = venv.step(zeros)
-        target = np.asarray(info["target"])
-        ys.append((target if target.dtype.kind in "iu" else target.astype(np.float32)).reshape(len(tasks), -1))
+    xs, ys = step_examples(venv, list(tasks), [seed + i for i in range(len(tasks))], zeros, example)
     venv.close()
-    return np.stack(xs, 1), np.stack(ys, 1)
+    return xs, (ys if ys.dtype.kind in "iu" else ys.astype(np.float32)).reshape(len(tasks), n, -1)
 
 
 def pretrain_multitask(agent, *, pool_tasks: int = 2000, points: int = 20, iterations: int = 3000,

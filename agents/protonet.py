@@ -59,6 +59,13 @@ def _query_predictions(lg: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isneginf(lg).all(-1), torch.zeros_like(lg[..., 0], dtype=torch.long), lg.argmax(-1))
 
 
+def has_support_plan(family, ways: int) -> bool:
+    """Whether ``family`` shows its support set in rounds of every class: ``support_size`` =
+    ways x shots examples (as fewshot-classification's), which the round rule below needs."""
+    support = getattr(family, "support_size", None)
+    return isinstance(support, int) and not isinstance(support, bool) and support >= 1 and support % ways == 0
+
+
 def shown_before_in_round(labels: torch.Tensor, ways: int) -> torch.Tensor:
     """For support labels [B, S] shown in rounds of ``ways``: [B, S, W] bool, True where class w
     was shown earlier in example t's round (the classes example t cannot be)."""
@@ -135,7 +142,7 @@ class NearestCentroidAgent(Agent):
                               f"has action space {self.action_space}")
         self.ways = int(self.action_space.n)
         support = getattr(family, "support_size", None)
-        if not isinstance(support, int) or support < 1 or support % self.ways:
+        if not has_support_plan(family, self.ways):
             raise ConfigError(f"agent {self.name!r} needs a family with a support plan: support_size = ways x shots "
                               f"examples in rounds of every class (as fewshot-classification); family "
                               f"{family.name!r} has support_size={support!r}")

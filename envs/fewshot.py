@@ -230,7 +230,8 @@ class FewShotClassificationFamily(TaskFamily):
                 "nuisance_scale": float(self.params["nuisance_scale"].sample(rng))}
 
     def validate_task(self, task: Task) -> None:
-        ids = task.params.get("classes") if isinstance(task, Task) and task.family == self.name else None
+        mine = isinstance(task, Task) and task.family == self.name
+        ids = task.params.get("classes") if mine else None
         if ids is not None and (  # before the base class's range check, which would not say what is wrong
                 not isinstance(ids, (tuple, list)) or len(ids) != self.ways or len(set(ids)) != self.ways or
                 not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c < self.classes
@@ -238,7 +239,7 @@ class FewShotClassificationFamily(TaskFamily):
             raise ConfigError(f"fewshot-classification task {task.task_id!r}: classes={short_repr(ids)} must be "
                               f"{self.ways} distinct class ids in [0, {self.classes - 1}] (ways={self.ways}; "
                               f"training tasks use 0-{self.classes - self.test_classes - 1}, test tasks the rest)")
-        if isinstance(task, Task) and task.family == self.name:
+        if mine:
             check_scalar_params(task, ["noise", "nuisance_scale"])
         super().validate_task(task)
 

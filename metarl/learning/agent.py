@@ -57,13 +57,7 @@ class Agent:
         """For one-step families whose examples do not depend on the actions (supervised): one
         trial per task stepped with ``placeholder`` actions; returns the inputs [B, k, in] (the
         ``self.example`` features) and ``info["target"]`` of each step [B, k, ...]."""
-        obs, _ = venv.reset(seed=seed, options={"tasks": tasks})
-        xs, targets = [], []
-        for _ in range(venv.episodes):
-            xs.append(obs[:, self.example])
-            obs, _, _, _, info = venv.step(placeholder)
-            targets.append(np.asarray(info["target"]))
-        return np.stack(xs, 1), np.stack(targets, 1)
+        return step_examples(venv, tasks, seed, placeholder, self.example)
 
     def reseed(self, seed: int) -> None:
         """Reset the random stream used by ``act`` (the evaluator calls this so that an
@@ -129,6 +123,19 @@ def family_spaces(family) -> tuple:
         env.close()
         family._metarl_spaces = cached
     return cached
+
+
+def step_examples(venv, tasks, seed, placeholder: np.ndarray, example: slice) -> tuple[np.ndarray, np.ndarray]:
+    """One trial of each task in ``venv`` (reset with ``seed``: an int or one per slot), stepped
+    with ``placeholder`` actions: the examples' features ``obs[:, example]`` [B, k, in] and
+    ``info["target"]`` of each step [B, k, ...], as the env gives them."""
+    obs, _ = venv.reset(seed=seed, options={"tasks": tasks})
+    xs, targets = [], []
+    for _ in range(venv.episodes):
+        xs.append(obs[:, example])
+        obs, _, _, _, info = venv.step(placeholder)
+        targets.append(np.asarray(info["target"]))
+    return np.stack(xs, 1), np.stack(targets, 1)
 
 
 def example_slice(family, layout: TrialLayout) -> slice:
