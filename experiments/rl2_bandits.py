@@ -29,6 +29,9 @@ EXPERIMENT = Experiment(
                       ent_coef=0.02, ent_coef_final=0.0, gamma=1.0, gae_lambda=0.3),
     train=TrainConfig(episodes_per_trial=10, total_steps=1_500_000, eval_tasks=5000, checkpoint_every=50),
     description=__doc__,
+    # the non-meta baseline: `--agent sb3-ppo` (stable-baselines3 PPO, memoryless MLP, same steps)
+    agent_choices=("sb3-ppo",),
+    choice_configs={"sb3-ppo": dict(trials_per_update=256, minibatch_size=256, epochs=4)},
 )
 
 if __name__ == "__main__":

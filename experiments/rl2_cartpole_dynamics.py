@@ -18,6 +18,9 @@ EXPERIMENT = Experiment(
                       bptt_chunk=100),
     train=TrainConfig(episodes_per_trial=2, total_steps=1_000_000, eval_tasks=200, checkpoint_every=10),
     description=__doc__,
+    # the non-meta baseline: `--agent sb3-ppo` (stable-baselines3 PPO, memoryless MLP, same steps)
+    agent_choices=("sb3-ppo",),
+    choice_configs={"sb3-ppo": dict(trials_per_update=16, minibatch_size=256, epochs=10)},
 )
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ EXPERIMENT = Experiment(
     train=TrainConfig(episodes_per_trial=2, total_steps=5_000_000, eval_tasks=100, eval_tasks_periodic=20,
                       checkpoint_every=10, baselines=True),
     description=__doc__,
+    # the non-meta baseline: `--agent sb3-ppo` (stable-baselines3 PPO, memoryless MLP, same steps)
+    agent_choices=("sb3-ppo",),
+    choice_configs={"sb3-ppo": dict(trials_per_update=16, minibatch_size=256, epochs=10)},
 )
 
 if __name__ == "__main__":

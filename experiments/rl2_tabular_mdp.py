@@ -23,6 +23,9 @@ EXPERIMENT = Experiment(
                       ent_coef=0.01, ent_coef_final=0.0, gamma=0.99, gae_lambda=0.3, value_scale=0.1),
     train=TrainConfig(episodes_per_trial=10, total_steps=6_000_000, eval_tasks=2000, checkpoint_every=20),
     description=__doc__,
+    # the non-meta baseline: `--agent sb3-ppo` (stable-baselines3 PPO, memoryless MLP, same steps)
+    agent_choices=("sb3-ppo",),
+    choice_configs={"sb3-ppo": dict(trials_per_update=128, minibatch_size=512, epochs=4)},
 )
 
 if __name__ == "__main__":

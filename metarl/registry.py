@@ -62,6 +62,7 @@ _AGENTS: dict[str, Any] = {
     "bandit-gittins": "metarl.agents.baselines.bandit_gittins:GittinsBanditAgent",
     "bandit-bayes-optimal": "metarl.agents.baselines.bandit_bayes:BayesOptimalBanditAgent",
     "psrl": "metarl.agents.baselines.psrl:PSRLAgent",
+    "sb3-ppo": "metarl.agents.baselines.sb3_ppo:SB3PPOAgent",
     "protonet": "metarl.agents.protonet:ProtoNetAgent",
     "nearest-centroid": "metarl.agents.protonet:NearestCentroidAgent",
 }

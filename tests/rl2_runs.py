@@ -84,10 +84,10 @@ def assert_same_curves(a: Path, b: Path, iterations: int) -> None:
     assert [s for s, _ in scalars(b, "train/policy_loss")] == list(range(1, iterations + 1))
 
 
-def patch_update(monkeypatch, on_call: dict):
-    """RL2Agent.update with hooks: ``on_call[n]()`` runs after the n-th call (before it if the
+def patch_update(monkeypatch, on_call: dict, agent_cls=RL2Agent):
+    """``agent_cls.update`` with hooks: ``on_call[n]()`` runs after the n-th call (before it if the
     hook has ``before = True``; a hook that raises then stands for a crash inside that update)."""
-    original = RL2Agent.update
+    original = agent_cls.update
     calls = {"n": 0}
 
     def update(self, batch):
@@ -100,5 +100,5 @@ def patch_update(monkeypatch, on_call: dict):
             hook()
         return out
 
-    monkeypatch.setattr(RL2Agent, "update", update)
+    monkeypatch.setattr(agent_cls, "update", update)
     return calls

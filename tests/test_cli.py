@@ -44,7 +44,7 @@ def test_help_and_list_exit_0(argv, capsys):
     (["train", "rl2_bandits", "--quiet", "maybe", "--quiet", "true"], ["--quiet is given twice ('maybe', then 'true')"]),
     (["train", "rl2_bandits", "--lr", "0.1", "--lr=0.2"], ["--lr is given twice"]),
     (["train", "rl2_bandits", "--run_dir", "r", "--resume", "r2"], ["--run_dir names a new run and --resume"]),
-    (["train", "rl2_bandits", "--agent", "maml", "--help"], ["--agent='maml' is not valid; choose one of ['rl2']"]),
+    (["train", "rl2_bandits", "--agent", "maml", "--help"], ["--agent='maml' is not valid; choose one of ['rl2', 'sb3-ppo']"]),
 ])
 def test_bad_input_is_one_line_exit_2(argv, words, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing may be written, but if it were, not into the repo

@@ -18,18 +18,23 @@ class Episodes:
     """B episodes padded to T steps. obs [B, T, d] (inner observation before each action),
     actions [B, T, a] (Box: as sampled, before the env's clip) or [B, T] (Discrete, int64),
     rewards [B, T], mask [B, T] (1 on real steps), success [B] (the success flag was set at
-    some step; False where the family defines none)."""
+    some step; False where the family defines none). From ``sample_episodes`` also
+    final_obs [B, d] (the inner observation after each episode's last step, to bootstrap a
+    time-limit cut) and terminated [B] (the episode ended by termination, not truncation)."""
 
     obs: torch.Tensor
     actions: torch.Tensor
     rewards: torch.Tensor
     mask: torch.Tensor
     success: torch.Tensor
+    final_obs: torch.Tensor | None = None
+    terminated: torch.Tensor | None = None
 
     def view(self, m: int, n: int) -> "Episodes":
         """The same episodes laid out [m, n, T, ...] (m tasks x n episodes, slot = task * n + episode)."""
-        return Episodes(*(t.reshape(m, n, *t.shape[1:]) for t in
-                          (self.obs, self.actions, self.rewards, self.mask, self.success)))
+        return Episodes(*(None if t is None else t.reshape(m, n, *t.shape[1:]) for t in
+                          (self.obs, self.actions, self.rewards, self.mask, self.success, self.final_obs,
+                           self.terminated)))
 
     @property
     def returns(self) -> torch.Tensor:
@@ -57,6 +62,7 @@ def sample_episodes(venv, tasks: Sequence, policy: Callable[[torch.Tensor], tupl
     obs_l, act_l, rew_l, mask_l = [], [], [], []
     success = np.zeros(b, dtype=bool)
     active = np.ones(b, dtype=bool)
+    term = np.zeros(b, dtype=bool)
     for _ in range(venv.max_trial_steps):
         x = torch.as_tensor(obs[:, layout.obs], device=device)
         actions, env_actions = policy(x)
@@ -71,5 +77,8 @@ def sample_episodes(venv, tasks: Sequence, policy: Callable[[torch.Tensor], tupl
         if bool(np.all(term | trunc)):
             break
     as_t = lambda a: torch.as_tensor(np.stack(a, 1), dtype=torch.float32, device=device)  # noqa: E731
+    # a finished slot repeats its last observation and its episode's terminated flag
     return Episodes(torch.stack(obs_l, 1), torch.stack(act_l, 1), as_t(rew_l), as_t(mask_l),
-                    torch.as_tensor(success, device=device))
+                    torch.as_tensor(success, device=device),
+                    torch.as_tensor(obs[:, layout.obs], dtype=torch.float32, device=device),
+                    torch.as_tensor(np.asarray(term, dtype=bool), device=device))

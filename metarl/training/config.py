@@ -113,6 +113,10 @@ class Experiment:
     agent_choices: tuple = ()
     """Sibling agents ``--agent NAME`` may swap in (e.g. ``("metasgd",)`` on a MAML preset); the
     run is then named ``<agent>_<rest of the preset name>``."""
+    choice_configs: dict = field(default_factory=dict)
+    """Agent options of a sibling whose options differ from the preset agent's (e.g. the
+    ``sb3-ppo`` baseline on an RL² preset): swapping it in replaces ``agent_config``. A sibling
+    not listed here takes ``agent_config`` as it is (MAML -> Meta-SGD)."""
 
     def keys(self) -> dict[str, list[str]]:
         """Overridable keys by section."""
@@ -149,13 +153,18 @@ class Experiment:
             return self
         check_choice("--agent", agent, (self.agent, *self.agent_choices))
         suffix = self.name.split("_", 1)[1] if "_" in self.name else self.name
-        return dataclasses.replace(self, agent=agent, name=f"{agent}_{suffix}",
+        configs, config = dict(self.choice_configs), self.agent_config
+        if agent in configs:  # a sibling with options of its own; the preset agent's can swap back
+            config, configs[self.agent] = configs.pop(agent), self.agent_config
+        return dataclasses.replace(self, agent=agent, name=f"{agent}_{suffix}", agent_config=dict(config),
+                                   choice_configs=configs,
                                    agent_choices=tuple(a for a in (self.agent, *self.agent_choices) if a != agent))
 
     def to_dict(self) -> dict:
         return {"experiment": self.name, "description": self.description,
                 "family": {"name": self.family, "kwargs": self.family_kwargs},
-                "agent": {"name": self.agent, "config": self.agent_config, "choices": list(self.agent_choices)},
+                "agent": {"name": self.agent, "config": self.agent_config, "choices": list(self.agent_choices),
+                          "choice_configs": self.choice_configs},
                 "train": dataclasses.asdict(self.train)}
 
     @classmethod
@@ -163,7 +172,8 @@ class Experiment:
         return cls(name=d["experiment"], family=d["family"]["name"], agent=d["agent"]["name"],
                    family_kwargs=dict(d["family"].get("kwargs", {})), agent_config=dict(d["agent"].get("config", {})),
                    train=TrainConfig(**d["train"]), description=d.get("description", ""),
-                   agent_choices=tuple(d["agent"].get("choices", ())))
+                   agent_choices=tuple(d["agent"].get("choices", ())),
+                   choice_configs=dict(d["agent"].get("choice_configs", {})))
 
 
 def parse_overrides(argv: list[str]) -> dict[str, str]:
