@@ -50,7 +50,7 @@ def test_it_learns_with_the_task_in_view_and_cannot_adapt(tmp_path):
     report = metarl.evaluate(res.agent, tasks, episodes=2, deterministic=True)
     random = metarl.evaluate(metarl.make_agent("random", fam), tasks, episodes=2).summary["trial_return"]
     score = report.summary["trial_return"]
-    assert score > -60.0 and score > random + 50.0, (score, random)
+    assert score > -30.0 and score > random + 50.0, (score, random)
     assert np.array_equal(report.episode_returns[:, 0], report.episode_returns[:, 1])
 
 
@@ -117,3 +117,41 @@ def test_collect_runs_each_task_for_the_episodes_of_a_trial_env():
     eps = agent.collect(fam.make_vector_env(4, 3), fam.sample(4, seed=0), seed=0)
     assert eps.mask.shape == (12, 1) and eps.stats["env_steps"] == 12
     assert eps.terminated.all() and eps.final_obs.shape == (12, agent.layout.obs_dim)
+
+
+def test_a_sibling_without_options_of_its_own_keeps_the_preset_agents_options():
+    """maml -> sb3-ppo -> metasgd: Meta-SGD gets MAML's options, not the baseline's."""
+    exp = Experiment(name="maml_nav", family="point-nav", agent="maml", agent_config={"inner_lr": 0.05},
+                     agent_choices=("sb3-ppo", "metasgd"), choice_configs={"sb3-ppo": {"epochs": 3}})
+    ppo = exp.with_overrides({"agent": "sb3-ppo"})
+    assert ppo.agent_config == {"epochs": 3}
+    sgd = ppo.with_overrides({"agent": "metasgd"})
+    assert (sgd.agent, sgd.agent_config) == ("metasgd", {"inner_lr": 0.05})
+    assert sgd.with_overrides({"agent": "sb3-ppo"}).agent_config == {"epochs": 3}
+
+
+def test_minibatches_never_end_in_a_stray_remainder():
+    """97 steps in minibatches of 16: six of 16-17 steps (sb3's own split would end in a 1-step
+    minibatch, which skips advantage normalisation), every step once, in seeded order."""
+    agent = metarl.make_agent("sb3-ppo", "bandit", device="cpu")
+    buf = agent._Buffer(97, agent.model.observation_space, agent.action_space, device="cpu", n_envs=1)
+    buf.rng, buf.full = np.random.default_rng(0), True
+    buf.observations[:, 0, 0] = np.arange(97)
+    sizes, seen = [], []
+    for mb in buf.get(16):
+        sizes.append(len(mb.observations))
+        seen += mb.observations[:, 0].tolist()
+    assert len(sizes) == 6 and min(sizes) >= 16 and sorted(seen) == list(range(97))
+
+
+@pytest.mark.parametrize("family", ["bandit", "point-nav"])
+def test_diverged_parameters_raise_floating_point_error(family):
+    """NaN parameters: the trainer's divergence guard (it catches FloatingPointError) stops the
+    run with its message, not torch's distribution check."""
+    fam = metarl.make_family(family)
+    agent = metarl.make_agent("sb3-ppo", fam, device="cpu")
+    with torch.no_grad():
+        for p in agent.policy.parameters():
+            p.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="diverged"):
+        agent.collect(agent.make_train_env(1), fam.sample(16, seed=0), seed=0)

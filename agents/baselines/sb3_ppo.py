@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, check_float, check_int, check_widths
+from metarl.errors import ConfigError, check_choice, check_float, check_int, check_widths
+from metarl.learning.action_box import ACTION_UNITS, BoxActions
 from metarl.learning.agent import Agent
 from metarl.learning.device import resolve_device, restore_generator
 from metarl.rollout.episodes import Episodes, sample_episodes
@@ -44,7 +45,8 @@ def _sb3():
 
     class SeededRolloutBuffer(RolloutBuffer):
         """``RolloutBuffer`` whose minibatch order comes from ``self.rng`` (a seeded numpy
-        Generator), not the global ``np.random`` stream its ``get`` draws from."""
+        Generator), not the global ``np.random`` stream its ``get`` draws from, and whose
+        last minibatch is never a remainder of a few steps."""
 
         rng: np.random.Generator
 
@@ -56,9 +58,11 @@ def _sb3():
                 for name in ("observations", "actions", "values", "log_probs", "advantages", "returns"):
                     self.__dict__[name] = self.swap_and_flatten(self.__dict__[name])
                 self.generator_ready = True
-            batch_size = n if batch_size is None else batch_size
-            for start in range(0, n, batch_size):
-                yield self._get_samples(indices[start:start + batch_size])
+            # the number of steps varies between batches: n // batch_size minibatches of
+            # batch_size to 2 x batch_size - 1 steps, never a stray tiny one (a 1-step
+            # minibatch would skip advantage normalisation and take a full step on one sample)
+            for idx in np.array_split(indices, max(1, n // (batch_size or n))):
+                yield self._get_samples(idx)
 
     return PPO, SeededRolloutBuffer, Logger
 
@@ -81,7 +85,9 @@ class SB3PPOAgent(Agent):
     weight), max_grad_norm (gradient-norm clip), target_kl (0: off; > 0: stop an update's
     epochs at the first minibatch whose approximate KL exceeds 1.5 x target_kl), gamma
     (discount), gae_lambda (GAE λ; every episode is its own, a time-limit cut bootstrapped),
-    device ("auto", "cpu", "cuda"), seed.
+    action_units (Box actions: "unit", the policy acts in [-1, 1] mapped onto the box, as
+    stable-baselines3 recommends; "env", in the env's units, clipped; "auto": "unit" where
+    the box is bounded), device ("auto", "cpu", "cuda"), seed.
     """
 
     name = "sb3-ppo"
@@ -90,7 +96,8 @@ class SB3PPOAgent(Agent):
     def __init__(self, family, *, hidden_sizes=(64, 64), trials_per_update: int = 16, epochs: int = 10,
                  minibatch_size: int = 64, lr: float = 3e-4, lr_final: float = 3e-4, clip: float = 0.2,
                  ent_coef: float = 0.0, vf_coef: float = 0.5, max_grad_norm: float = 0.5, target_kl: float = 0.0,
-                 gamma: float = 0.99, gae_lambda: float = 0.95, device: str = "auto", seed: int = 0) -> None:
+                 gamma: float = 0.99, gae_lambda: float = 0.95, action_units: str = "auto", device: str = "auto",
+                 seed: int = 0) -> None:
         super().__init__(family)
         if not isinstance(self.action_space, (spaces.Discrete, spaces.Box)):
             raise ConfigError(f"sb3-ppo needs a Discrete or Box action space; family {family.name!r} has "
@@ -107,18 +114,28 @@ class SB3PPOAgent(Agent):
             target_kl=check_float("target_kl", target_kl, low=0.0),
             gamma=check_float("gamma", gamma, low=0.0, high=1.0),
             gae_lambda=check_float("gae_lambda", gae_lambda, low=0.0, high=1.0),
+            action_units=action_units,
             device=str(device), seed=check_int("seed", seed, low=0))
+        check_choice("action_units", action_units, ("auto", *ACTION_UNITS))
         self.device = resolve_device(device)
         c = self._config
         PPO, self._Buffer, Logger = _sb3()
         # the policy sees the inner observation as the trial layout encodes it (one-hot for Discrete)
         obs_space = spaces.Box(-np.inf, np.inf, (self.layout.obs_dim,), np.float32)
+        act_space, self.box = self.action_space, None
+        if isinstance(act_space, spaces.Box):
+            units = c["action_units"]
+            if units == "auto":
+                units = "unit" if np.isfinite(act_space.low).all() and np.isfinite(act_space.high).all() else "env"
+            self.box = BoxActions(act_space, units, self.device, where=f"family {family.name!r}")
+            if units == "unit":
+                act_space = spaces.Box(-1.0, 1.0, act_space.shape, np.float32)
         from stable_baselines3.common.vec_env import DummyVecEnv
 
         lr0, lr1 = c["lr"], c["lr_final"]
         with torch.random.fork_rng(devices=[]):  # initial weights from `seed`, not the global stream
             torch.default_generator.manual_seed(c["seed"])
-            self.model = PPO("MlpPolicy", DummyVecEnv([lambda: _Spaces(obs_space, self.action_space)]),
+            self.model = PPO("MlpPolicy", DummyVecEnv([lambda: _Spaces(obs_space, act_space)]),
                              learning_rate=lambda remaining: lr1 + (lr0 - lr1) * remaining,
                              n_steps=c["minibatch_size"], batch_size=c["minibatch_size"], n_epochs=c["epochs"],
                              gamma=c["gamma"], gae_lambda=c["gae_lambda"], clip_range=c["clip"],
@@ -131,23 +148,25 @@ class SB3PPOAgent(Agent):
         self.act_generator = torch.Generator(device=self.device).manual_seed(c["seed"])  # evaluation's
         self.rng = np.random.default_rng(c["seed"])  # minibatch order
         self._venv = None
-        if isinstance(self.action_space, spaces.Box):
-            self._low, self._high = self.action_space.low, self.action_space.high
 
     # ---- acting ---------------------------------------------------------------------------------
     def _sample(self, x: torch.Tensor, generator: torch.Generator,
                 deterministic: bool = False) -> tuple[torch.Tensor, np.ndarray]:
         """x [B, obs_dim] -> (actions as stored [B] long or [B, a] float, env actions np.ndarray).
-        Box actions are stored as sampled and clipped to the space for the env, as
-        stable-baselines3 does."""
-        dist = self.policy.get_distribution(x).distribution
-        if isinstance(self.action_space, spaces.Discrete):
+        Box actions are stored as sampled (in the policy's units) and mapped into the box for
+        the env. Non-finite policy outputs (diverged parameters) raise FloatingPointError."""
+        try:
+            dist = self.policy.get_distribution(x).distribution
+        except ValueError as exc:  # torch's argument check of a distribution with NaN parameters
+            raise FloatingPointError(f"the policy produced invalid action distributions (diverged "
+                                     f"parameters?): {str(exc).splitlines()[0]}") from None
+        if self.box is None:
             a = dist.probs.argmax(-1) if deterministic else \
                 torch.multinomial(dist.probs, 1, generator=generator).squeeze(-1)
             return a, a.cpu().numpy() + int(self.action_space.start)
         a = dist.mean if deterministic else \
             dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=generator, device=x.device)
-        return a, np.clip(a.cpu().numpy(), self._low, self._high)
+        return a, self.box.host_actions(a)
 
     def act(self, obs: np.ndarray, state: Any, deterministic: bool = False):
         """obs [B, D] trial observations -> actions from the inner observation alone."""

@@ -153,9 +153,11 @@ class Experiment:
             return self
         check_choice("--agent", agent, (self.agent, *self.agent_choices))
         suffix = self.name.split("_", 1)[1] if "_" in self.name else self.name
-        configs, config = dict(self.choice_configs), self.agent_config
-        if agent in configs:  # a sibling with options of its own; the preset agent's can swap back
-            config, configs[self.agent] = configs.pop(agent), self.agent_config
+        configs = dict(self.choice_configs)
+        for sibling in self.agent_choices:  # siblings without options of their own share the preset agent's
+            configs.setdefault(sibling, dict(self.agent_config))
+        config = configs.pop(agent)
+        configs[self.agent] = dict(self.agent_config)   # so that it can swap back, with any overrides
         return dataclasses.replace(self, agent=agent, name=f"{agent}_{suffix}", agent_config=dict(config),
                                    choice_configs=configs,
                                    agent_choices=tuple(a for a in (self.agent, *self.agent_choices) if a != agent))
