@@ -93,7 +93,9 @@ def test_agent_choice_from_the_cli_names_the_run_and_resumes(tmp_path, capsys):
     cfg = read_config(run)
     assert (cfg.name, cfg.agent, cfg.agent_choices) == ("metasgd_sinusoid", "metasgd", ("maml",))
     assert cli(["train", "maml_sinusoid", "--resume", str(run)]) == 2  # the maml preset is not this run
-    assert "is a run of 'metasgd_sinusoid'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is a run of 'metasgd_sinusoid'" in err and "(add --agent metasgd)" in err
+    assert f"metarl train metasgd_sinusoid --resume {run}" in err   # the run's own name works as well
     assert cli(["train", "maml_sinusoid", "--agent", "metasgd", "--resume", str(run), "--total_steps", "1500"]) == 0
     assert cli(["eval", str(run), "--inner-steps-eval", "2", "--tasks", "5", "--quiet"]) == 0
     import json

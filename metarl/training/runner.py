@@ -114,7 +114,10 @@ def prepare_run(exp: Experiment, overrides: dict[str, str]) -> PreparedRun:
             exp = exp.with_overrides({"agent": overrides.pop("agent")})
         preset, exp = exp, read_config(run_dir)
         if preset.name != exp.name:
-            raise ConfigError(f"{run_dir} is a run of {exp.name!r}, not {preset.name!r}")
+            sibling = (f" (add --agent {exp.agent})" if exp.agent in preset.agent_choices
+                       and exp.name == preset._with_agent(exp.agent).name else "")
+            raise ConfigError(f"{run_dir} is a run of {exp.name!r}, not {preset.name!r}{sibling}; continue it "
+                              f"with: metarl train {exp.name} --resume {run_dir}")
         fixed = sorted(k for k in overrides if k == "seed" or k in family_options(exp.family))
         if fixed:
             raise ConfigError(f"--resume continues a run as it was seeded and built; these options cannot "
