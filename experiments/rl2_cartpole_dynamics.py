@@ -4,7 +4,7 @@ Each task draws its physical parameters log-uniformly from 0.5x-2x the nominal v
 a trial is ``episodes_per_trial`` episodes (up to 500 steps each) of one such cart-pole.
 Measured (docs/results.md): these ranges need no adaptation. The memoryless non-meta
 baseline (``--agent sb3-ppo``) balances every held-out cart-pole for the full 500 steps, and
-RL² scores the same. So this preset tests RL² on long trials with continuous-state physics
+RL² scores 997.6 of 1000. So this preset tests RL² on long trials with continuous-state physics
 (and ``metarl bench rl2`` times it), not what meta-learning adds.
 """
 from metarl.training.config import Experiment, TrainConfig
