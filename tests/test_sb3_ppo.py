@@ -13,6 +13,7 @@ from metarl.rollout.episodes import Episodes
 from metarl.training.checkpoint import load_checkpoint
 from metarl.training.config import Experiment, TrainConfig
 from metarl.training.runner import run_experiment
+from helpers import DEVICES
 from rl2_runs import assert_same, final_state, patch_update, read_csv, wait_for_next_second
 
 
@@ -36,7 +37,8 @@ def test_advantages_bootstrap_a_time_limit_cut_and_not_a_termination():
     torch.testing.assert_close(values, torch.tensor([[1.0, 2.0, 3.0], [5.0, 6.0, 0.0]]))
 
 
-def test_it_learns_with_the_task_in_view_and_cannot_adapt(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_it_learns_with_the_task_in_view_and_cannot_adapt(tmp_path, device):
     """On point-nav with the goal observed (the MAML paper's oracle setting), 40k steps take it
     far above random and above -76.5, the best any policy blind to the goal can do (stay at
     the origin: -100 E|goal| per episode); being memoryless, its greedy episodes of a trial
@@ -45,7 +47,7 @@ def test_it_learns_with_the_task_in_view_and_cannot_adapt(tmp_path):
     fam = metarl.make_family("point-nav", observe_goal=True)
     res = metarl.train(fam, "sb3-ppo", episodes_per_trial=2, total_steps=40_000, seed=0, quiet=True,
                        run_dir=tmp_path / "run", trials_per_update=16, minibatch_size=256, epochs=5,
-                       eval_tasks=100, baselines=False, device="cpu")
+                       eval_tasks=100, baselines=False, device=device)
     tasks = fam.sample(200, split="test", seed=1000)
     report = metarl.evaluate(res.agent, tasks, episodes=2, deterministic=True)
     random = metarl.evaluate(metarl.make_agent("random", fam), tasks, episodes=2).summary["trial_return"]
