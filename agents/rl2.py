@@ -56,7 +56,10 @@ class RL2Agent(Agent):
     task_critic (the value head also reads the task's parameters, ``family.task_features``:
     an asymmetric critic. The policy never sees them and acting never computes them; the
     critic still runs over the history, so its baseline stays unbiased — Baisero & Amato 2022
-    — while the task no longer adds to the advantages' variance), seed.
+    — while the task no longer adds to the advantages' variance), reward_clip (0: off; c > 0:
+    the previous reward enters the network clipped to [-c, c], when acting and in training, so
+    rewards far outside the training range — tasks beyond the training box — cannot drive the
+    memory out of the range it was trained on; docs/results.md), seed.
     """
 
     trainable = True
@@ -69,7 +72,7 @@ class RL2Agent(Agent):
                  max_grad_norm: float = 0.5, target_kl: float = 0.0, gamma: float = 0.99, gae_lambda: float = 0.95,
                  value_scale: float = 1.0, bptt_chunk: int = 0, device: str = "auto",
                  action_units: str = "env", action_logp: str = "gaussian", task_critic: bool = False,
-                 seed: int = 0) -> None:
+                 reward_clip: float = 0.0, seed: int = 0) -> None:
         super().__init__(family)
         check_choice("action_units", action_units, ACTION_UNITS)
         check_choice("action_logp", action_logp, ACTION_LOGP)
@@ -90,7 +93,9 @@ class RL2Agent(Agent):
                             value_scale=check_float("value_scale", value_scale, low=0.0, low_open=True),
                             bptt_chunk=check_int("bptt_chunk", bptt_chunk, low=0),
                             device=str(device), action_units=action_units, action_logp=action_logp,
-                            task_critic=check_bool("task_critic", task_critic), seed=check_int("seed", seed, low=0))
+                            task_critic=check_bool("task_critic", task_critic),
+                            reward_clip=check_float("reward_clip", reward_clip, low=0.0),
+                            seed=check_int("seed", seed, low=0))
         if self._config["minibatches"] > self._config["trials_per_update"]:
             raise ConfigError(f"minibatches={minibatches} exceeds trials_per_update={trials_per_update}; "
                               "each minibatch needs at least one whole trial")
@@ -116,7 +121,8 @@ class RL2Agent(Agent):
         with torch.random.fork_rng(devices=[]):  # initial weights from `seed`, not the global stream
             torch.default_generator.manual_seed(seed)  # the CPU stream only: GPU streams stay as they were
             net = RecurrentActorCritic(self.layout.dim, self.layout.act_dim, hidden_size=hidden_size, head=head,
-                                       cell=cell, critic=critic, clip_bounds=bounds, task_dim=task_dim)
+                                       cell=cell, critic=critic, clip_bounds=bounds, task_dim=task_dim,
+                                       reward_clip=(self.layout.prev_reward, reward_clip) if reward_clip else None)
         self.net = net.to(self.device)
         self.optimizer = adam(self.net.parameters(), self.device, lr=lr, eps=1e-5)
         self.generator = torch.Generator(device=self.device)

@@ -342,3 +342,23 @@ def test_task_critic_keeps_the_other_seeded_weights():
     with_task = RecurrentActorCritic(OBS, ACT, hidden_size=HID, task_dim=4).state_dict()
     assert set(with_task) - set(plain) == {"task_value.0.weight", "task_value.0.bias"}
     assert all(torch.equal(plain[k], with_task[k]) for k in plain)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_reward_clip_clips_only_the_reward_input(cell):
+    """reward_clip=(i, c): input i enters clipped to [-c, c] (a reward of -100 acts like -2), and
+    every other input, and a reward inside the range, is untouched: the same features as an
+    unclipped net with the same weights."""
+    torch.manual_seed(0)
+    plain = RecurrentActorCritic(5, 2, hidden_size=8, cell=cell)
+    clipped = RecurrentActorCritic(5, 2, hidden_size=8, cell=cell, reward_clip=(3, 2.0))
+    clipped.load_state_dict(plain.state_dict())
+    obs = torch.randn(4, 3, 5)
+    h0 = torch.zeros(1, 3, plain.state_size)
+    inside = obs.clone()
+    inside[..., 3] = inside[..., 3].clamp(-1.5, 1.5)
+    torch.testing.assert_close(clipped.core(inside, h0), plain.core(inside, h0))
+    far, at_bound = obs.clone(), obs.clone()
+    far[..., 3], at_bound[..., 3] = -100.0, -2.0
+    torch.testing.assert_close(clipped.core(far, h0), plain.core(at_bound, h0))
+    assert not torch.allclose(plain.core(far, h0)[0], plain.core(at_bound, h0)[0])
