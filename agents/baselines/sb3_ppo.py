@@ -223,9 +223,9 @@ class SB3PPOAgent(Agent):
         keep = eps.mask.reshape(-1) > 0
         flat = lambda x: x.reshape(-1, *x.shape[2:])[keep].cpu().numpy()  # noqa: E731  [N, ...] real steps
         obs, actions = flat(eps.obs), flat(eps.actions)
-        with torch.no_grad():
-            _, logp, _ = self.policy.evaluate_actions(eps.obs.reshape(-1, eps.obs.shape[-1])[keep],
-                                                      eps.actions.reshape(-1, *eps.actions.shape[2:])[keep])
+        with torch.no_grad():   # the collecting policy's log-probs (values came with the advantages)
+            logp = self.policy.get_distribution(eps.obs.reshape(-1, eps.obs.shape[-1])[keep]).log_prob(
+                eps.actions.reshape(-1, *eps.actions.shape[2:])[keep])
         n = len(obs)
         buf = self._Buffer(n, self.model.observation_space, self.action_space, device=self.device,
                            gamma=self._config["gamma"], gae_lambda=self._config["gae_lambda"], n_envs=1)
