@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -40,105 +39,9 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_eval(args) -> int:
-    import dataclasses
+    from metarl.training.eval_command import run_eval
 
-    from metarl.registry import evaluation_protocol
-    from metarl.training.checkpoint import evaluated_checkpoint, load_agent_state, load_checkpoint
-    from metarl.training.rundir import build, read_config
-    from metarl.training.runner import print_summary
-    from metarl.training.trainer import BEST_KEYS, evaluate_run
-
-    run_dir = Path(args.run_dir)
-    exp = read_config(run_dir)
-    suite = None
-    if args.suite is not None:
-        from metarl.generator.suite import Suite
-
-        if args.tasks is not None or args.split != "test" or args.protocol != "metarl":
-            raise MetaRLError("--suite brings its own tasks: leave out --tasks, --split and --protocol")
-        suite = Suite.load(args.suite)
-    # baselines as the run had them (a run trained without them is evaluated without them)
-    train = dataclasses.replace(exp.train, quiet=args.quiet, baselines=exp.train.baselines and not args.no_baselines)
-    if args.deterministic:
-        train.eval_deterministic = True
-    if args.tasks is not None:
-        train.eval_tasks = check_int("--tasks", args.tasks, low=1)
-    if args.episodes is not None:
-        train.episodes_per_trial = check_int("--episodes", args.episodes, low=1)
-    if args.inner_steps_eval is not None:
-        train.inner_steps_eval = check_int("--inner-steps-eval", args.inner_steps_eval, low=0)
-    exp = dataclasses.replace(exp, train=train)
-    if args.device is not None:  # e.g. a run trained on a GPU, evaluated on a laptop
-        exp = exp.with_overrides({"device": args.device})
-    if args.protocol == "metaworld" and exp.family not in ("ml1", "ml10", "ml45"):
-        raise MetaRLError(f"--protocol metaworld needs a Meta-World run (ml1, ml10, ml45); {run_dir} trained "
-                          f"on {exp.family!r}")
-    family, agent = build(exp)
-    name = evaluated_checkpoint(run_dir).stem if args.checkpoint == "auto" else args.checkpoint
-    ckpt = run_dir / "checkpoints" / f"{name}.pt"
-    if not ckpt.exists():
-        hint = " (best.pt is written by runs trained with --keep_best)" if name == "best" else ""
-        raise MetaRLError(f"no checkpoint in {run_dir} (expected {ckpt}){hint}")
-    ck = load_checkpoint(ckpt)
-    load_agent_state(agent, ck, ckpt, exp)
-    if suite is not None:
-        return _eval_suite(args, exp, family, agent, suite, {"name": name, "iteration": ck.get("iteration"),
-                                                            "env_steps": ck.get("env_steps")})
-    tasks = family.sample(train.eval_tasks, split=args.split, seed=train.eval_seed)
-    out_dir = run_dir if args.split == "test" else run_dir / f"eval_{args.split}"
-    trained = run_dir / "eval" / "report.json"
-    if out_dir == run_dir and trained.exists() and not (run_dir / "eval" / "report.train.json").exists():
-        # the training's own final evaluation is kept when `metarl eval` replaces report.json
-        shutil.copy2(trained, run_dir / "eval" / "report.train.json")
-    report = evaluate_run(exp, family, agent, out_dir, tasks=tasks, quiet=args.quiet, label=args.split)
-    report.meta.update(iteration=ck.get("iteration"), env_steps=ck.get("env_steps"),
-                       checkpoint={"name": name, **{k: ck[k] for k in BEST_KEYS if k in ck}})
-    official = None
-    if args.protocol != "metarl":
-        # the benchmark's own evaluation function on its own test envs, beside ours
-        official = evaluation_protocol(args.protocol)(agent, family, num_evals=args.num_evals,
-                                                      meta_batch_size=args.protocol_tasks, seed=train.eval_seed)
-        report.meta["official_" + args.protocol] = official
-    report.save(out_dir / "eval")
-    print_summary(report, run_dir, eval_dir=out_dir / "eval")
-    if official is not None:
-        ours = report.summary.get("success_per_episode")
-        print(f"\nofficial {args.protocol} protocol ({official['settings']}): success rate "
-              f"{official['success_rate']:.3f}, mean return {official['mean_return']:.1f}"
-              + (f"; ours (success per episode index, last): {ours[-1]:.3f}" if ours else ""))
-    return 0
-
-
-def _eval_suite(args, exp, family, agent, suite, checkpoint: dict) -> int:
-    """``metarl eval RUN_DIR --suite FILE``: the run's evaluation (baselines, plots, MAML's
-    inner-step curve) at each novelty level, into RUN_DIR/eval_suite/<suite file stem>/."""
-    from metarl.evaluation.suite_eval import SuiteReport, evaluate_suite
-    from metarl.training.trainer import evaluate_run
-
-    import hashlib
-
-    run_dir = Path(args.run_dir)
-    out = run_dir / "eval_suite" / Path(args.suite).stem
-    run_family = {"name": exp.family, "kwargs": exp.family_kwargs}
-    if out.exists():   # an earlier evaluation on a suite of this name: replaced, none of its files kept
-        shutil.rmtree(out)
-    report = evaluate_suite(agent, suite, episodes=exp.train.episodes_per_trial, seed=exp.train.eval_seed,
-                            run_level=lambda j, level, tasks: evaluate_run(
-                                exp, family, agent, out / SuiteReport.level_dir(j, level), tasks=tasks,
-                                quiet=args.quiet, label=f"novelty level {level:g}"))
-    report.meta.update(suite_file=str(args.suite), suite_sha256=hashlib.sha256(Path(args.suite).read_bytes()).hexdigest(),
-                       run_dir=str(run_dir), checkpoint=checkpoint, run_family=run_family)
-    for rep in report.reports:   # as `metarl eval` records them
-        rep.meta.update(iteration=checkpoint["iteration"], env_steps=checkpoint["env_steps"], checkpoint=checkpoint)
-    path = report.save(out)
-    report.to_tensorboard(out, step=checkpoint.get("iteration") or 0)
-    print(f"\nnovelty suite {args.suite}: {family.name}, {len(suite)} tasks at levels {suite.levels}, "
-          f"{exp.train.episodes_per_trial} episodes per trial ({exp.agent}, checkpoint {checkpoint['name']})")
-    print(report.table())
-    print(f"\n  report: {path} (per level: {out}/level_<j>_d<level>/eval/)")
-    print(f"  plots:  {out / 'by_level.png'}, {out / 'adaptation.png'}")
-    print(f"  TensorBoard: tensorboard --logdir {run_dir.parent} (sub-run {run_dir.name}/eval_suite/{out.name})")
-    return 0
+    return run_eval(args)
 
 
 def _cmd_baselines(args) -> int:
@@ -277,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which policy: latest.pt, or best.pt of a run trained with keep_best (auto: best.pt "
                         "where it exists, as the training's own final evaluation)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--agent-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="evaluate with an agent option changed (repeatable; e.g. rl2's reward_clip=2); options "
+                        "that change the network's shape cannot; written to RUN_DIR/eval_KEY-VALUE/ "
+                        "(suites: eval_suite/<suite>_KEY-VALUE/), the change recorded in the report")
     s.add_argument("--device", default=None,
                    help="auto, cpu, cuda or cuda:N (default: the run's own; a CUDA run evaluates on CPU with cpu)")
     s.add_argument("--suite", default=None,

@@ -147,6 +147,23 @@ class Experiment:
                     f"{sorted(train_fields)}, family {sorted(fam_opts)}, agent {sorted(agent_opts)}")
         return dataclasses.replace(self, family_kwargs=fam, agent_config=agent, train=train)
 
+    def with_agent_options(self, pairs: list[str]) -> tuple["Experiment", dict[str, Any]]:
+        """``["reward_clip=2", ...]`` (``metarl eval --agent-option``) applied to the agent's
+        options only; returns the copy and the changed options with their typed values."""
+        opts = agent_options(self.agent, self.family)
+        given: dict[str, str] = {}
+        for pair in pairs:
+            key, sep, text = pair.partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep or not key or not text:
+                raise ConfigError(f"--agent-option expects KEY=VALUE (e.g. reward_clip=2), got {pair!r}")
+            if key not in opts:
+                raise ConfigError(f"--agent-option {key}: not an option of agent {self.agent!r}"
+                                  f"{did_you_mean(key, list(opts))}; accepted: {sorted(opts)}")
+            given[key] = text
+        exp = self.with_overrides(given)
+        return exp, {k: exp.agent_config[k] for k in given}
+
     def _with_agent(self, agent: str) -> "Experiment":
         """This preset with sibling agent ``agent`` (one of ``agent_choices``) in place of its own."""
         if agent == self.agent:

@@ -1,0 +1,74 @@
+"""``metarl eval RUN_DIR --agent-option KEY=VALUE``: a trained run evaluated with an agent option
+changed (RL²'s ``reward_clip``), beside the run's own report and recorded in the new one; options
+that change the network and malformed or unknown options are one-line errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import cli
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """RL² on 2-arm bandits, the smoke-train budget of test_rl2_train.py (about 8 s): it adapts."""
+    run = tmp_path_factory.mktemp("opt") / "bandit"
+    assert cli(["train", "rl2_bandits", "--arms", "2", "--low", "0.05", "--high", "0.95", "--total_steps", "96000",
+                "--hidden_size", "64", "--trials_per_update", "64", "--minibatches", "2", "--lr", "5e-3",
+                "--lr_final", "1e-3", "--ent_coef", "0.005", "--gamma", "1.0", "--eval_tasks", "300",
+                "--eval_every", "1000", "--baselines", "false", "--quiet", "true", "--run_dir", str(run)]) == 0
+    return run
+
+
+def _returns(path):
+    report = json.loads(path.read_text())
+    return np.asarray(report["episode_returns"]), report["meta"]
+
+
+def test_a_changed_option_is_evaluated_beside_the_runs_report(run):
+    own = (run / "eval" / "report.json").read_bytes()
+    base, _ = _returns(run / "eval" / "report.json")
+    # bandit rewards lie in [0, 1]: clipping them to [-1, 1] changes no input, so no action
+    assert cli(["eval", str(run), "--agent-option", "reward_clip=1", "--quiet"]) == 0
+    same, meta = _returns(run / "eval_reward_clip-1.0" / "eval" / "report.json")
+    assert meta["agent_options_changed"] == {"reward_clip": 1.0}
+    np.testing.assert_array_equal(same, base)
+    # clipping to [-0.001, 0.001] all but hides which pulls paid: the adaptation is gone
+    assert cli(["eval", str(run), "--agent_option=reward_clip=0.001", "--quiet"]) == 0
+    blind, meta = _returns(run / "eval_reward_clip-0.001" / "eval" / "report.json")
+    assert meta["agent_options_changed"] == {"reward_clip": 0.001} and blind.shape == base.shape
+    # seed 0: trial return 5.67 with the rewards, 4.89 without (random 5.0)
+    assert base.sum(1).mean() > 5.5 and blind.sum(1).mean() < base.sum(1).mean() - 0.4
+    assert blind[:, -1].mean() < base[:, -1].mean() - 0.05   # the last pull gains least
+    assert (run / "eval" / "report.json").read_bytes() == own   # the run's own report is left alone
+    assert (run / "eval_reward_clip-0.001" / "eval" / "adaptation.png").exists()
+
+
+def test_agent_option_on_the_train_split_and_a_suite(run, tmp_path, capsys):
+    assert cli(["eval", str(run), "--split", "train", "--tasks", "5", "--agent-option", "reward_clip=2",
+                "--quiet"]) == 0
+    assert (run / "eval_train_reward_clip-2.0" / "eval" / "report.json").exists()
+    suite = tmp_path / "arms.json"
+    assert cli(["generate", "bandit", "--arms", "2", "--low", "0.05", "--high", "0.95", "--levels", "0,0.05", "--per-level", "5", "-o", str(suite)]) == 0
+    capsys.readouterr()
+    assert cli(["eval", str(run), "--suite", str(suite), "--agent-option", "reward_clip=2", "--quiet"]) == 0
+    saved = json.loads((run / "eval_suite" / "arms_reward_clip-2.0" / "suite_report.json").read_text())
+    assert saved["meta"]["agent_options_changed"] == {"reward_clip": 2.0}
+    level = run / "eval_suite" / "arms_reward_clip-2.0" / "level_1_d0.05" / "eval" / "report.json"
+    assert _returns(level)[1]["agent_options_changed"] == {"reward_clip": 2.0}
+
+
+@pytest.mark.parametrize("option, words", [
+    ("hidden_size=8", ["--agent-option hidden_size changes the trained network", "cannot be loaded"]),
+    ("reward_clp=2", ["reward_clp: not an option of agent 'rl2'", "did you mean 'reward_clip'?", "accepted:"]),
+    ("reward_clip", ["expects KEY=VALUE", "'reward_clip'"]),
+    ("reward_clip=-1", ["reward_clip", "-1"]),
+    ("reward_clip=much", ["reward_clip", "expects a number", "'much'"]),
+])
+def test_bad_agent_options_are_one_line_errors(run, capsys, option, words):
+    assert cli(["eval", str(run), "--agent-option", option, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and all(w in err[0] for w in words), err
+    assert not list(run.glob("eval_*much*")) and not list(run.glob("eval_hidden*"))
