@@ -181,14 +181,10 @@ class MAMLRLAgent(Agent):
         """Actions for obs x [m, S, d]: (stored actions [m*S, ...] tensor, env actions np.ndarray)."""
         d = self.dist(params, x)
         if self.discrete:
-            a = d[0].argmax(-1) if deterministic else torch.multinomial(
-                torch.softmax(d[0].flatten(0, 1), -1), 1, generator=generator).view(d[0].shape[:2])
-            a = a.flatten(0, 1)
+            a = pg.sample_categorical(torch.softmax(d[0].flatten(0, 1), -1), generator, deterministic)
             return a, (a + int(self.action_space.start)).cpu().numpy()
         mean, log_std = d
-        a = mean if deterministic else mean + log_std.exp() * torch.randn(
-            mean.shape, generator=generator, device=mean.device)
-        a = a.flatten(0, 1)
+        a = pg.sample_gaussian(mean, log_std.exp(), generator, deterministic).flatten(0, 1)
         return a, self._box.host_actions(a)
 
     # ---- inner loop -----------------------------------------------------------------------------

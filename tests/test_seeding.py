@@ -162,3 +162,28 @@ def test_bad_sample_arguments(kwargs, names):
 
 def test_sample_zero_tasks():
     assert metarl.make_family("bandit").sample(0, seed=0) == []
+
+
+def test_action_sampling_draws_only_from_the_given_generator():
+    """The samplers every agent acts through (RL², MAML, sb3-ppo): same generator seed, same
+    actions, whatever the global torch stream did; shapes kept; the draws follow the probabilities."""
+    import torch
+
+    from metarl.learning.policy_gradient import sample_categorical, sample_gaussian
+
+    probs = torch.tensor([[0.1, 0.6, 0.3], [0.5, 0.25, 0.25]]).expand(4, 2, 3)
+    draws = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)
+        g = torch.Generator().manual_seed(5)
+        draws.append((sample_categorical(probs, g), sample_gaussian(torch.zeros(4, 2), torch.ones(2), g)))
+    assert draws[0][0].shape == (4, 2) and draws[0][0].dtype == torch.long and draws[0][1].shape == (4, 2)
+    assert torch.equal(draws[0][0], draws[1][0]) and torch.equal(draws[0][1], draws[1][1])
+    g = torch.Generator().manual_seed(0)
+    assert sample_categorical(probs, g, deterministic=True).tolist() == [[1, 0]] * 4
+    assert torch.equal(sample_gaussian(torch.full((3,), 2.0), torch.ones(3), g, deterministic=True), torch.full((3,), 2.0))
+    many = sample_categorical(probs[0].expand(20000, 2, 3), g)
+    freq = torch.stack([(many[:, 0] == k).float().mean() for k in range(3)])
+    assert torch.allclose(freq, probs[0, 0], atol=0.015)
+    x = sample_gaussian(torch.zeros(20000), torch.full((20000,), 3.0), g)
+    assert abs(float(x.mean())) < 0.1 and abs(float(x.std()) - 3.0) < 0.1

@@ -33,6 +33,7 @@ from metarl.errors import ConfigError, check_choice, check_float, check_int, che
 from metarl.learning.action_box import ACTION_UNITS, BoxActions
 from metarl.learning.agent import Agent
 from metarl.learning.device import resolve_device, restore_generator
+from metarl.learning.policy_gradient import sample_categorical, sample_gaussian
 from metarl.rollout.episodes import Episodes, sample_episodes
 from metarl.rollout.gae import compute_gae
 
@@ -161,11 +162,9 @@ class SB3PPOAgent(Agent):
             raise FloatingPointError(f"the policy produced invalid action distributions (diverged "
                                      f"parameters?): {str(exc).splitlines()[0]}") from None
         if self.box is None:
-            a = dist.probs.argmax(-1) if deterministic else \
-                torch.multinomial(dist.probs, 1, generator=generator).squeeze(-1)
+            a = sample_categorical(dist.probs, generator, deterministic)
             return a, a.cpu().numpy() + int(self.action_space.start)
-        a = dist.mean if deterministic else \
-            dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=generator, device=x.device)
+        a = sample_gaussian(dist.mean, dist.stddev, generator, deterministic)
         return a, self.box.host_actions(a)
 
     def act(self, obs: np.ndarray, state: Any, deterministic: bool = False):

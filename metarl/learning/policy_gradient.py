@@ -85,6 +85,23 @@ def per_task_mean(v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 # ---- distributions --------------------------------------------------------------------------
+def sample_categorical(probs: torch.Tensor, generator: torch.Generator, deterministic: bool = False) -> torch.Tensor:
+    """Actions [...] (long) for probabilities [..., n]: the argmax, or one draw per row from
+    ``generator`` (every agent samples from its own seeded generator, never the global one)."""
+    if deterministic:
+        return probs.argmax(-1)
+    return torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator).view(probs.shape[:-1])
+
+
+def sample_gaussian(mean: torch.Tensor, std: torch.Tensor, generator: torch.Generator,
+                    deterministic: bool = False) -> torch.Tensor:
+    """Actions [..., a] from N(mean [..., a], std (broadcast to it)): the mean, or a draw from
+    ``generator``."""
+    if deterministic:
+        return mean
+    return mean + std * torch.randn(mean.shape, generator=generator, device=mean.device)
+
+
 def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     """log N(action; mean, exp(log_std)^2) summed over the last axis. mean / action [..., a];
     log_std broadcastable to them."""

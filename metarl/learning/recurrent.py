@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from metarl.errors import ConfigError, check_choice
-from metarl.learning.policy_gradient import clipped_gaussian_log_prob
+from metarl.learning.policy_gradient import clipped_gaussian_log_prob, sample_categorical, sample_gaussian
 
 CELLS = ("gru", "lstm")
 CRITICS = ("shared", "separate")
@@ -195,13 +195,10 @@ class RecurrentActorCritic(nn.Module):
         """Actions and their log-probabilities from policy parameters ``pi`` [B, act_dim]."""
         if self.head == "categorical":
             logp_all = torch.log_softmax(pi, -1)
-            if deterministic:
-                a = pi.argmax(-1)
-            else:
-                a = torch.multinomial(logp_all.exp(), 1, generator=generator).squeeze(-1)
+            a = sample_categorical(logp_all.exp(), generator, deterministic)
             return a, logp_all.gather(-1, a.unsqueeze(-1)).squeeze(-1)
         std = self.log_std.exp()
-        a = pi if deterministic else pi + std * torch.randn(pi.shape, generator=generator, device=pi.device)
+        a = sample_gaussian(pi, std, generator, deterministic)
         return a, self._gauss_logp(pi, a)
 
     def log_prob_entropy(self, pi: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
