@@ -8,6 +8,12 @@ log-uniformly from ``[min_scale, max_scale]`` x its nominal value (default 0.5x-
 the hard limits are 0.1x-10x. All parameters
 are in the ``dynamics`` group (rewards are Gymnasium's own).
 
+CartPole's ``force_sign="both"`` adds a parameter ``force_sign`` drawn from {+1, -1}: on -1
+tasks the push goes the other way (action 1 pushes left). Within the default scale ranges a
+memoryless policy balances every cart-pole (docs/results.md), so these tasks need no
+adaptation; with reversed tasks mixed in, no single policy of the state alone balances both
+kinds, and an agent must find out from its first steps which kind it faces.
+
 Environments are ``TimeLimit(CartPoleEnv subclass, 500)`` and
 ``TimeLimit(PendulumEnv subclass, 200)``, so the time limit gives ``truncated=True``
 (bootstrapped) and CartPole's pole falling gives ``terminated=True``.
@@ -36,7 +42,7 @@ from gymnasium.envs.classic_control.pendulum import PendulumEnv
 from gymnasium.wrappers import TimeLimit
 
 from metarl.envs._common import check_scalar_params
-from metarl.errors import ConfigError, check_float
+from metarl.errors import ConfigError, check_choice, check_float
 from metarl.tasks import ParamSpace, ParamSpec, Task, TaskFamily
 
 HARD_SCALE = (0.1, 10.0)
@@ -64,6 +70,8 @@ class CartPoleTaskEnv(CartPoleEnv):
         self.task = task
         for name in ("gravity", "masscart", "masspole", "length", "force_mag"):
             setattr(self, name, float(task.params[name]))
+        # Gymnasium pushes with +force_mag for action 1 and -force_mag for action 0
+        self.force_mag *= float(task.params.get("force_sign", 1))
         self.total_mass = self.masspole + self.masscart
         self.polemass_length = self.masspole * self.length
 
@@ -136,11 +144,28 @@ class _PhysicsFamily(TaskFamily):
 
 
 class CartPoleDynamicsFamily(_PhysicsFamily):
-    """CartPole-v1 (500-step time limit) with gravity, masses, pole length and force varied."""
+    """CartPole-v1 (500-step time limit) with gravity, masses, pole length and force varied.
+
+    Options: force_sign ("positive": Gymnasium's direction of push; "both": each task also
+    draws ``force_sign`` +1 or -1 with equal odds and -1 reverses the push)
+    """
 
     name = "cartpole-dynamics"
     max_episode_steps = 500
     NOMINAL = {"gravity": 9.8, "masscart": 1.0, "masspole": 0.1, "length": 0.5, "force_mag": 10.0}
+    FORCE_SIGNS = ("positive", "both")
+
+    def __init__(self, min_scale: float = 0.5, max_scale: float = 2.0, force_sign: str = "positive") -> None:
+        super().__init__(min_scale, max_scale)
+        check_choice(f"{self.name}: force_sign", force_sign, self.FORCE_SIGNS)
+        self.force_sign = force_sign
+        if force_sign == "both":
+            self.params = ParamSpace([*self.params, ParamSpec("force_sign", choices=(1, -1), group="dynamics")])
+
+    def nominal_task(self) -> Task:
+        task = super().nominal_task()
+        return task if self.force_sign == "positive" else Task(self.name, {**task.params, "force_sign": 1},
+                                                               task_id=task.task_id, split=task.split)
 
     def make_env(self, task: Task) -> gym.Env:
         return TimeLimit(CartPoleTaskEnv(self, task), max_episode_steps=self.max_episode_steps)

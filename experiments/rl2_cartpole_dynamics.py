@@ -5,7 +5,9 @@ a trial is ``episodes_per_trial`` episodes (up to 500 steps each) of one such ca
 Measured (docs/results.md): these ranges need no adaptation. The memoryless non-meta
 baseline (``--agent sb3-ppo``) balances every held-out cart-pole for the full 500 steps, and
 RL² scores 997.6 of 1000. So this preset tests RL² on long trials with continuous-state physics
-(and ``metarl bench rl2`` times it), not what meta-learning adds.
+(and ``metarl bench rl2`` times it), not what meta-learning adds. ``--force_sign both``
+reverses the push on half the tasks (action 1 pushes left), which no policy of the state
+alone can balance; those tasks need adaptation within the first steps.
 """
 from metarl.training.config import Experiment, TrainConfig
 from metarl.training.runner import main_for

@@ -303,6 +303,35 @@ def test_cartpole_derived_quantities_and_time_limit():
         assert not term and trunc == (t == 500)
 
 
+def test_cartpole_force_sign_both_reverses_the_push_on_half_the_tasks():
+    """``force_sign="both"``: -1 tasks push the other way (action 1 accelerates the cart to the
+    left), the sign is drawn per task, and the controller that balances +1 tasks drops the pole
+    of the same cart-pole reversed within a few steps."""
+    both = metarl.make_family("cartpole-dynamics", force_sign="both")
+    signs = [t.params["force_sign"] for t in both.sample(400, split="train", seed=0)]
+    assert set(signs) == {1, -1} and abs(np.mean(signs)) < 0.15
+    plain = family("cartpole-dynamics")
+    assert "force_sign" not in plain.params.names and "force_sign" not in plain.sample(1, seed=3)[0].params
+    assert both.nominal_task().params["force_sign"] == 1
+    lengths = {}
+    for sign in (1, -1):
+        task = metarl.Task(both.name, {**both.nominal_task().params, "force_sign": sign})
+        env = both.make_env(task)
+        obs, _ = env.reset(seed=0, options={"task": task})
+        assert env.unwrapped.force_mag == 10.0 * sign
+        first, *_ = env.step(1)
+        assert np.sign(first[1] - obs[1]) == sign   # the cart's velocity after pushing "right"
+        obs = first
+        for t in range(2, 501):
+            obs, _, term, trunc, _ = env.step(int(obs[2] + 0.5 * obs[3] > 0))
+            if term or trunc:
+                break
+        lengths[sign] = t
+    assert lengths == {1: 500, -1: lengths[-1]} and lengths[-1] < 30, lengths
+    with pytest.raises(MetaRLError, match=r"force_sign='left' is not valid; choose one of \['positive', 'both'\]"):
+        metarl.make_family("cartpole-dynamics", force_sign="left")
+
+
 def test_pendulum_torque_clip_and_shared_action_space():
     fam = family("pendulum-dynamics")
     assert fam.torque_bound == 4.0 and fam.params["max_torque"].hard[1] == 4.0
