@@ -75,6 +75,7 @@ class MAMLAgent(Agent):
 
     trainable = True
     name = "maml"
+    eval_options = ("inner_steps",)   # the step sizes come from the checkpoint (learned for Meta-SGD)
     learn_lr = False
 
     def __init__(self, family, *, hidden_sizes=(40, 40), inner_lr: float = 0.01, inner_steps: int = 1,

@@ -91,6 +91,7 @@ class MAMLRLAgent(Agent):
 
     trainable = True
     name = "maml"
+    eval_options = ("inner_steps",)   # the step sizes come from the checkpoint (learned for Meta-SGD)
     learn_lr = False
 
     def __init__(self, family, *, hidden_sizes=(100, 100), inner_lr: float = 0.1, inner_steps: int = 1,

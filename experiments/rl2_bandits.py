@@ -4,7 +4,7 @@ Each trial is ``episodes_per_trial`` pulls (one-step episodes) of a k-armed band
 arm means ~ U[0, 1]; the score is the total reward over the pulls on held-out tasks,
 next to classic baselines (random, greedy, epsilon-greedy, UCB, Thompson sampling, the
 finite-horizon Gittins index) and, when small enough, the exact Bayes-optimal value.
-Default: 5 arms, 10 pulls — the README's main job (2¼-3 minutes on 2 CPU cores).
+Default: 5 arms, 10 pulls — the README's main job (1-3 minutes of training on 2 CPU cores).
 
 For 100-pull trials the preset's short-trial settings lose: use ``--value_scale 0.1
 --gae_lambda 0.9 --trials_per_update 512 --hidden_size 64`` and keep the preset's undiscounted

@@ -181,9 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "where it exists, as the training's own final evaluation)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--agent-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="evaluate with an agent option changed (repeatable; e.g. rl2's reward_clip=2); options "
-                        "that change the network's shape cannot; written to RUN_DIR/eval_KEY-VALUE/ "
-                        "(suites: eval_suite/<suite>_KEY-VALUE/), the change recorded in the report")
+                   help="evaluate the trained weights with an agent option changed (repeatable): rl2's "
+                        "reward_clip, maml / metasgd's inner_steps; written to RUN_DIR/eval_KEY-VALUE/ (e.g. "
+                        "eval_reward_clip-2/; suites: eval_suite/<suite>_KEY-VALUE/), the change recorded in the report")
     s.add_argument("--device", default=None,
                    help="auto, cpu, cuda or cuda:N (default: the run's own; a CUDA run evaluates on CPU with cpu)")
     s.add_argument("--suite", default=None,

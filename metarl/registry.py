@@ -135,6 +135,15 @@ def agent_options(name: str, family: Any = None) -> dict[str, Any]:
     return out
 
 
+def agent_eval_options(name: str, family: Any = None) -> tuple[str, ...]:
+    """The options of agent ``name`` that may change when its trained weights are evaluated
+    (the classes' ``eval_options``; same ``family`` rule as ``agent_options``)."""
+    out: list[str] = []
+    for factory in _agent_factories(name, family):
+        out += [o for o in getattr(factory, "eval_options", ()) if o not in out]
+    return tuple(out)
+
+
 def _agent_factories(name: str, family: Any) -> list:
     """The class(es) behind agent ``name``: the one for ``family``'s kind, or every kind's
     without a family (first kind first), for an agent that depends on it."""

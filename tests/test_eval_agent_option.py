@@ -32,7 +32,7 @@ def test_a_changed_option_is_evaluated_beside_the_runs_report(run):
     base, _ = _returns(run / "eval" / "report.json")
     # bandit rewards lie in [0, 1]: clipping them to [-1, 1] changes no input, so no action
     assert cli(["eval", str(run), "--agent-option", "reward_clip=1", "--quiet"]) == 0
-    same, meta = _returns(run / "eval_reward_clip-1.0" / "eval" / "report.json")
+    same, meta = _returns(run / "eval_reward_clip-1" / "eval" / "report.json")
     assert meta["agent_options_changed"] == {"reward_clip": 1.0}
     np.testing.assert_array_equal(same, base)
     # clipping to [-0.001, 0.001] all but hides which pulls paid: the adaptation is gone
@@ -49,26 +49,46 @@ def test_a_changed_option_is_evaluated_beside_the_runs_report(run):
 def test_agent_option_on_the_train_split_and_a_suite(run, tmp_path, capsys):
     assert cli(["eval", str(run), "--split", "train", "--tasks", "5", "--agent-option", "reward_clip=2",
                 "--quiet"]) == 0
-    assert (run / "eval_train_reward_clip-2.0" / "eval" / "report.json").exists()
+    assert (run / "eval_train_reward_clip-2" / "eval" / "report.json").exists()
     suite = tmp_path / "arms.json"
     assert cli(["generate", "bandit", "--arms", "2", "--low", "0.05", "--high", "0.95", "--levels", "0,0.05", "--per-level", "5", "-o", str(suite)]) == 0
     capsys.readouterr()
     assert cli(["eval", str(run), "--suite", str(suite), "--agent-option", "reward_clip=2", "--quiet"]) == 0
-    saved = json.loads((run / "eval_suite" / "arms_reward_clip-2.0" / "suite_report.json").read_text())
+    saved = json.loads((run / "eval_suite" / "arms_reward_clip-2" / "suite_report.json").read_text())
     assert saved["meta"]["agent_options_changed"] == {"reward_clip": 2.0}
-    level = run / "eval_suite" / "arms_reward_clip-2.0" / "level_1_d0.05" / "eval" / "report.json"
+    level = run / "eval_suite" / "arms_reward_clip-2" / "level_1_d0.05" / "eval" / "report.json"
     assert _returns(level)[1]["agent_options_changed"] == {"reward_clip": 2.0}
 
 
-@pytest.mark.parametrize("option, words", [
-    ("hidden_size=8", ["--agent-option hidden_size changes the trained network", "cannot be loaded"]),
-    ("reward_clp=2", ["reward_clp: not an option of agent 'rl2'", "did you mean 'reward_clip'?", "accepted:"]),
-    ("reward_clip", ["expects KEY=VALUE", "'reward_clip'"]),
-    ("reward_clip=-1", ["reward_clip", "-1"]),
-    ("reward_clip=much", ["reward_clip", "expects a number", "'much'"]),
+@pytest.mark.parametrize("options, words", [
+    (["hidden_size=8"], ["agent 'rl2' cannot change hidden_size at evaluation", "options it can: ['reward_clip']"]),
+    (["seed=5"], ["cannot change seed at evaluation"]),   # also a trainer option: still refused, not a traceback
+    (["lr=0.1"], ["cannot change lr at evaluation"]),
+    (["reward_clp=2"], ["reward_clp: not an option of agent 'rl2'", "did you mean 'reward_clip'?",
+                        "options it can change at evaluation: ['reward_clip']"]),
+    (["reward_clip"], ["expects KEY=VALUE", "'reward_clip'"]),
+    (["reward_clip=0"], ["reward_clip=0: that is the run's own value (0.0)"]),
+    (["reward_clip=2", "reward_clip=3"], ["--agent-option reward_clip is given twice (2.0 and '3')"]),
+    (["reward_clip=-1"], ["reward_clip", "-1"]),
+    (["reward_clip=much"], ["reward_clip", "expects a number", "'much'"]),
 ])
-def test_bad_agent_options_are_one_line_errors(run, capsys, option, words):
-    assert cli(["eval", str(run), "--agent-option", option, "--quiet"]) == 2
+def test_bad_agent_options_are_one_line_errors(run, capsys, options, words):
+    assert cli(["eval", str(run), *[a for o in options for a in ("--agent-option", o)], "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and all(w in err[0] for w in words), err
-    assert not list(run.glob("eval_*much*")) and not list(run.glob("eval_hidden*"))
+    assert not list(run.glob("eval_*much*")) and not list(run.glob("eval_hidden*")) and not list(run.glob("eval_seed*"))
+
+
+def test_maml_evaluates_with_more_inner_steps_and_refuses_the_step_size(tmp_path, capsys):
+    """MAML's inner_steps may change at evaluation (the per-episode curve adapts with them);
+    its step size comes from the checkpoint (Meta-SGD's is learned), so inner_lr is refused."""
+    run = tmp_path / "maml"
+    assert cli(["train", "maml_sinusoid", "--total_steps", "2000", "--eval_tasks", "20", "--inner_steps_eval", "0",
+                "--hidden_sizes", "[16]", "--quiet", "true", "--run_dir", str(run)]) == 0
+    assert cli(["eval", str(run), "--agent-option", "inner_steps=3", "--quiet"]) == 0
+    more, meta = _returns(run / "eval_inner_steps-3" / "eval" / "report.json")
+    base, _ = _returns(run / "eval" / "report.json")
+    assert meta["agent_options_changed"] == {"inner_steps": 3} and more.shape == base.shape
+    assert not np.array_equal(more, base)
+    assert cli(["eval", str(run), "--agent-option", "inner_lr=0.05", "--quiet"]) == 2
+    assert "cannot change inner_lr at evaluation" in capsys.readouterr().err

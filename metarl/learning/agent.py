@@ -27,6 +27,10 @@ class Agent:
     #: whether ``update`` learns anything (baselines set False)
     trainable: bool = False
     name: str = ""
+    #: options that may differ between training and the evaluation of the trained weights
+    #: (``metarl eval RUN_DIR --agent-option KEY=VALUE``); every other option is fixed by the
+    #: run (the network's shape) or read only in training (learning rates, batch sizes)
+    eval_options: tuple[str, ...] = ()
 
     def __init__(self, family) -> None:
         self.family = family

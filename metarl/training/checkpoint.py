@@ -71,9 +71,28 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def load_agent_state(agent, checkpoint: dict[str, Any], path: Path, exp) -> None:
     """Load ``checkpoint["agent"]`` into ``agent``; a checkpoint of another network (e.g. other
-    ``--hidden_size``) is a one-line ``MetaRLError`` naming the file and the run's options."""
+    ``--hidden_size``) is a one-line ``MetaRLError`` naming the file, the options that differ
+    from the checkpoint's run and the first mismatching tensor."""
     try:
         agent.load_state_dict(checkpoint["agent"])
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        raise MetaRLError(f"the checkpoint {path} does not fit agent {exp.agent!r} with options "
-                          f"{exp.agent_config} ({one_line(exc, 200)}); use the run's own network options") from None
+        saved = (checkpoint.get("experiment") or {}).get("agent", {})
+        differ = {k: (saved.get("config", {}).get(k), v) for k, v in exp.agent_config.items()
+                  if saved.get("name") == exp.agent and k in saved.get("config", {}) and saved["config"][k] != v}
+        which = ("; options that differ from the checkpoint's run (its value -> this one): " + ", ".join(
+            f"{k} {a!r} -> {b!r}" for k, (a, b) in differ.items())) if differ else ""
+        raise MetaRLError(f"the checkpoint {path} does not fit agent {exp.agent!r} as configured{which} "
+                          f"({_mismatch(exc)}); use the run's own network options (its config.yaml)") from None
+
+
+def _mismatch(exc: BaseException) -> str:
+    """The first shape mismatch of torch's ``load_state_dict`` error, shortly; else the error."""
+    import re
+
+    m = re.search(r"size mismatch for ([\w.]+): copying a param with shape torch\.Size\(\[([^\]]*)\]\) "
+                  r"from checkpoint, the shape in current model is torch\.Size\(\[([^\]]*)\]\)", str(exc))
+    if m:
+        more = str(exc).count("size mismatch for") - 1
+        return (f"{m.group(1)} is [{m.group(2)}] in the checkpoint and [{m.group(3)}] here"
+                + (f", and {more} more tensors differ" if more > 0 else ""))
+    return one_line(exc, 200)

@@ -149,9 +149,12 @@ class Experiment:
 
     def with_agent_options(self, pairs: list[str]) -> tuple["Experiment", dict[str, Any]]:
         """``["reward_clip=2", ...]`` (``metarl eval --agent-option``) applied to the agent's
-        options only; returns the copy and the changed options with their typed values."""
-        opts = agent_options(self.agent, self.family)
-        given: dict[str, str] = {}
+        options; returns the copy and the changed options with their typed values. Only the
+        agent's ``eval_options`` may change, each once and to a value other than the run's."""
+        from metarl.registry import agent_eval_options
+
+        opts, allowed = agent_options(self.agent, self.family), agent_eval_options(self.agent, self.family)
+        config, changed = dict(self.agent_config), {}
         for pair in pairs:
             key, sep, text = pair.partition("=")
             key = key.strip().replace("-", "_")
@@ -159,10 +162,31 @@ class Experiment:
                 raise ConfigError(f"--agent-option expects KEY=VALUE (e.g. reward_clip=2), got {pair!r}")
             if key not in opts:
                 raise ConfigError(f"--agent-option {key}: not an option of agent {self.agent!r}"
-                                  f"{did_you_mean(key, list(opts))}; accepted: {sorted(opts)}")
-            given[key] = text
-        exp = self.with_overrides(given)
-        return exp, {k: exp.agent_config[k] for k in given}
+                                  f"{did_you_mean(key, list(opts))}; options it can change at evaluation: "
+                                  f"{list(allowed) or 'none'}")
+            if key not in allowed:
+                raise ConfigError(f"--agent-option {key}: agent {self.agent!r} cannot change {key} at evaluation "
+                                  f"(the trained network fixes it, or only training reads it); options it can: "
+                                  f"{list(allowed) or 'none'}")
+            if key in changed:
+                raise ConfigError(f"--agent-option {key} is given twice ({changed[key]!r} and {text!r})")
+            own = config.get(key, opts[key])
+            value = parse_value(key, text, own)
+            if value == own:
+                raise ConfigError(f"--agent-option {key}={text}: that is the run's own value ({own!r})")
+            config[key] = changed[key] = value
+        return dataclasses.replace(self, agent_config=config), changed
+
+    @staticmethod
+    def option_tag(changed: dict[str, Any]) -> str:
+        """``{"reward_clip": 2.0}`` -> ``"reward_clip-2"``: changed options as a directory name."""
+        def text(v: Any) -> str:
+            if isinstance(v, bool):
+                return str(v).lower()
+            if isinstance(v, float):
+                return f"{v:g}"
+            return "".join(ch for ch in str(v) if ch.isalnum() or ch in "._+-,")
+        return "_".join(f"{k}-{text(v)}" for k, v in changed.items())
 
     def _with_agent(self, agent: str) -> "Experiment":
         """This preset with sibling agent ``agent`` (one of ``agent_choices``) in place of its own."""

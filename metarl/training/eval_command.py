@@ -53,16 +53,9 @@ def run_eval(args) -> int:
         hint = " (best.pt is written by runs trained with --keep_best)" if name == "best" else ""
         raise MetaRLError(f"no checkpoint in {run_dir} (expected {ckpt}){hint}")
     ck = load_checkpoint(ckpt)
-    try:
-        load_agent_state(agent, ck, ckpt, exp)
-    except MetaRLError as exc:
-        if not changed:
-            raise
-        raise MetaRLError(f"--agent-option {', '.join(changed)} changes the trained network, so its checkpoint "
-                          f"cannot be loaded; only options that keep the parameters' shapes can change at "
-                          f"evaluation ({exc})") from None
+    load_agent_state(agent, ck, ckpt, exp)
     # a changed agent or the train split is evaluated beside the run's own report, not over it
-    tag = "_".join([args.split] * (args.split != "test") + [f"{k}-{v}" for k, v in changed.items()])
+    tag = "_".join([args.split] * (args.split != "test") + [exp.option_tag(changed)] * bool(changed))
     if suite is not None:
         return _eval_suite(args, exp, family, agent, suite, {"name": name, "iteration": ck.get("iteration"),
                                                             "env_steps": ck.get("env_steps")}, changed, tag)
