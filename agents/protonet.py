@@ -157,7 +157,7 @@ class NearestCentroidAgent(Agent):
         if episodes <= self.support:
             raise ConfigError(f"trials of {episodes} episodes leave no query examples after the support set of "
                               f"{self.support} (ways x shots); use more than {self.support} episodes per trial "
-                              f"(e.g. {self.support + 10})")
+                              f"(e.g. {self.support + 15}: 15 queries, as the presets)")
 
     def init_state(self, batch: int) -> ProtoState:
         return ProtoState()
@@ -194,7 +194,13 @@ class NearestCentroidAgent(Agent):
 class ProtoNetAgent(NearestCentroidAgent):
     """ProtoNet: a ReLU MLP embedding (``hidden_sizes`` -> ``embedding``) meta-trained with Adam
     (``lr`` -> ``lr_final``, linear anneal) on the query cross-entropy of ``trials_per_update``
-    tasks per update, ``epochs`` passes each; ``device``, ``seed``."""
+    tasks per update, ``epochs`` passes each; ``device``, ``seed``.
+
+    Options: hidden_sizes (widths of the embedding MLP's hidden layers), embedding (size of the
+    embedding the class prototypes are averaged in), lr -> lr_final (Adam, linear anneal over
+    training; None: constant), trials_per_update (tasks per update), epochs (passes over each
+    update's tasks), device (auto / cpu / cuda), seed
+    """
 
     name = "protonet"
     trainable = True

@@ -43,3 +43,8 @@ def __getattr__(name: str):
         module, attr = _LAZY[name].split(":")
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'metarl' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names, lazy ones included (tab completion, ``dir(metarl)``)."""
+    return sorted(set(__all__) | {n for n in globals() if not n.startswith("_") and n != "annotations"})

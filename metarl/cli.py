@@ -145,9 +145,18 @@ def _cmd_bench(args) -> int:
 
 def _dashed(argv: list[str]) -> list[str]:
     """``--eval_tasks 5`` -> ``--eval-tasks 5``: `eval` and `bench` options are spelt with
-    dashes, `train`'s with underscores, and each command takes either spelling."""
-    return [re.sub(r"^(--[^=]+)", lambda m: m.group(1).replace("_", "-"), a) if a.startswith("--") else a
-            for a in argv]
+    dashes, `train`'s with underscores, and each command takes either spelling. A value that
+    starts with a minus sign (``--levels -1,0``) is joined to its option (``--levels=-1,0``),
+    so that argparse checks it instead of taking it for an option."""
+    out: list[str] = []
+    for a in argv:
+        if a.startswith("--"):
+            a = re.sub(r"^(--[^=]+)", lambda m: m.group(1).replace("_", "-"), a)
+        elif re.match(r"^-[0-9.]", a) and out and out[-1].startswith("--") and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={a}"
+            continue
+        out.append(a)
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,3 +44,16 @@ def test_eval_accepts_underscored_options():
     assert argv == ["RUN", "--no-baselines", "--num-evals", "3", "--protocol-tasks=4", "--tasks", "my_tasks"]
     args = build_parser().parse_args(["eval", *argv[:-2]])
     assert args.no_baselines and args.num_evals == 3 and args.protocol_tasks == 4
+
+
+def test_negative_values_reach_the_value_checks(capsys):
+    """``--levels -1,0`` is a value, not an option: its own check names it (argparse alone said
+    "expected one argument")."""
+    from metarl.cli import _dashed
+
+    from helpers import cli
+
+    assert _dashed(["x", "--levels", "-1,0", "--tasks", "-3", "--quiet", "-o", "f"]) == \
+        ["x", "--levels=-1,0", "--tasks=-3", "--quiet", "-o", "f"]
+    assert cli(["generate", "point-nav", "--levels", "-1,0"]) == 2
+    assert "got '-1,0'" in capsys.readouterr().err

@@ -45,6 +45,8 @@ def test_help_and_list_exit_0(argv, capsys):
     (["train", "rl2_bandits", "--lr", "0.1", "--lr=0.2"], ["--lr is given twice"]),
     (["train", "rl2_bandits", "--run_dir", "r", "--resume", "r2"], ["--run_dir names a new run and --resume"]),
     (["train", "rl2_bandits", "--agent", "maml", "--help"], ["--agent='maml' is not valid; choose one of ['rl2', 'sb3-ppo']"]),
+    (["train", "rl2_bandits", "--total_steps", "none"], ["total_steps must be an integer, got None"]),
+    (["train", "rl2_bandits", "--lr_final", "None"], ["lr_final must be a number, got None"]),   # rl2 anneals
 ])
 def test_bad_input_is_one_line_exit_2(argv, words, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing may be written, but if it were, not into the repo
@@ -61,6 +63,20 @@ def test_help_with_agent_lists_that_agents_options(capsys):
     assert cli(["train", "maml_sinusoid", "--agent", "metasgd", "--help"]) == 0
     out = capsys.readouterr().out
     assert "agent options (metasgd):" in out and "agent options (maml):" not in out
+    assert "family options" not in out   # sinusoid has none: no empty heading
+    assert cli(["train", "rl2_bandits", "--arms", "10", "--hidden_size", "64", "--help"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(ln.split()[:2] == ["--arms", "10"] for ln in lines) and \
+        any(ln.split()[:2] == ["--hidden_size", "64"] for ln in lines)
+    assert cli(["train", "rl2_bandits", "--armz", "10", "--help"]) == 2
+    assert "unknown option --armz (did you mean 'arms'?)" in capsys.readouterr().err
+
+
+def test_none_for_a_numeric_option():
+    """``--meta_lr_final None`` (the documented constant learning rate) reaches the agent."""
+    exp = load_experiment("maml_sinusoid").with_overrides(parse_overrides(["--meta_lr_final", "None"]))
+    assert exp.agent_config["meta_lr_final"] is None
+    assert load_experiment("protonet_fewshot").with_overrides({"lr_final": "null"}).agent_config["lr_final"] is None
 
 
 def test_dashed_keys_and_bare_boolean_flags(tmp_path):
@@ -109,7 +125,8 @@ def test_agent_choice_from_the_cli_names_the_run_and_resumes(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("agent, family", [("rl2", "bandit"), ("rl2", "point-nav"), ("maml", "sinusoid"),
-                                           ("maml", "point-nav"), ("metasgd", "sinusoid"), ("metasgd", "point-nav")])
+                                           ("maml", "point-nav"), ("metasgd", "sinusoid"), ("metasgd", "point-nav"),
+                                           ("protonet", "fewshot-classification"), ("sb3-ppo", "point-nav")])
 def test_trainable_agents_document_exactly_their_options(agent, family):
     """The docstrings' ``Options:`` paragraphs feed `train --help`; a renamed or new option
     must be documented there, and a documented one must exist."""

@@ -269,3 +269,10 @@ def test_register_agent_and_make_agent():
         metarl.make_agent("test-constant", fam, actoin=1)
     msg = one_line(e)
     assert "actoin" in msg and "action" in msg and "family" not in msg.split("accepted")[-1]
+
+
+def test_dir_lists_the_lazy_public_api():
+    """``dir(metarl)`` / tab completion show the lazily loaded names (train, evaluate, ...)."""
+    names = dir(metarl)
+    assert {"train", "evaluate", "generate_suite", "Suite", "evaluate_suite", "make_family"} <= set(names)
+    assert "annotations" not in names and all(hasattr(metarl, n) for n in names)

@@ -128,11 +128,20 @@ def test_unusable_run_paths_and_unreadable_configs_are_one_line_errors(tmp_path,
              (["train", "rl2_bandits", "--run_dir", str(a_file / "run")], "(--run_dir): Not a directory"),
              (["eval", str(tmp_path / "broken")], "broken/config.yaml is not a readable metarl config (ParserError"),
              (["train", "rl2_bandits", "--resume", str(tmp_path / "broken")], "is not a readable metarl config"),
-             (["eval", str(tmp_path / "foreign")], "foreign/config.yaml is not a readable metarl config (KeyError")]
+             (["eval", str(tmp_path / "foreign")], "foreign/config.yaml is not a readable metarl config (KeyError"),
+             # a directory of other files is not overwritten (its config.yaml is not a run's)
+             (["train", "rl2_bandits", "--run_dir", str(tmp_path / "foreign")], "foreign exists and holds files "
+              "that are not a metarl run's (config.yaml); give a new or empty directory"),
+             (["train", "rl2_bandits", "--run_dir", str(tmp_path)], "holds files that are not a metarl run's "
+              "(a_file, broken, foreign)"),
+             # checked before the run directory exists
+             (["train", "rl2_bandits", "--eval_seed", "-1", "--run_dir", str(tmp_path / "new")],
+              "eval_seed=-1 is too small")]
     for argv, words in cases:
         assert cli(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0], (argv, err)
+    assert (tmp_path / "foreign" / "config.yaml").read_text() == "experiment: x\n" and not (tmp_path / "new").exists()
 
 
 def test_resume_of_a_finished_run_shows_its_report_without_logging_again(cli_run, capsys):
@@ -141,6 +150,9 @@ def test_resume_of_a_finished_run_shows_its_report_without_logging_again(cli_run
     assert cli(["train", "rl2_bandits", "--resume", str(run_dir)]) == 0
     captured = capsys.readouterr()
     assert "has finished its budget" in captured.err and "rl2" in captured.out
+    assert {p.name: p.stat().st_size for p in run_dir.iterdir() if p.is_file()} == before
+    assert cli(["train", "rl2_bandits", "--resume", str(run_dir), "--episodes_per_trial", "5", "--quiet", "true"]) == 0
+    assert "; --episodes_per_trial not applied (config.yaml unchanged)" in capsys.readouterr().err
     assert {p.name: p.stat().st_size for p in run_dir.iterdir() if p.is_file()} == before
 
 
@@ -247,3 +259,11 @@ def test_keep_best_evaluates_the_policy_with_the_best_validation_score(tmp_path,
     resumed.run_dir, resumed.ckpt_path = run, run / "checkpoints" / "latest.pt"
     resumed.restore()
     assert resumed.best == {"iteration": 4, "env_steps": 4 * STEPS_PER_ITER, "val_trial_return": 5.0}
+
+
+def test_a_budget_below_one_update_says_what_it_ran(tmp_path, capsys):
+    """Training runs whole updates: a total_steps far below one update's steps is named."""
+    assert cli(["train", "rl2_bandits", "--total_steps", "100", "--trials_per_update", "16", "--minibatches", "2",
+                "--eval_tasks", "5", "--baselines", "false", "--quiet", "true", "--run_dir", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    assert "note: trained 160 steps for total_steps=100: training runs whole updates, here about 160 steps each" in err

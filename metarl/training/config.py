@@ -78,6 +78,8 @@ def parse_value(key: str, text: Any, like: Any) -> Any:
         if text.lower() in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"--{key} expects true/false, got {text!r}")
+    if isinstance(like, (int, float)) and text.strip().lower() in ("none", "null"):
+        return None   # e.g. --lr_final None (constant); the agent or trainer rejects it where it means nothing
     if isinstance(like, int):
         try:
             f = float(text)

@@ -89,6 +89,16 @@ def new_run_dir(exp: Experiment, run_dir: str | Path | None = None) -> Path:
     if (run_dir / "checkpoints" / "latest.pt").exists():
         raise MetaRLError(f"{run_dir} already holds a run; continue it with `metarl train NAME --resume {run_dir}`, "
                           f"or give another run directory")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        # a run stopped before its first checkpoint may start again in its directory; files that
+        # are not a run's (e.g. `--run_dir .` in a project) are not overwritten
+        try:
+            read_config(run_dir)
+        except MetaRLError:
+            held = sorted(p.name for p in run_dir.iterdir())
+            raise MetaRLError(f"--run_dir {run_dir} exists and holds files that are not a metarl run's "
+                              f"({', '.join(held[:5])}{', ...' if len(held) > 5 else ''}); give a new or empty "
+                              "directory") from None
     _make_dir(run_dir, "--run_dir")
     write_config(exp, run_dir)
     return run_dir

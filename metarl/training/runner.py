@@ -54,6 +54,8 @@ def help_text(exp: Experiment) -> str:
             ("family", family_options(exp.family), exp.family_kwargs, family_option_docs(exp.family)),
             ("agent", agent_options(exp.agent, exp.family), exp.agent_config,
              agent_option_docs(exp.agent, exp.family))):
+        if not options:
+            continue   # e.g. sinusoid: a family without options
         lines.append("")
         lines.append(f"{title} options ({exp.family if title == 'family' else exp.agent}):")
         for key, default in options.items():
@@ -92,7 +94,8 @@ class PreparedRun:
     exp: Experiment
     run_dir: Path
     resume: bool
-    record_config: bool
+    record_config: tuple[str, ...]
+    """Options given with ``--resume``, recorded into config.yaml (empty: none)."""
 
 
 def prepare_run(exp: Experiment, overrides: dict[str, str]) -> PreparedRun:
@@ -127,10 +130,10 @@ def prepare_run(exp: Experiment, overrides: dict[str, str]) -> PreparedRun:
             # new total). Trainer.run records them in config.yaml once the checkpoint has loaded, so
             # a later --resume or `metarl eval` sees the same config.
             exp = exp.with_overrides(overrides)
-        return PreparedRun(Trainer(exp), exp, run_dir, True, bool(overrides))
+        return PreparedRun(Trainer(exp), exp, run_dir, True, tuple(sorted(overrides)))
     exp = exp.with_overrides(overrides)
     trainer = Trainer(exp)
-    return PreparedRun(trainer, exp, new_run_dir(exp, run_dir_opt), False, False)
+    return PreparedRun(trainer, exp, new_run_dir(exp, run_dir_opt), False, ())
 
 
 def execute_run(run: PreparedRun) -> int:
@@ -150,16 +153,19 @@ def execute_run(run: PreparedRun) -> int:
 def run_experiment(exp: Experiment, argv: list[str]) -> int:
     """Parse overrides and ``--resume``, train, evaluate, print where everything is."""
     if any(a in ("-h", "--help") for a in argv):
-        print(help_text(_with_chosen_agent(exp, argv)))
+        print(help_text(_with_given_options(exp, argv)))
         return 0
     return execute_run(prepare_run(exp, parse_overrides(argv)))
 
 
-def _with_chosen_agent(exp: Experiment, argv: list[str]) -> Experiment:
-    """The preset with ``--agent NAME`` applied, if given, so ``--help`` lists that agent's
-    options (a name the preset does not offer is the usual error)."""
-    agent = parse_overrides([a for a in argv if a not in ("-h", "--help")]).get("agent")
-    return exp if agent is None else exp.with_overrides({"agent": agent})
+def _with_given_options(exp: Experiment, argv: list[str]) -> Experiment:
+    """The preset with the options given beside ``--help`` applied (``--agent NAME`` first), so
+    it lists the values a run would take; unknown or bad options are the usual errors.
+    ``--resume`` / ``--run_dir`` are left out (help starts no run)."""
+    overrides = parse_overrides([a for a in argv if a not in ("-h", "--help")])
+    for key in ("resume", "run_dir"):
+        overrides.pop(key, None)
+    return exp.with_overrides(overrides)
 
 
 def run_to_known_dir(exp: Experiment, overrides: dict[str, str]) -> tuple[int, Path]:

@@ -43,6 +43,8 @@ class Trainer:
         check_int("eval_every", self.cfg.eval_every, low=0)
         check_int("torch_threads", self.cfg.torch_threads, low=0)
         check_int("inner_steps_eval", self.cfg.inner_steps_eval, low=0)
+        check_int("seed", self.cfg.seed, low=0)
+        check_int("eval_seed", self.cfg.eval_seed, low=0)
         limit = self.cfg.time_limit
         if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit < 0:
             raise ConfigError(f"time_limit must be a number of seconds >= 0 (0: no limit), got {limit!r}")
@@ -87,11 +89,12 @@ class Trainer:
         return self.run_dir / "checkpoints" / "best.pt"
 
     # ---- loop -----------------------------------------------------------------------------------
-    def run(self, run_dir: Path, resume: bool = False, record_config: bool = False) -> EvalReport:
+    def run(self, run_dir: Path, resume: bool = False, record_config: bool | tuple[str, ...] = False) -> EvalReport:
         """Train (continuing from ``run_dir``'s checkpoint if ``resume``), then evaluate.
 
         ``record_config``: rewrite config.yaml with this experiment once the checkpoint has
-        loaded (a resume with overrides such as a larger total_steps).
+        loaded (a resume with overrides such as a larger total_steps); true or the names of
+        the options given.
         """
         self.run_dir = Path(run_dir)
         self.ckpt_path = self.run_dir / "checkpoints" / "latest.pt"
@@ -101,9 +104,12 @@ class Trainer:
             done = done if done.exists() else self.run_dir / "eval" / "report.json"
             if self._budget_fraction() >= 1.0 and done.exists():
                 # trained to its budget and evaluated: show that, without logging the final scalars twice
+                given = [k for k in (record_config if isinstance(record_config, tuple) else ()) if k != "quiet"]
+                ignored = (f"; {', '.join('--' + k for k in given)} not applied (config.yaml unchanged)"
+                           if given else "")
                 print(f"{self.run_dir} has finished its budget ({self.env_steps} steps); its saved evaluation "
-                      f"follows (`metarl eval {self.run_dir}` evaluates again, --total_steps N trains further)",
-                      file=sys.stderr, flush=True)
+                      f"follows (`metarl eval {self.run_dir}` evaluates again, --total_steps N trains further)"
+                      f"{ignored}", file=sys.stderr, flush=True)
                 return EvalReport.from_json(done)
         if record_config:
             write_config(self.exp, self.run_dir)
@@ -177,6 +183,11 @@ class Trainer:
                 signal.signal(signal.SIGINT, old_handler)
             bar.close()
             venv.close()
+        if self.env_steps >= 1.5 * cfg.total_steps and self.iteration:
+            print(f"note: trained {self.env_steps} steps for total_steps={cfg.total_steps}: training runs whole "
+                  f"updates, here about {self.env_steps // self.iteration} steps each (trials_per_update x "
+                  "episodes per trial x episode length); lower trials_per_update for a smaller budget",
+                  file=sys.stderr, flush=True)
         if self._stop:
             log.close()
             raise KeyboardInterrupt(f"interrupted; checkpoint saved at iteration {self.iteration} in "
