@@ -217,7 +217,7 @@ class MAMLAgent(Agent):
         c = out["curves"][self.name]
         per_step = [{"mean": m, "ci_low": lo, "ci_high": hi} for m, lo, hi in zip(c["mean"], c["ci_low"], c["ci_high"])]
         return {"metric": out["metric"], "steps": out["steps"], "support": out["support"], "queries": queries,
-                "n_tasks": out["n_tasks"], "per_step": per_step}
+                "n_tasks": out["n_tasks"], "per_step": per_step, "ci": "mean +- 1.96 SE, clipped at 0"}
 
     # ---- acting -------------------------------------------------------------------------------
     def init_state(self, batch: int) -> SupportState:

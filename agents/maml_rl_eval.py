@@ -57,7 +57,7 @@ def inner_step_curve(agent, tasks, *, steps: int = 3, trajectories: int | None =
         r, s = inner_step_returns(agent, tasks, steps=steps, trajectories=trajectories, seed=seed)
     out = {"metric": "return", "steps": list(range(r.shape[1])),
            "trajectories": int(trajectories), "n_tasks": int(r.shape[0]),
-           "per_step": per_column_ci(r, seed=seed)}
+           "per_step": per_column_ci(r, seed=seed), "ci": "95% bootstrap CI over tasks"}
     if s is not None:
         out["success_per_step"] = [float(v) for v in s.mean(0)]
     return out

@@ -11,7 +11,12 @@ import resource
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The module docstring as written, and each option's default in its help line."""
+    """The module docstring as written, and each option's default in its help line (unless
+    the help already says it, e.g. "default: the family's" for a default of None)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        return text if "default:" in text else super()._get_help_string(action)
 
 
 def number(kind: type, low: float, *, low_open: bool = False):

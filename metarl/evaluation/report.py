@@ -165,6 +165,7 @@ def per_class_table(name: str, classes: dict) -> str:
 def inner_step_table(name: str, curve: dict) -> str:
     """Lines: the curve's metric (95% CI) after each number of inner steps."""
     extra = f", {curve['trajectories']} episodes per step" if "trajectories" in curve else ""
+    extra += f"; [{curve['ci']}]" if "ci" in curve else ""
     lines = [f"{name}: {curve['metric']} after n inner gradient steps ({curve['n_tasks']} tasks{extra})"]
     for s, p in zip(curve["steps"], curve["per_step"]):
         cell = "diverged" if p["mean"] is None else f"{p['mean']:.3f} [{p['ci_low']:.3f}, {p['ci_high']:.3f}]"
