@@ -61,7 +61,9 @@ def _cmd_baselines(args) -> int:
                               f"accepted (comma-separated): {list(family.baselines)}")
     tasks = family.sample(check_int("--tasks", args.tasks, low=1), split=args.split,
                           seed=check_int("--seed", args.seed, low=0))
-    episodes = check_int("--episodes", args.episodes, low=1)
+    # supervised families' presets score trials of 20 one-step episodes (support + queries)
+    episodes = check_int("--episodes", args.episodes if args.episodes is not None else
+                         (20 if family.kind == "supervised" else 10), low=1)
     total = len(tasks) * episodes * family.max_episode_steps * len(names)
     with tqdm(total=total, disable=args.quiet, desc="baselines", unit="step", unit_scale=True) as bar:
         out = evaluate_baselines(family, tasks, episodes=episodes, seed=args.seed, names=names,
@@ -211,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "PSRL, ...) on held-out tasks, without training. Family options follow as "
                                    "--key value, e.g. `metarl baselines bandit --arms 10 --episodes 100`.")
     s.add_argument("family", help="a task family (see `metarl list`)")
-    s.add_argument("--episodes", type=int, default=10, help="episodes per trial (bandits: pulls)")
+    s.add_argument("--episodes", type=int, default=None,
+                   help="episodes per trial (bandits: pulls; default 10, supervised families 20 as their presets)")
     s.add_argument("--tasks", type=int, default=1000, help="number of tasks")
     s.add_argument("--seed", type=int, default=1000,
                    help="task and agent seed (the trainer's eval_seed, so the tasks are a run's test tasks)")
