@@ -262,8 +262,9 @@ def test_keep_best_evaluates_the_policy_with_the_best_validation_score(tmp_path,
 
 
 def test_a_budget_below_one_update_says_what_it_ran(tmp_path, capsys):
-    """Training runs whole updates: a total_steps far below one update's steps is named."""
+    """Training runs whole updates: a total_steps far below one update's steps is named
+    (unless --quiet)."""
     assert cli(["train", "rl2_bandits", "--total_steps", "100", "--trials_per_update", "16", "--minibatches", "2",
-                "--eval_tasks", "5", "--baselines", "false", "--quiet", "true", "--run_dir", str(tmp_path / "r")]) == 0
+                "--eval_tasks", "5", "--baselines", "false", "--run_dir", str(tmp_path / "r")]) == 0
     err = capsys.readouterr().err
     assert "note: trained 160 steps for total_steps=100: training runs whole updates, here about 160 steps each" in err

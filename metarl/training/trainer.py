@@ -183,7 +183,7 @@ class Trainer:
                 signal.signal(signal.SIGINT, old_handler)
             bar.close()
             venv.close()
-        if self.env_steps >= 1.5 * cfg.total_steps and self.iteration:
+        if self.env_steps >= 1.5 * cfg.total_steps and self.iteration and not cfg.quiet:
             print(f"note: trained {self.env_steps} steps for total_steps={cfg.total_steps}: training runs whole "
                   f"updates, here about {self.env_steps // self.iteration} steps each (trials_per_update x "
                   "episodes per trial x episode length); lower trials_per_update for a smaller budget",
