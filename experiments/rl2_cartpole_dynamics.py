@@ -9,7 +9,7 @@ Why the reversal (docs/results.md): with the scale ranges alone no adaptation is
 memoryless non-meta baseline (``--agent sb3-ppo``) balances every held-out cart-pole for 500
 steps. With reversed tasks mixed in, no policy of the state alone balances both kinds: that
 baseline learns one kind and drops the other's pole within about 10 steps (535.1 of 1000
-after 3M steps). RL² finds out from its first steps which kind it faces in 3 of 4 runs (944.3-
+after 3M steps). RL² finds out within its first episode which kind it faces in 3 of 4 runs (944.3-
 974.1); the fourth, seed 0 with torch's default two threads, learned one kind only (488.7).
 ``--force_sign positive`` gives the family without reversals (RL² 997.6 with the earlier
 settings ``--ent_coef 0.01 --ent_coef_final 0 --lr 3e-4 --lr_final 3e-5 --total_steps 1e6``).
