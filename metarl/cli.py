@@ -202,10 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "into RUN_DIR/eval_suite/NAME/) instead of the held-out split")
     s.add_argument("--protocol", choices=["metarl", "metaworld"], default="metarl",
                    help="metaworld: also run Meta-World's own metalearning_evaluation on its test envs")
-    s.add_argument("--num-evals", type=int, default=10,
-                   help="rounds of the official protocol (--protocol)")
-    s.add_argument("--protocol-tasks", type=int, default=20,
-                   help="test tasks per round of the official protocol (its meta_batch_size)")
+    s.add_argument("--num-evals", type=int, default=None,
+                   help="rounds of the official protocol (with --protocol metaworld; default 10)")
+    s.add_argument("--protocol-tasks", type=int, default=None,
+                   help="test tasks per round of the official protocol (its meta_batch_size; default 20)")
     s.set_defaults(func=_cmd_eval)
     s = sub.add_parser("baselines", help="the classic baselines of a family on its held-out tasks (no training)",
                        allow_abbrev=False,

@@ -38,6 +38,12 @@ def test_protocol_metaworld_on_another_family_is_a_one_line_error(tmp_path, caps
     assert cli(["eval", str(run_dir), "--protocol", "metaworld"]) == 2
     err = capsys.readouterr().err
     assert "needs a Meta-World run" in err and "'bandit'" in err and len(err.strip().splitlines()) == 1
+    for argv, words in [(["--num-evals", "3"], "--num-evals size the official Meta-World protocol"),
+                        (["--protocol-tasks", "3", "--num-evals", "2"], "--num-evals and --protocol-tasks size"),
+                        (["--protocol", "metaworld", "--num-evals", "0"], "--num-evals=0 is too small")]:
+        assert cli(["eval", str(run_dir), *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], (argv, err)
 
 
 @pytest.mark.slow

@@ -27,6 +27,12 @@ def run_eval(args) -> int:
         if args.tasks is not None or args.split != "test" or args.protocol != "metarl":
             raise MetaRLError("--suite brings its own tasks: leave out --tasks, --split and --protocol")
         suite = Suite.load(args.suite)
+    given = [o for o, v in (("--num-evals", args.num_evals), ("--protocol-tasks", args.protocol_tasks)) if v is not None]
+    if given and args.protocol != "metaworld":
+        raise MetaRLError(f"{' and '.join(given)} size the official Meta-World protocol, which runs only with "
+                          "--protocol metaworld: add it, or leave them out")
+    num_evals = check_int("--num-evals", 10 if args.num_evals is None else args.num_evals, low=1)
+    protocol_tasks = check_int("--protocol-tasks", 20 if args.protocol_tasks is None else args.protocol_tasks, low=1)
     # baselines as the run had them (a run trained without them is evaluated without them)
     train = dataclasses.replace(exp.train, quiet=args.quiet, baselines=exp.train.baselines and not args.no_baselines)
     if args.deterministic:
@@ -73,8 +79,8 @@ def run_eval(args) -> int:
     official = None
     if args.protocol != "metarl":
         # the benchmark's own evaluation function on its own test envs, beside ours
-        official = evaluation_protocol(args.protocol)(agent, family, num_evals=args.num_evals,
-                                                      meta_batch_size=args.protocol_tasks, seed=train.eval_seed)
+        official = evaluation_protocol(args.protocol)(agent, family, num_evals=num_evals,
+                                                      meta_batch_size=protocol_tasks, seed=train.eval_seed)
         report.meta["official_" + args.protocol] = official
     report.save(out_dir / "eval")
     print_summary(report, run_dir, eval_dir=out_dir / "eval")
