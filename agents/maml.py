@@ -75,7 +75,7 @@ class MAMLAgent(Agent):
 
     trainable = True
     name = "maml"
-    eval_options = ("inner_steps",)   # the step sizes come from the checkpoint (learned for Meta-SGD)
+    eval_options = ("inner_steps", "inner_lr")
     learn_lr = False
 
     def __init__(self, family, *, hidden_sizes=(40, 40), inner_lr: float = 0.01, inner_steps: int = 1,
@@ -363,7 +363,9 @@ class MAMLAgent(Agent):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
         with torch.no_grad():
-            for k, v in state["lrs"].items():
+            # Meta-SGD's rates are learned; MAML's fixed step is the inner_lr option (which may
+            # differ at evaluation: `metarl eval --agent-option inner_lr=...`)
+            for k, v in (state["lrs"].items() if self.learn_lr else ()):
                 self.lrs[k].copy_(v)
         self.optimizer.load_state_dict(state["optimizer"])
         restore_generator(self.generator, state["generator"])
@@ -376,3 +378,4 @@ class MetaSGDAgent(MAMLAgent):
 
     name = "metasgd"
     learn_lr = True
+    eval_options = ("inner_steps",)   # the rates are learned: the checkpoint's, not inner_lr

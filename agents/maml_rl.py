@@ -91,7 +91,7 @@ class MAMLRLAgent(Agent):
 
     trainable = True
     name = "maml"
-    eval_options = ("inner_steps",)   # the step sizes come from the checkpoint (learned for Meta-SGD)
+    eval_options = ("inner_steps", "inner_lr")
     learn_lr = False
 
     def __init__(self, family, *, hidden_sizes=(100, 100), inner_lr: float = 0.1, inner_steps: int = 1,
@@ -365,7 +365,9 @@ class MAMLRLAgent(Agent):
         with torch.no_grad():
             for k, v in state["params"].items():
                 self.params[k].copy_(v)
-            for k, v in state["lrs"].items():
+            # Meta-SGD's rates are learned; MAML's fixed step is the inner_lr option (which may
+            # differ at evaluation: `metarl eval --agent-option inner_lr=...`)
+            for k, v in (state["lrs"].items() if self.learn_lr else ()):
                 self.lrs[k].copy_(v)
         self.optimizer.load_state_dict(state["optimizer"])
         restore_generator(self.generator, state["generator"])
@@ -376,3 +378,4 @@ class MetaSGDRLAgent(MAMLRLAgent):
 
     name = "metasgd"
     learn_lr = True
+    eval_options = ("inner_steps",)   # the rates are learned: the checkpoint's, not inner_lr

@@ -79,16 +79,27 @@ def test_bad_agent_options_are_one_line_errors(run, capsys, options, words):
     assert not list(run.glob("eval_*much*")) and not list(run.glob("eval_hidden*")) and not list(run.glob("eval_seed*"))
 
 
-def test_maml_evaluates_with_more_inner_steps_and_refuses_the_step_size(tmp_path, capsys):
-    """MAML's inner_steps may change at evaluation (the per-episode curve adapts with them);
-    its step size comes from the checkpoint (Meta-SGD's is learned), so inner_lr is refused."""
-    run = tmp_path / "maml"
-    assert cli(["train", "maml_sinusoid", "--total_steps", "2000", "--eval_tasks", "20", "--inner_steps_eval", "0",
-                "--hidden_sizes", "[16]", "--quiet", "true", "--run_dir", str(run)]) == 0
-    assert cli(["eval", str(run), "--agent-option", "inner_steps=3", "--quiet"]) == 0
-    more, meta = _returns(run / "eval_inner_steps-3" / "eval" / "report.json")
+def test_maml_evaluates_with_other_inner_steps_or_step_size_and_metasgd_keeps_its_learned_rates(tmp_path, capsys):
+    """MAML's inner_steps and fixed inner_lr may change at evaluation (the per-episode curve
+    adapts with them); Meta-SGD's rates are learned and come from the checkpoint, so its
+    inner_lr is refused."""
+    runs = {}
+    for agent in ("maml", "metasgd"):
+        runs[agent] = tmp_path / agent
+        assert cli(["train", "maml_sinusoid", "--agent", agent, "--total_steps", "2000", "--eval_tasks", "20",
+                    "--inner_steps_eval", "0", "--hidden_sizes", "[16]", "--quiet", "true",
+                    "--run_dir", str(runs[agent])]) == 0
+    run = runs["maml"]
     base, _ = _returns(run / "eval" / "report.json")
-    assert meta["agent_options_changed"] == {"inner_steps": 3} and more.shape == base.shape
-    assert not np.array_equal(more, base)
-    assert cli(["eval", str(run), "--agent-option", "inner_lr=0.05", "--quiet"]) == 2
-    assert "cannot change inner_lr at evaluation" in capsys.readouterr().err
+    for option, tag, value in [("inner_steps=3", "inner_steps-3", 3), ("inner_lr=0.05", "inner_lr-0.05", 0.05)]:
+        assert cli(["eval", str(run), "--agent-option", option, "--quiet"]) == 0
+        changed, meta = _returns(run / f"eval_{tag}" / "eval" / "report.json")
+        key = option.split("=")[0]
+        assert meta["agent_options_changed"] == {key: value} and changed.shape == base.shape
+        assert not np.array_equal(changed, base), option
+    # the run's own step size reproduces its report: the checkpoint's step equals inner_lr
+    assert cli(["eval", str(run), "--quiet"]) == 0
+    np.testing.assert_array_equal(_returns(run / "eval" / "report.json")[0], base)
+    assert cli(["eval", str(runs["metasgd"]), "--agent-option", "inner_lr=0.05", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "agent 'metasgd' cannot change inner_lr at evaluation" in err and "['inner_steps']" in err
