@@ -77,8 +77,8 @@ def load_agent_state(agent, checkpoint: dict[str, Any], path: Path, exp) -> None
         agent.load_state_dict(checkpoint["agent"])
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
         saved = (checkpoint.get("experiment") or {}).get("agent", {})
-        differ = {k: (saved.get("config", {}).get(k), v) for k, v in exp.agent_config.items()
-                  if saved.get("name") == exp.agent and k in saved.get("config", {}) and saved["config"][k] != v}
+        old = saved.get("config", {}) if saved.get("name") == exp.agent else {}   # the checkpoint's run's options
+        differ = {k: (old[k], v) for k, v in exp.agent_config.items() if k in old and old[k] != v}
         which = ("; options that differ from the checkpoint's run (its value -> this one): " + ", ".join(
             f"{k} {a!r} -> {b!r}" for k, (a, b) in differ.items())) if differ else ""
         raise MetaRLError(f"the checkpoint {path} does not fit agent {exp.agent!r} as configured{which} "

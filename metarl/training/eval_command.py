@@ -102,6 +102,7 @@ def _eval_suite(args, exp, family, agent, suite, checkpoint: dict, changed: dict
     run_dir = Path(args.run_dir)
     out = run_dir / "eval_suite" / "_".join([Path(args.suite).stem] + [tag] * bool(tag))
     run_family = {"name": exp.family, "kwargs": exp.family_kwargs}
+    recorded = {"agent_options_changed": changed} if changed else {}
     if out.exists():   # an earlier evaluation on a suite of this name: replaced, none of its files kept
         shutil.rmtree(out)
     report = evaluate_suite(agent, suite, episodes=exp.train.episodes_per_trial, seed=exp.train.eval_seed,
@@ -109,11 +110,10 @@ def _eval_suite(args, exp, family, agent, suite, checkpoint: dict, changed: dict
                                 exp, family, agent, out / SuiteReport.level_dir(j, level), tasks=tasks,
                                 quiet=args.quiet, label=f"novelty level {level:g}"))
     report.meta.update(suite_file=str(args.suite), suite_sha256=hashlib.sha256(Path(args.suite).read_bytes()).hexdigest(),
-                       run_dir=str(run_dir), checkpoint=checkpoint, run_family=run_family,
-                       **({"agent_options_changed": changed} if changed else {}))
+                       run_dir=str(run_dir), checkpoint=checkpoint, run_family=run_family, **recorded)
     for rep in report.reports:   # as `metarl eval` records them
         rep.meta.update(iteration=checkpoint["iteration"], env_steps=checkpoint["env_steps"], checkpoint=checkpoint,
-                        **({"agent_options_changed": changed} if changed else {}))
+                        **recorded)
     path = report.save(out)
     report.to_tensorboard(out, step=checkpoint.get("iteration") or 0)
     print(f"\nnovelty suite {args.suite}: {family.name}, {len(suite)} tasks at levels {suite.levels}, "

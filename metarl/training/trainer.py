@@ -89,12 +89,12 @@ class Trainer:
         return self.run_dir / "checkpoints" / "best.pt"
 
     # ---- loop -----------------------------------------------------------------------------------
-    def run(self, run_dir: Path, resume: bool = False, record_config: bool | tuple[str, ...] = False) -> EvalReport:
+    def run(self, run_dir: Path, resume: bool = False, record_config: tuple[str, ...] = ()) -> EvalReport:
         """Train (continuing from ``run_dir``'s checkpoint if ``resume``), then evaluate.
 
-        ``record_config``: rewrite config.yaml with this experiment once the checkpoint has
-        loaded (a resume with overrides such as a larger total_steps); true or the names of
-        the options given.
+        ``record_config``: the options given with a resume (such as a larger total_steps);
+        config.yaml is rewritten with this experiment once the checkpoint has loaded (empty:
+        left as it is).
         """
         self.run_dir = Path(run_dir)
         self.ckpt_path = self.run_dir / "checkpoints" / "latest.pt"
@@ -104,7 +104,7 @@ class Trainer:
             done = done if done.exists() else self.run_dir / "eval" / "report.json"
             if self._budget_fraction() >= 1.0 and done.exists():
                 # trained to its budget and evaluated: show that, without logging the final scalars twice
-                given = [k for k in (record_config if isinstance(record_config, tuple) else ()) if k != "quiet"]
+                given = [k for k in record_config if k != "quiet"]
                 ignored = (f"; {', '.join('--' + k for k in given)} not applied (config.yaml unchanged)"
                            if given else "")
                 print(f"{self.run_dir} has finished its budget ({self.env_steps} steps); its saved evaluation "
