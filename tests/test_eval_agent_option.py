@@ -46,6 +46,23 @@ def test_a_changed_option_is_evaluated_beside_the_runs_report(run):
     assert (run / "eval_reward_clip-0.001" / "eval" / "adaptation.png").exists()
 
 
+def test_a_changed_option_is_a_tensorboard_sub_run_beside_the_run(run, capsys):
+    """Its final-evaluation curve and plot go to TensorBoard under the tagged directory, which
+    ``tensorboard --logdir`` on the runs' folder shows beside the run's own curves."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert cli(["eval", str(run), "--tasks", "20", "--agent-option", "reward_clip=0.5", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"tensorboard --logdir {run.parent} (sub-run {run.name}/eval_reward_clip-0.5)" in out
+    report = json.loads((run / "eval_reward_clip-0.5" / "eval" / "report.json").read_text())
+    ea = EventAccumulator(str(run / "eval_reward_clip-0.5"), size_guidance={"scalars": 0, "images": 0})
+    ea.Reload()
+    first = ea.Scalars("eval/final_return_episode_1")
+    assert len(first) == 1 and first[0].step == report["meta"]["iteration"] > 0
+    assert first[0].value == pytest.approx(report["summary"]["per_episode"][0]["mean"])
+    assert "eval/adaptation" in ea.Tags()["images"]
+
+
 def test_agent_option_on_the_train_split_and_a_suite(run, tmp_path, capsys):
     assert cli(["eval", str(run), "--split", "train", "--tasks", "5", "--agent-option", "reward_clip=2",
                 "--quiet"]) == 0

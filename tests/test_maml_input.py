@@ -99,3 +99,13 @@ def test_inner_step_json_and_report_use_the_same_checkpoint(tmp_path):
     assert report["meta"]["checkpoint"]["iteration"] < report["meta"]["iteration"], "best must differ from latest"
     curve = inner_step_report(run, steps=1)
     assert curve["curves"]["maml"]["mean"][1] == pytest.approx(report["inner_steps"]["maml"]["per_step"][1]["mean"])
+    # the same curve, and its plot, in TensorBoard at the run's last iteration
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0})
+    ea.Reload()
+    metric = report["inner_steps"]["maml"]["metric"]
+    logged = ea.Scalars(f"eval/{metric}_after_1_inner_steps")
+    assert [e.step for e in logged] == [report["meta"]["iteration"]]
+    assert logged[0].value == pytest.approx(report["inner_steps"]["maml"]["per_step"][1]["mean"])
+    assert {"eval/adaptation", "eval/inner_steps"} <= set(ea.Tags()["images"])

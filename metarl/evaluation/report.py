@@ -63,6 +63,29 @@ class EvalReport:
             _write_atomically(eval_dir / name, text)
         return eval_dir / "report.json"
 
+    def to_tensorboard(self, writer, eval_dir: str | Path, step: int) -> None:
+        """The final evaluation into TensorBoard at ``step`` (``writer``: a ``SummaryWriter``):
+        ``eval/final_return_episode_<k>``, ``eval/final_exact_trial_return`` where computed,
+        ``eval/success_class/<class>``, MAML's ``eval/<metric>_after_<s>_inner_steps``, and the
+        plots saved in ``eval_dir`` (``adaptation.png``, ``inner_steps.png``) as images."""
+        from metarl.evaluation.plots import add_png
+
+        eval_dir = Path(eval_dir)
+        for i, p in enumerate(self.summary["per_episode"]):
+            writer.add_scalar(f"eval/final_return_episode_{i + 1}", p["mean"], step)
+        if "value" in self.summary.get("exact", {}):
+            writer.add_scalar("eval/final_exact_trial_return", self.summary["exact"]["value"], step)
+        for cls, c in self.summary.get("per_class", {}).items():
+            if "success_last" in c:
+                writer.add_scalar(f"eval/success_class/{cls}", c["success_last"], step)
+        for curve in self.inner_steps.values():
+            for s, p in zip(curve["steps"], curve["per_step"]):
+                if p["mean"] is not None:
+                    writer.add_scalar(f"eval/{curve['metric']}_after_{s}_inner_steps", p["mean"], step)
+        for name in ("adaptation", "inner_steps"):
+            if (eval_dir / f"{name}.png").exists():
+                add_png(writer, f"eval/{name}", eval_dir / f"{name}.png", step)
+
     def _rows(self) -> list[tuple[str, dict]]:
         """(name, summary) of this agent, then of each baseline."""
         return [(self.meta.get("agent", "agent"), self.summary)] + list(self.baselines.items())

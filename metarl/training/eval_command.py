@@ -83,6 +83,11 @@ def run_eval(args) -> int:
                                                       meta_batch_size=protocol_tasks, seed=train.eval_seed)
         report.meta["official_" + args.protocol] = official
     report.save(out_dir / "eval")
+    if out_dir != run_dir:   # a sub-run beside the run's curves: its final-evaluation scalars and plots
+        from torch.utils.tensorboard import SummaryWriter
+
+        with SummaryWriter(str(out_dir)) as writer:
+            report.to_tensorboard(writer, out_dir / "eval", ck.get("iteration") or 0)
     print_summary(report, run_dir, eval_dir=out_dir / "eval")
     if official is not None:
         ours = report.summary.get("success_per_episode")

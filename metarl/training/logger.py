@@ -93,11 +93,6 @@ class RunLogger:
             w.writerows(rows)
         tmp.replace(self.csv_path)
 
-    def image(self, tag: str, png_path: Path, iteration: int) -> None:
-        from metarl.evaluation.plots import add_png
-
-        add_png(self.writer, tag, png_path, iteration)
-
     def close(self) -> None:
         """Flush and close (safe to call twice)."""
         if not self._closed:

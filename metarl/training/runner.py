@@ -187,7 +187,8 @@ def print_summary(report, run_dir: Path, eval_dir: Path | None = None) -> None:
     print(f"\nrun directory: {run_dir}")
     print(f"  report:      {eval_dir / 'report.json'} (tables: returns.csv, summary.csv)")
     print(f"  plot:        {eval_dir / 'adaptation.png'}")
-    print(f"  TensorBoard: tensorboard --logdir {Path(run_dir).parent}")
+    sub_run = "" if eval_dir.parent == Path(run_dir) else f" (sub-run {Path(run_dir).name}/{eval_dir.parent.name})"
+    print(f"  TensorBoard: tensorboard --logdir {Path(run_dir).parent}{sub_run}")
 
 
 def main_for(exp: Experiment) -> int:

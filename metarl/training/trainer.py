@@ -264,21 +264,7 @@ class Trainer:
         # `metarl eval` keeps this report instead
         (self.run_dir / "eval" / "report.train.json").unlink(missing_ok=True)
         if log is not None:
-            log.image("eval/adaptation", self.run_dir / "eval" / "adaptation.png", self.iteration)
-            for i, p in enumerate(report.summary["per_episode"]):
-                log.writer.add_scalar(f"eval/final_return_episode_{i + 1}", p["mean"], self.iteration)
-            if "value" in report.summary.get("exact", {}):
-                log.writer.add_scalar("eval/final_exact_trial_return", report.summary["exact"]["value"], self.iteration)
-            for cls, c in report.summary.get("per_class", {}).items():
-                if "success_last" in c:
-                    log.writer.add_scalar(f"eval/success_class/{cls}", c["success_last"], self.iteration)
-            for curve in report.inner_steps.values():
-                for s, p in zip(curve["steps"], curve["per_step"]):
-                    if p["mean"] is not None:
-                        log.writer.add_scalar(f"eval/{curve['metric']}_after_{s}_inner_steps", p["mean"],
-                                              self.iteration)
-            if (self.run_dir / "eval" / "inner_steps.png").exists():
-                log.image("eval/inner_steps", self.run_dir / "eval" / "inner_steps.png", self.iteration)
+            report.to_tensorboard(log.writer, self.run_dir / "eval", self.iteration)
         return report
 
 
