@@ -59,7 +59,10 @@ class RL2Agent(Agent):
     — while the task no longer adds to the advantages' variance), reward_clip (0: off; c > 0:
     the previous reward enters the network clipped to [-c, c], when acting and in training, so
     rewards far outside the training range — tasks beyond the training box — cannot drive the
-    memory out of the range it was trained on; docs/results.md), seed.
+    memory out of the range it was trained on; docs/results.md), reward_scale (the previous
+    reward enters the network multiplied by this, before reward_clip, which then counts in the
+    scaled units: e.g. 0.1 for Meta-World's rewards of up to 10 per step, so the reward input
+    is of the order of the observations), seed.
     """
 
     trainable = True
@@ -73,7 +76,7 @@ class RL2Agent(Agent):
                  max_grad_norm: float = 0.5, target_kl: float = 0.0, gamma: float = 0.99, gae_lambda: float = 0.95,
                  value_scale: float = 1.0, bptt_chunk: int = 0, device: str = "auto",
                  action_units: str = "env", action_logp: str = "gaussian", task_critic: bool = False,
-                 reward_clip: float = 0.0, seed: int = 0) -> None:
+                 reward_clip: float = 0.0, reward_scale: float = 1.0, seed: int = 0) -> None:
         super().__init__(family)
         check_choice("action_units", action_units, ACTION_UNITS)
         check_choice("action_logp", action_logp, ACTION_LOGP)
@@ -96,6 +99,7 @@ class RL2Agent(Agent):
                             device=str(device), action_units=action_units, action_logp=action_logp,
                             task_critic=check_bool("task_critic", task_critic),
                             reward_clip=check_float("reward_clip", reward_clip, low=0.0),
+                            reward_scale=check_float("reward_scale", reward_scale, low=0.0, low_open=True),
                             seed=check_int("seed", seed, low=0))
         if self._config["minibatches"] > self._config["trials_per_update"]:
             raise ConfigError(f"minibatches={minibatches} exceeds trials_per_update={trials_per_update}; "
@@ -123,7 +127,7 @@ class RL2Agent(Agent):
             torch.default_generator.manual_seed(seed)  # the CPU stream only: GPU streams stay as they were
             net = RecurrentActorCritic(self.layout.dim, self.layout.act_dim, hidden_size=hidden_size, head=head,
                                        cell=cell, critic=critic, clip_bounds=bounds, task_dim=task_dim,
-                                       reward_clip=(self.layout.prev_reward, reward_clip) if reward_clip else None)
+                                       reward_input=self._reward_input())
         self.net = net.to(self.device)
         self.optimizer = adam(self.net.parameters(), self.device, lr=lr, eps=1e-5)
         self.generator = torch.Generator(device=self.device)
@@ -131,6 +135,12 @@ class RL2Agent(Agent):
         self.act_generator = torch.Generator(device=self.device)  # evaluation's stream (see reseed)
         self.act_generator.manual_seed(seed)
         self._action_start = int(self.action_space.start) if head == "categorical" else 0
+
+    def _reward_input(self) -> tuple[int, float, float] | None:
+        """(index of the previous reward in the trial observation, reward_scale, reward_clip),
+        or None when the reward enters as it is."""
+        scale, clip = self._config["reward_scale"], self._config["reward_clip"]
+        return (self.layout.prev_reward, scale, clip) if clip or scale != 1.0 else None
 
     # ---- acting -------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:

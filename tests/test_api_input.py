@@ -103,6 +103,17 @@ def test_rl2_act_checks_the_observation_width():
     assert f"shape [B, {agent.layout.dim}]" in one_line(err) and "got [2, 5]" in str(err.value)
 
 
+def test_rl2_reward_scale_must_be_positive_and_reaches_the_network():
+    bandit = metarl.make_family("bandit", arms=2)
+    for bad in (0, -0.1, "0.1", float("nan")):
+        with pytest.raises(ConfigError) as err:
+            metarl.make_agent("rl2", bandit, hidden_size=8, reward_scale=bad)
+        assert "reward_scale" in one_line(err)
+    assert metarl.make_agent("rl2", bandit, hidden_size=8).net.reward_input is None   # the reward as it is
+    agent = metarl.make_agent("rl2", bandit, hidden_size=8, reward_scale=0.1, reward_clip=0.5)
+    assert agent.net.reward_input == (agent.layout.prev_reward, 0.1, 0.5)
+
+
 def test_report_files_that_are_not_reports(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"hello": 1}))
     (tmp_path / "broken.json").write_text("{not json")

@@ -346,12 +346,12 @@ def test_task_critic_keeps_the_other_seeded_weights():
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_reward_clip_clips_only_the_reward_input(cell):
-    """reward_clip=(i, c): input i enters clipped to [-c, c] (a reward of -100 acts like -2), and
+    """reward_input=(i, 1, c): input i enters clipped to [-c, c] (a reward of -100 acts like -2), and
     every other input, and a reward inside the range, is untouched: the same features as an
     unclipped net with the same weights."""
     torch.manual_seed(0)
     plain = RecurrentActorCritic(5, 2, hidden_size=8, cell=cell)
-    clipped = RecurrentActorCritic(5, 2, hidden_size=8, cell=cell, reward_clip=(3, 2.0))
+    clipped = RecurrentActorCritic(5, 2, hidden_size=8, cell=cell, reward_input=(3, 1.0, 2.0))
     clipped.load_state_dict(plain.state_dict())
     obs = torch.randn(4, 3, 5)
     h0 = torch.zeros(1, 3, plain.state_size)
@@ -362,3 +362,24 @@ def test_reward_clip_clips_only_the_reward_input(cell):
     far[..., 3], at_bound[..., 3] = -100.0, -2.0
     torch.testing.assert_close(clipped.core(far, h0), plain.core(at_bound, h0))
     assert not torch.allclose(plain.core(far, h0)[0], plain.core(at_bound, h0)[0])
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_reward_scale_scales_the_reward_input_before_the_clip(cell):
+    """reward_input=(i, s, c): input i enters as s * r, clipped to [-c, c] in the scaled units:
+    the same features as an unscaled net with the same weights fed s * r (clipped by hand)."""
+    torch.manual_seed(0)
+    plain = RecurrentActorCritic(5, 2, hidden_size=8, cell=cell)
+    scaled = RecurrentActorCritic(5, 2, hidden_size=8, cell=cell, reward_input=(3, 0.1, 0.0))
+    both = RecurrentActorCritic(5, 2, hidden_size=8, cell=cell, reward_input=(3, 0.1, 0.5))
+    scaled.load_state_dict(plain.state_dict())
+    both.load_state_dict(plain.state_dict())
+    obs = torch.randn(4, 3, 5)
+    obs[..., 3] = torch.linspace(-10.0, 10.0, 12).reshape(4, 3)
+    h0 = torch.zeros(1, 3, plain.state_size)
+    by_hand = obs.clone()
+    by_hand[..., 3] = obs[..., 3] * 0.1                    # -1 .. 1
+    torch.testing.assert_close(scaled.core(obs, h0), plain.core(by_hand, h0))
+    by_hand[..., 3] = by_hand[..., 3].clamp(-0.5, 0.5)     # rewards beyond +-5 reach the clip
+    torch.testing.assert_close(both.core(obs, h0), plain.core(by_hand, h0))
+    assert not torch.allclose(scaled.core(obs, h0)[0], plain.core(obs, h0)[0])

@@ -39,13 +39,15 @@ class RecurrentActorCritic(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, *, hidden_size: int = 256, head: str = "categorical",
                  init_log_std: float = -0.5, cell: str = "gru", critic: str = "shared",
                  clip_bounds: tuple[torch.Tensor, torch.Tensor] | None = None, task_dim: int = 0,
-                 reward_clip: tuple[int, float] | None = None) -> None:
+                 reward_input: tuple[int, float, float] | None = None) -> None:
         super().__init__()
         check_choice("head", head, ("categorical", "gaussian"))
         check_choice("cell", cell, CELLS)
         check_choice("critic", critic, CRITICS)
         self.head, self.hidden_size, self.act_dim, self.cell = head, hidden_size, act_dim, cell
-        self.reward_clip = reward_clip   # (index of the previous reward in obs, c): clip it to [-c, c]
+        # (index of the previous reward in obs, scale s, clip c or 0): it enters as s * r, then
+        # clipped to [-c, c] when c > 0
+        self.reward_input = reward_input
         self.critic = critic
         self.trunk_state_size = hidden_size * (2 if cell == "lstm" else 1)
         self.state_size = self.trunk_state_size * (2 if critic == "separate" else 1)
@@ -137,10 +139,12 @@ class RecurrentActorCritic(nn.Module):
 
     def _trunk(self, module: nn.Module, obs: torch.Tensor, state: torch.Tensor):
         """One recurrent module: obs [T, B, obs_dim], state [1, B, trunk_state_size] -> (features
-        [T, B, hidden], state). With ``reward_clip`` the previous-reward input is clipped first."""
-        if self.reward_clip is not None:
-            i, c = self.reward_clip
-            obs = torch.cat([obs[..., :i], obs[..., i:i + 1].clamp(-c, c), obs[..., i + 1:]], dim=-1)
+        [T, B, hidden], state). With ``reward_input`` the previous-reward input is scaled and
+        clipped first."""
+        if self.reward_input is not None:
+            i, scale, c = self.reward_input
+            r = obs[..., i:i + 1] * scale
+            obs = torch.cat([obs[..., :i], r.clamp(-c, c) if c else r, obs[..., i + 1:]], dim=-1)
         if self.cell == "gru":
             return module(obs, state)
         h, c = state.split(self.hidden_size, dim=-1)
