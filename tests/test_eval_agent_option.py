@@ -61,6 +61,9 @@ def test_a_changed_option_is_a_tensorboard_sub_run_beside_the_run(run, capsys):
     assert len(first) == 1 and first[0].step == report["meta"]["iteration"] > 0
     assert first[0].value == pytest.approx(report["summary"]["per_episode"][0]["mean"])
     assert "eval/adaptation" in ea.Tags()["images"]
+    # evaluated again with the same option: the events are replaced, as the report is
+    assert cli(["eval", str(run), "--tasks", "10", "--agent-option", "reward_clip=0.5", "--quiet"]) == 0
+    assert len(list((run / "eval_reward_clip-0.5").glob("events.out.tfevents.*"))) == 1
 
 
 def test_agent_option_on_the_train_split_and_a_suite(run, tmp_path, capsys):

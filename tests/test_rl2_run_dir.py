@@ -98,7 +98,17 @@ def test_eval_after_training_further_keeps_the_newer_training_report(tmp_path, c
         steps = json.loads(kept.read_text())["meta"]["env_steps"]
         assert total <= steps < total + 200, (total, steps)
         assert json.loads((run_dir / "eval" / "report.json").read_text())["summary"]["n_tasks"] == 10
-    capsys.readouterr()
+    # the re-evaluation is a TensorBoard sub-run (RUN/eval), holding the latest one only
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert len(list((run_dir / "eval").glob("events.out.tfevents.*"))) == 1
+    ea = EventAccumulator(str(run_dir / "eval"), size_guidance={"scalars": 0})
+    ea.Reload()
+    latest = json.loads((run_dir / "eval" / "report.json").read_text())
+    points = ea.Scalars("eval/final_return_episode_1")
+    assert [(e.step, round(e.value, 5)) for e in points] == [
+        (latest["meta"]["iteration"], round(latest["summary"]["per_episode"][0]["mean"], 5))]
+    assert f"tensorboard --logdir {tmp_path} (sub-run run/eval)" in capsys.readouterr().out
     assert cli(["train", "rl2_bandits", "--resume", str(run_dir)]) == 0
     shown = capsys.readouterr()
     assert "has finished its budget" in shown.err and "20 test tasks" in shown.out   # training's 20, not eval's 10

@@ -83,18 +83,28 @@ def run_eval(args) -> int:
                                                       meta_batch_size=protocol_tasks, seed=train.eval_seed)
         report.meta["official_" + args.protocol] = official
     report.save(out_dir / "eval")
-    if out_dir != run_dir:   # a sub-run beside the run's curves: its final-evaluation scalars and plots
-        from torch.utils.tensorboard import SummaryWriter
-
-        with SummaryWriter(str(out_dir)) as writer:
-            report.to_tensorboard(writer, out_dir / "eval", ck.get("iteration") or 0)
-    print_summary(report, run_dir, eval_dir=out_dir / "eval")
+    # a TensorBoard sub-run beside the run's own curves (RUN/eval for a plain re-evaluation, whose
+    # report replaces the training's, while the run's events keep the training's final points)
+    tb_dir = out_dir if out_dir != run_dir else run_dir / "eval"
+    _write_events(report, tb_dir, out_dir / "eval", ck.get("iteration") or 0)
+    print_summary(report, run_dir, eval_dir=out_dir / "eval", tb_dir=tb_dir)
     if official is not None:
         ours = report.summary.get("success_per_episode")
         print(f"\nofficial {args.protocol} protocol ({official['settings']}): success rate "
               f"{official['success_rate']:.3f}, mean return {official['mean_return']:.1f}"
               + (f"; ours (success per episode index, last): {ours[-1]:.3f}" if ours else ""))
     return 0
+
+
+def _write_events(report, tb_dir: Path, eval_dir: Path, step: int) -> None:
+    """The report's final-evaluation scalars and plots as TensorBoard events in ``tb_dir``; the
+    events of an earlier evaluation there are replaced, as its report files are."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    for old in tb_dir.glob("events.out.tfevents.*"):
+        old.unlink()
+    with SummaryWriter(str(tb_dir)) as writer:
+        report.to_tensorboard(writer, eval_dir, step)
 
 
 def _eval_suite(args, exp, family, agent, suite, checkpoint: dict, changed: dict, tag: str) -> int:

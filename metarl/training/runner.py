@@ -175,9 +175,11 @@ def run_to_known_dir(exp: Experiment, overrides: dict[str, str]) -> tuple[int, P
     return execute_run(run), run.run_dir
 
 
-def print_summary(report, run_dir: Path, eval_dir: Path | None = None) -> None:
-    """The held-out table and where the run's files are (``eval_dir``: default RUN_DIR/eval)."""
-    eval_dir = Path(eval_dir) if eval_dir is not None else Path(run_dir) / "eval"
+def print_summary(report, run_dir: Path, eval_dir: Path | None = None, tb_dir: Path | None = None) -> None:
+    """The held-out table and where the run's files are (``eval_dir``: default RUN_DIR/eval;
+    ``tb_dir``: the TensorBoard events, default RUN_DIR)."""
+    run_dir = Path(run_dir)
+    eval_dir = Path(eval_dir) if eval_dir is not None else run_dir / "eval"
     s = report.summary
     split = report.meta.get("split", "test")
     what = "held-out evaluation" if split == "test" else "evaluation"
@@ -187,8 +189,9 @@ def print_summary(report, run_dir: Path, eval_dir: Path | None = None) -> None:
     print(f"\nrun directory: {run_dir}")
     print(f"  report:      {eval_dir / 'report.json'} (tables: returns.csv, summary.csv)")
     print(f"  plot:        {eval_dir / 'adaptation.png'}")
-    sub_run = "" if eval_dir.parent == Path(run_dir) else f" (sub-run {Path(run_dir).name}/{eval_dir.parent.name})"
-    print(f"  TensorBoard: tensorboard --logdir {Path(run_dir).parent}{sub_run}")
+    tb_dir = Path(tb_dir) if tb_dir is not None else run_dir
+    sub_run = "" if tb_dir == run_dir else f" (sub-run {run_dir.name}/{tb_dir.relative_to(run_dir)})"
+    print(f"  TensorBoard: tensorboard --logdir {run_dir.parent}{sub_run}")
 
 
 def main_for(exp: Experiment) -> int:
