@@ -74,6 +74,8 @@ def test_agent_option_on_the_train_split_and_a_suite(run, tmp_path, capsys):
     assert cli(["generate", "bandit", "--arms", "2", "--low", "0.05", "--high", "0.95", "--levels", "0,0.05", "--per-level", "5", "-o", str(suite)]) == 0
     capsys.readouterr()
     assert cli(["eval", str(run), "--suite", str(suite), "--agent-option", "reward_clip=2", "--quiet"]) == 0
+    assert (f"tensorboard --logdir {run.parent} (sub-run {run.name}/eval_suite/arms_reward_clip-2)"
+            in capsys.readouterr().out)
     saved = json.loads((run / "eval_suite" / "arms_reward_clip-2" / "suite_report.json").read_text())
     assert saved["meta"]["agent_options_changed"] == {"reward_clip": 2.0}
     level = run / "eval_suite" / "arms_reward_clip-2" / "level_1_d0.05" / "eval" / "report.json"

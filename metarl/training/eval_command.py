@@ -112,6 +112,7 @@ def _eval_suite(args, exp, family, agent, suite, checkpoint: dict, changed: dict
     inner-step curve) at each novelty level, into RUN_DIR/eval_suite/<suite file stem>[_<tag>]/
     (``tag`` names the ``changed`` agent options)."""
     from metarl.evaluation.suite_eval import SuiteReport, evaluate_suite
+    from metarl.training.runner import tensorboard_hint
     from metarl.training.trainer import evaluate_run
 
     run_dir = Path(args.run_dir)
@@ -136,5 +137,5 @@ def _eval_suite(args, exp, family, agent, suite, checkpoint: dict, changed: dict
     print(report.table())
     print(f"\n  report: {path} (per level: {out}/level_<j>_d<level>/eval/)")
     print(f"  plots:  {out / 'by_level.png'}, {out / 'adaptation.png'}")
-    print(f"  TensorBoard: tensorboard --logdir {run_dir.parent} (sub-run {run_dir.name}/eval_suite/{out.name})")
+    print(f"  TensorBoard: {tensorboard_hint(run_dir, out)}")
     return 0

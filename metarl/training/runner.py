@@ -189,9 +189,16 @@ def print_summary(report, run_dir: Path, eval_dir: Path | None = None, tb_dir: P
     print(f"\nrun directory: {run_dir}")
     print(f"  report:      {eval_dir / 'report.json'} (tables: returns.csv, summary.csv)")
     print(f"  plot:        {eval_dir / 'adaptation.png'}")
+    print(f"  TensorBoard: {tensorboard_hint(run_dir, tb_dir)}")
+
+
+def tensorboard_hint(run_dir: Path, tb_dir: Path | None = None) -> str:
+    """The command that shows the run (and its sibling runs) in TensorBoard, naming the
+    sub-run ``tb_dir`` below ``run_dir`` that holds an evaluation's events (default: the run)."""
+    run_dir = Path(run_dir)
     tb_dir = Path(tb_dir) if tb_dir is not None else run_dir
     sub_run = "" if tb_dir == run_dir else f" (sub-run {run_dir.name}/{tb_dir.relative_to(run_dir)})"
-    print(f"  TensorBoard: tensorboard --logdir {run_dir.parent}{sub_run}")
+    return f"tensorboard --logdir {run_dir.parent}{sub_run}"
 
 
 def main_for(exp: Experiment) -> int:
