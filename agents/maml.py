@@ -357,16 +357,12 @@ class MAMLAgent(Agent):
 
     # ---- persistence --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"net": self.net.state_dict(), "lrs": {k: v.detach().clone() for k, v in self.lrs.items()},
+        return {"net": self.net.state_dict(), "lrs": F.rates_state(self.lrs, self.learn_lr),
                 "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
-        with torch.no_grad():
-            # Meta-SGD's rates are learned; MAML's fixed step is the inner_lr option (which may
-            # differ at evaluation: `metarl eval --agent-option inner_lr=...`)
-            for k, v in (state["lrs"].items() if self.learn_lr else ()):
-                self.lrs[k].copy_(v)
+        F.load_rates(self.lrs, state.get("lrs", {}), self.learn_lr)
         self.optimizer.load_state_dict(state["optimizer"])
         restore_generator(self.generator, state["generator"])
 

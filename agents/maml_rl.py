@@ -358,17 +358,14 @@ class MAMLRLAgent(Agent):
     # ---- persistence ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {"params": {k: v.detach().clone() for k, v in self.params.items()},
-                "lrs": {k: v.detach().clone() for k, v in self.lrs.items()},
+                "lrs": F.rates_state(self.lrs, self.learn_lr),
                 "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         with torch.no_grad():
             for k, v in state["params"].items():
                 self.params[k].copy_(v)
-            # Meta-SGD's rates are learned; MAML's fixed step is the inner_lr option (which may
-            # differ at evaluation: `metarl eval --agent-option inner_lr=...`)
-            for k, v in (state["lrs"].items() if self.learn_lr else ()):
-                self.lrs[k].copy_(v)
+        F.load_rates(self.lrs, state.get("lrs", {}), self.learn_lr)
         self.optimizer.load_state_dict(state["optimizer"])
         restore_generator(self.generator, state["generator"])
 

@@ -356,6 +356,23 @@ def test_state_dict_round_trip(family):
         assert torch.equal(a.params[k], b.params[k]) and torch.equal(a.lrs[k], b.lrs[k])
 
 
+
+def test_checkpoint_keeps_only_learned_rates(family):
+    """MAML's fixed step is the inner_lr option, not checkpoint state: a MAML checkpoint stores no
+    rates, an older one that stored them loads with the configured step, and a Meta-SGD agent
+    refuses a checkpoint without its learned rates instead of silently keeping its initial ones."""
+    maml = MAMLAgent(family, inner_lr=0.01, device="cpu", seed=0)
+    state = maml.state_dict()
+    assert state["lrs"] == {}
+    old = dict(state, lrs={k: torch.tensor(0.5) for k in maml.params})  # as checkpoints before the change
+    other = MAMLAgent(family, inner_lr=0.03, device="cpu", seed=1)
+    other.load_state_dict(old)
+    assert all(float(v) == pytest.approx(0.03) for v in other.lrs.values())
+    assert all(torch.equal(maml.params[k], other.params[k]) for k in maml.params)
+    with pytest.raises(MetaRLError, match="no learned inner learning rates"):
+        MetaSGDAgent(family, device="cpu").load_state_dict(state)
+
+
 # ---- learning ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("device", DEVICES)
 def test_smoke_train_beats_pretrained_baseline(family, tmp_path, device):

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
 
+from metarl.errors import MetaRLError
 from metarl.learning import relu_mlp
 
 Params = dict[str, torch.Tensor]
@@ -202,3 +203,24 @@ def sgd_path(net: nn.Module, params: Params, lrs: Mapping[str, torch.Tensor], xs
 def batched_forward(net: nn.Module, params: Params, x: torch.Tensor) -> torch.Tensor:
     """Per-task forward: params of [B, ...], x [B, N, in] -> [B, N, out]."""
     return vmap(lambda p, xi: forward(net, p, xi))(params, x)
+
+
+def rates_state(lrs: Mapping[str, torch.Tensor], learned: bool) -> Params:
+    """The inner learning rates a checkpoint keeps: Meta-SGD's learned per-parameter rates
+    (copies), or nothing for MAML, whose fixed step is the ``inner_lr`` option."""
+    return {k: v.detach().clone() for k, v in lrs.items()} if learned else {}
+
+
+def load_rates(lrs: Mapping[str, torch.Tensor], saved: Mapping[str, torch.Tensor], learned: bool) -> None:
+    """Copy learned rates from a checkpoint's ``rates_state`` into ``lrs`` in place. MAML's
+    fixed step is left as configured (``metarl eval --agent-option inner_lr=...`` may change
+    it), even where an older checkpoint saved it."""
+    if not learned:
+        return
+    missing = sorted(set(lrs) - set(saved))
+    if missing:
+        raise MetaRLError(f"the checkpoint has no learned inner learning rates for {missing}: "
+                         "was it written by a MAML run rather than Meta-SGD?")
+    with torch.no_grad():
+        for k in lrs:
+            lrs[k].copy_(saved[k])
