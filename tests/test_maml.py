@@ -97,7 +97,7 @@ def test_first_order_drops_exactly_the_second_order_term(family):
     """One step: d/dθ L_q(θ - a g(θ)) = (I - a H_s) ∇L_q(θ'); first order keeps ∇L_q(θ') only."""
     net, params, lrs = _tiny(seed=1)
     xs, ys, xq, yq = _data(family, n_tasks=1, k=5, q=5, dtype=torch.float64)
-    a, names, plist = 0.05, list(params), list(params.values())
+    a, plist = 0.05, list(params.values())
     second = _grads(F.meta_losses(net, params, lrs, xs, ys, xq, yq, 1, False)[0].mean(), plist)
     first = _grads(F.meta_losses(net, params, lrs, xs, ys, xq, yq, 1, True)[0].mean(), plist)
     # by hand: adapted params, query gradient there, Hessian-vector product of the support loss
