@@ -9,7 +9,10 @@ for the paper's). One meta-iteration collects 20 x 20 x 200 x 2 = 160k steps.
 
 The held-out report gives the return after 0..3 inner steps (20 episodes each) on test
 velocities, and the per-episode curve of a 3-episode trial (one-episode inner steps).
+``--family ant-dir`` (or cheetah-dir, cheetah-dynamics, ant-goal, hopper-dynamics,
+walker-dynamics) runs the same recipe on another 200-step MuJoCo family.
 """
+from metarl.experiments._families import MUJOCO_SIBLINGS
 from metarl.training.config import Experiment, TrainConfig
 from metarl.training.runner import main_for
 
@@ -23,6 +26,7 @@ EXPERIMENT = Experiment(
     train=TrainConfig(episodes_per_trial=3, total_steps=10_000_000, eval_tasks=40, eval_tasks_periodic=10,
                       eval_every=10, checkpoint_every=5, baselines=False, inner_steps_eval=3),
     description=__doc__,
+    family_choices=MUJOCO_SIBLINGS,
 )
 
 if __name__ == "__main__":

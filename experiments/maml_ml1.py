@@ -6,7 +6,10 @@ through it; MLP 2x100 Gaussian policy (std 1 at start). One meta-iteration colle
 10 tasks x 10 episodes x 500 steps x 2 = 100k steps. The report gives success and return
 after 0..3 inner steps on the held-out goals. Meta-World's reference: MAML ML1 reach
 test success near 100% after long training (Yu et al. 2019, figure 6).
+``--family ml10`` / ``--family ml45`` run the same recipe on Meta-World's multi-class
+benchmarks (held-out task classes; success per class in the report).
 """
+from metarl.experiments._families import METAWORLD_SIBLINGS
 from metarl.training.config import Experiment, TrainConfig
 from metarl.training.runner import main_for
 
@@ -20,6 +23,7 @@ EXPERIMENT = Experiment(
     train=TrainConfig(episodes_per_trial=3, total_steps=3_000_000, eval_tasks=20, eval_tasks_periodic=5,
                       eval_every=5, checkpoint_every=5, baselines=False, inner_steps_eval=3),
     description=__doc__,
+    family_choices=METAWORLD_SIBLINGS,
 )
 
 if __name__ == "__main__":

@@ -5,7 +5,12 @@ reward -|v - v*| - 0.05 |a|^2, 200-step episodes; a trial is 2 episodes of one t
 the agent can identify the velocity in the first and track it from the start of the
 second. GRU 256 as in Meta-World+/AMAGO-style RL² baselines; 200-step truncated BPTT
 chunks from the recorded memory.
+
+The same recipe runs on the other 200-step MuJoCo families: ``--family ant-dir`` (or
+cheetah-dir, cheetah-dynamics, ant-goal, hopper-dynamics, walker-dynamics), with that
+family's options; the run is then named ``rl2_ant_dir``.
 """
+from metarl.experiments._families import MUJOCO_SIBLINGS
 from metarl.training.config import Experiment, TrainConfig
 from metarl.training.runner import main_for
 
@@ -20,6 +25,7 @@ EXPERIMENT = Experiment(
     train=TrainConfig(episodes_per_trial=2, total_steps=5_000_000, eval_tasks=100, eval_tasks_periodic=20,
                       checkpoint_every=10, baselines=True),
     description=__doc__,
+    family_choices=MUJOCO_SIBLINGS,
     # the non-meta baseline: `--agent sb3-ppo` (stable-baselines3 PPO, memoryless MLP, same steps)
     agent_choices=("sb3-ppo",),
     choice_configs={"sb3-ppo": dict(trials_per_update=16, minibatch_size=256, epochs=10)},

@@ -6,7 +6,10 @@ finds it from rewards). Success = Meta-World's flag at any step of an episode. G
 as Meta-World+'s RL² baseline; 250-step truncated BPTT chunks from the recorded memory.
 Meta-World's reference: RL² ML1 reach test success 100% (Yu et al. 2019, figure 6) after
 far larger budgets (~2M steps per task in Meta-World+).
+``--family ml10`` / ``--family ml45`` run the same recipe on Meta-World's multi-class
+benchmarks (held-out task classes; success per class in the report).
 """
+from metarl.experiments._families import METAWORLD_SIBLINGS
 from metarl.training.config import Experiment, TrainConfig
 from metarl.training.runner import main_for
 
@@ -21,6 +24,7 @@ EXPERIMENT = Experiment(
     train=TrainConfig(episodes_per_trial=3, total_steps=3_000_000, eval_tasks=50, eval_tasks_periodic=10,
                       checkpoint_every=5, baselines=True),
     description=__doc__,
+    family_choices=METAWORLD_SIBLINGS,
     # the non-meta baseline: `--agent sb3-ppo` (stable-baselines3 PPO, memoryless MLP, same steps)
     agent_choices=("sb3-ppo",),
     choice_configs={"sb3-ppo": dict(trials_per_update=10, minibatch_size=256, epochs=10)},

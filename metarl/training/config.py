@@ -119,6 +119,11 @@ class Experiment:
     """Agent options of a sibling whose options differ from the preset agent's (e.g. the
     ``sb3-ppo`` baseline on an RL² preset): swapping it in replaces ``agent_config``. A sibling
     not listed here takes ``agent_config`` as it is (MAML -> Meta-SGD)."""
+    family_choices: dict = field(default_factory=dict)
+    """Sibling families ``--family NAME`` may swap in, each with its own family options
+    (``{"ant-dir": {}, ...}`` on a locomotion preset whose recipe suits them): the agent, its
+    options and the trainer's stay the preset's, and the run is named
+    ``<agent>_<family, - as _>`` (``rl2_cheetah_vel --family ant-dir`` -> ``rl2_ant_dir``)."""
 
     def keys(self) -> dict[str, list[str]]:
         """Overridable keys by section."""
@@ -129,6 +134,8 @@ class Experiment:
     def with_overrides(self, overrides: dict[str, Any]) -> "Experiment":
         """A copy with ``overrides`` (key -> CLI text or value) applied; unknown keys raise."""
         overrides = {k.replace("-", "_"): v for k, v in overrides.items()}
+        if "family" in overrides:  # first of all: the family decides the family and agent options
+            return self._with_family(parse_value("family", overrides.pop("family"), "")).with_overrides(overrides)
         if "agent" in overrides:  # first: the other keys are checked against the chosen agent's options
             return self._with_agent(parse_value("agent", overrides.pop("agent"), "")).with_overrides(overrides)
         train = dataclasses.replace(self.train)
@@ -205,9 +212,31 @@ class Experiment:
                                    choice_configs=configs,
                                    agent_choices=tuple(a for a in (self.agent, *self.agent_choices) if a != agent))
 
+    def _with_family(self, family: str) -> "Experiment":
+        """This preset on sibling family ``family`` (one of ``family_choices``) with that
+        family's options; the preset's own family becomes a choice, so a resumed run's
+        config.yaml can swap back."""
+        if family == self.family:
+            return self
+        check_choice("--family", family, (self.family, *self.family_choices))
+        choices = {name: dict(kw) for name, kw in self.family_choices.items() if name != family}
+        choices[self.family] = dict(self.family_kwargs)
+        return dataclasses.replace(self, family=family, name=f"{self.agent}_{family.replace('-', '_')}",
+                                   family_kwargs=dict(self.family_choices[family]), family_choices=choices)
+
+    def sibling_flags(self, run: "Experiment") -> str | None:
+        """The ``--family`` / ``--agent`` flags that turn this preset into ``run``'s experiment
+        (``""`` when it is this preset; None when no choice of the preset gives it)."""
+        flags, exp = [], self
+        if run.family != exp.family and run.family in exp.family_choices:
+            exp, flags = exp._with_family(run.family), flags + [f"--family {run.family}"]
+        if run.agent != exp.agent and run.agent in exp.agent_choices:
+            exp, flags = exp._with_agent(run.agent), flags + [f"--agent {run.agent}"]
+        return " ".join(flags) if exp.name == run.name else None
+
     def to_dict(self) -> dict:
         return {"experiment": self.name, "description": self.description,
-                "family": {"name": self.family, "kwargs": self.family_kwargs},
+                "family": {"name": self.family, "kwargs": self.family_kwargs, "choices": self.family_choices},
                 "agent": {"name": self.agent, "config": self.agent_config, "choices": list(self.agent_choices),
                           "choice_configs": self.choice_configs},
                 "train": dataclasses.asdict(self.train)}
@@ -218,7 +247,8 @@ class Experiment:
                    family_kwargs=dict(d["family"].get("kwargs", {})), agent_config=dict(d["agent"].get("config", {})),
                    train=TrainConfig(**d["train"]), description=d.get("description", ""),
                    agent_choices=tuple(d["agent"].get("choices", ())),
-                   choice_configs=dict(d["agent"].get("choice_configs", {})))
+                   choice_configs=dict(d["agent"].get("choice_configs", {})),
+                   family_choices=dict(d["family"].get("choices", {})))
 
 
 def parse_overrides(argv: list[str]) -> dict[str, str]:

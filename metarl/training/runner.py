@@ -43,9 +43,11 @@ def help_text(exp: Experiment) -> str:
     """``--help`` for a preset: every overridable key with its current value."""
     docs = _field_docs()
     lines = [f"usage: metarl train {exp.name} [--key value ...] [--run_dir DIR | --resume RUN_DIR]", "",
-             exp.description.strip(), "", f"family: {exp.family}   agent: {exp.agent}"
-             + (f"   (--agent {' | '.join(exp.agent_choices)}: a sibling agent instead)" if exp.agent_choices else ""),
-             "", "trainer options:"]
+             exp.description.strip(), "", f"family: {exp.family}   agent: {exp.agent}"]
+    for what, choices in (("family", exp.family_choices), ("agent", exp.agent_choices)):
+        if choices:
+            lines.append(f"  --{what} {' | '.join(choices)}: a sibling {what} instead")
+    lines += ["", "trainer options:"]
     for f in dataclasses.fields(TrainConfig):
         lines.append(_option_line(f.name, getattr(exp.train, f.name), docs.get(f.name, "")))
     from metarl.registry import agent_option_docs, agent_options, family_option_docs, family_options
@@ -113,12 +115,13 @@ def prepare_run(exp: Experiment, overrides: dict[str, str]) -> PreparedRun:
                           f"(--run_dir {run_dir_opt}, --resume {resume})")
     if resume:
         run_dir = Path(resume)
-        if "agent" in overrides:  # a sibling agent's run of this preset (--agent metasgd)
-            exp = exp.with_overrides({"agent": overrides.pop("agent")})
+        base, given = exp, [k for k in ("family", "agent") if k in overrides]
+        for key in given:  # a sibling's run of this preset (--family ant-dir, --agent metasgd)
+            exp = exp.with_overrides({key: overrides.pop(key)})
         preset, exp = exp, read_config(run_dir)
         if preset.name != exp.name:
-            sibling = (f" (add --agent {exp.agent})" if exp.agent in preset.agent_choices
-                       and exp.name == preset._with_agent(exp.agent).name else "")
+            flags = base.sibling_flags(exp)
+            sibling = f" ({'with' if given else 'add'} {flags}{' instead' if given else ''})" if flags else ""
             raise ConfigError(f"{run_dir} is a run of {exp.name!r}, not {preset.name!r}{sibling}; continue it "
                               f"with: metarl train {exp.name} --resume {run_dir}")
         fixed = sorted(k for k in overrides if k == "seed" or k in family_options(exp.family))
