@@ -11,11 +11,12 @@ from metarl.errors import MetaRLError, check_int
 
 def _cmd_list(args) -> int:
     from metarl.registry import list_agents, list_families
-    from metarl.training.runner import list_experiments
+    from metarl.training.runner import list_experiments, sibling_experiments
 
     print("families:    " + ", ".join(list_families()))
     print("agents:      " + ", ".join(list_agents()))
     print("experiments: " + ", ".join(list_experiments()))
+    print("  and, by --family / --agent on a preset: " + ", ".join(sorted(sibling_experiments())))
     return 0
 
 

@@ -84,3 +84,20 @@ def test_help_lists_the_sibling_families(capsys):
     assert "usage: metarl train rl2_ant_goal" in out and "family: ant-goal   agent: rl2" in out
     assert "--family cheetah-dir | cheetah-dynamics | ant-dir | hopper-dynamics | walker-dynamics | cheetah-vel" in out
     assert "\n  --radius " in out and "\n  --vel_high " not in out   # the options of the family it runs on
+
+
+def test_a_sibling_run_name_is_an_experiment_name(capsys):
+    """`metarl train rl2_ant_dir` is `metarl train rl2_cheetah_vel --family ant-dir` (and
+    `sb3-ppo_point_nav` is `rl2_point_nav --agent sb3-ppo`); `metarl list` names them all."""
+    assert load_experiment("rl2_ant_dir") == CHEETAH.with_overrides({"family": "ant-dir"})
+    assert load_experiment("sb3-ppo_hopper_dynamics") == CHEETAH.with_overrides(
+        {"family": "hopper-dynamics", "agent": "sb3-ppo"})
+    assert load_experiment("sb3-ppo_point_nav") == load_experiment("rl2_point_nav").with_overrides(
+        {"agent": "sb3-ppo"})
+    assert cli(["list"]) == 0
+    listed = capsys.readouterr().out.splitlines()[-1]
+    assert "rl2_ant_dir" in listed and "maml_ml10" in listed and "metasgd_sinusoid" in listed
+    assert "rl2_cheetah_vel" not in listed     # presets are on the line above
+    assert cli(["train", "rl2_ant_dirr"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown experiment 'rl2_ant_dirr'" in err and "did you mean 'rl2_ant_dir'" in err, err

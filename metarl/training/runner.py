@@ -30,13 +30,43 @@ def load_experiment(name: str) -> Experiment:
         if name.endswith(".py"):
             raise UnknownNameError(f"no preset file {name!r} (not found); or use a preset name: {list_experiments()}")
         if name not in list_experiments():
-            raise UnknownNameError(f"unknown experiment {name!r}{did_you_mean(name, list_experiments())}; "
-                                   f"available: {list_experiments()}")
+            sibling = _sibling_preset(name)
+            if sibling is not None:
+                return sibling
+            known = [*list_experiments(), *sibling_experiments()]
+            raise UnknownNameError(f"unknown experiment {name!r}{did_you_mean(name, known)}; available: "
+                                   f"{list_experiments()} and the runs their --family / --agent choices give "
+                                   "(`metarl list`)")
         module = importlib.import_module(f"metarl.experiments.{name}")
     exp = getattr(module, "EXPERIMENT", None)
     if not isinstance(exp, Experiment):
         raise MetaRLError(f"{name} defines no EXPERIMENT = metarl.training.config.Experiment(...)")
     return exp
+
+
+def sibling_experiments() -> dict[str, list[Experiment]]:
+    """Run names that presets give with ``--family`` / ``--agent`` (``rl2_ant_dir`` is
+    ``rl2_cheetah_vel --family ant-dir``, ``sb3-ppo_point_nav`` is ``rl2_point_nav --agent
+    sb3-ppo``), each with the experiment(s) it stands for; preset names themselves excluded."""
+    presets = list_experiments()
+    out: dict[str, list[Experiment]] = {}
+    for preset in map(load_experiment, presets):
+        for family in (preset.family, *preset.family_choices):
+            on_family = preset._with_family(family)
+            for agent in (preset.agent, *preset.agent_choices):
+                exp = on_family._with_agent(agent)
+                if exp.name not in presets:
+                    out.setdefault(exp.name, []).append(exp)
+    return out
+
+
+def _sibling_preset(name: str) -> Experiment | None:
+    """The experiment a sibling run name stands for (None: no preset gives it)."""
+    found = sibling_experiments().get(name, [])
+    if len(found) > 1:
+        raise UnknownNameError(f"experiment {name!r} is a sibling of several presets; run one of them with "
+                               f"--family / --agent")
+    return found[0] if found else None
 
 
 def help_text(exp: Experiment) -> str:
