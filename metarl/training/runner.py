@@ -29,14 +29,9 @@ def load_experiment(name: str) -> Experiment:
     else:
         if name.endswith(".py"):
             raise UnknownNameError(f"no preset file {name!r} (not found); or use a preset name: {list_experiments()}")
-        if name not in list_experiments():
-            sibling = _sibling_preset(name)
-            if sibling is not None:
-                return sibling
-            known = [*list_experiments(), *sibling_experiments()]
-            raise UnknownNameError(f"unknown experiment {name!r}{did_you_mean(name, known)}; available: "
-                                   f"{list_experiments()} and the runs their --family / --agent choices give "
-                                   "(`metarl list`)")
+        presets = list_experiments()
+        if name not in presets:
+            return _sibling_or_error(name, presets)
         module = importlib.import_module(f"metarl.experiments.{name}")
     exp = getattr(module, "EXPERIMENT", None)
     if not isinstance(exp, Experiment):
@@ -60,13 +55,19 @@ def sibling_experiments() -> dict[str, list[Experiment]]:
     return out
 
 
-def _sibling_preset(name: str) -> Experiment | None:
-    """The experiment a sibling run name stands for (None: no preset gives it)."""
-    found = sibling_experiments().get(name, [])
+def _sibling_or_error(name: str, presets: list[str]) -> Experiment:
+    """The experiment a sibling run name stands for; an unknown name (or one that several presets
+    give) is an error naming what is available."""
+    siblings = sibling_experiments()
+    found = siblings.get(name, [])
     if len(found) > 1:
         raise UnknownNameError(f"experiment {name!r} is a sibling of several presets; run one of them with "
                                f"--family / --agent")
-    return found[0] if found else None
+    if not found:
+        raise UnknownNameError(f"unknown experiment {name!r}{did_you_mean(name, [*presets, *siblings])}; "
+                               f"available: {presets} and the runs their --family / --agent choices give "
+                               "(`metarl list`)")
+    return found[0]
 
 
 def help_text(exp: Experiment) -> str:
@@ -146,8 +147,8 @@ def prepare_run(exp: Experiment, overrides: dict[str, str]) -> PreparedRun:
     if resume:
         run_dir = Path(resume)
         base, given = exp, [k for k in ("family", "agent") if k in overrides]
-        for key in given:  # a sibling's run of this preset (--family ant-dir, --agent metasgd)
-            exp = exp.with_overrides({key: overrides.pop(key)})
+        # a sibling's run of this preset (--family ant-dir, --agent metasgd)
+        exp = exp.with_overrides({k: overrides.pop(k) for k in given})
         preset, exp = exp, read_config(run_dir)
         if preset.name != exp.name:
             flags = base.sibling_flags(exp)
