@@ -170,6 +170,12 @@ def family_option_docs(name: str) -> dict[str, str]:
     return _class_option_docs(_lookup(_FAMILIES, "family", name))
 
 
+def family_summary(name: str) -> str:
+    """The first paragraph of family ``name``'s class docstring, on one line."""
+    doc = _lookup(_FAMILIES, "family", name).__doc__ or ""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
 def _class_option_docs(cls: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for base in reversed(getattr(cls, "__mro__", (cls,))):  # a subclass (metasgd, ml1) adds to its base's

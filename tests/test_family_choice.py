@@ -84,6 +84,14 @@ def test_help_lists_the_sibling_families(capsys):
     assert "usage: metarl train rl2_ant_goal" in out and "family: ant-goal   agent: rl2" in out
     assert "--family cheetah-dir | cheetah-dynamics | ant-dir | hopper-dynamics | walker-dynamics | cheetah-vel" in out
     assert "\n  --radius " in out and "\n  --vel_high " not in out   # the options of the family it runs on
+    # the preset's description is of cheetah-vel: a line before it says whose recipe this is,
+    # and the family's own summary follows the family line
+    assert "rl2_ant_goal is `metarl train rl2_cheetah_vel --family ant-goal`" in out
+    assert "\n  Ant walking to a goal" in out
+    assert cli(["train", "sb3-ppo_ml10", "--help"]) == 0
+    assert "sb3-ppo_ml10 is `metarl train rl2_ml1 --family ml10 --agent sb3-ppo`" in capsys.readouterr().out
+    assert cli(["train", "rl2_cheetah_vel", "--help"]) == 0
+    assert "is `metarl train" not in capsys.readouterr().out           # a preset of its own
 
 
 def test_a_sibling_run_name_is_an_experiment_name(capsys):

@@ -70,19 +70,38 @@ def _sibling_or_error(name: str, presets: list[str]) -> Experiment:
     return found[0]
 
 
+def _sibling_origin(exp: Experiment) -> str | None:
+    """``"rl2_cheetah_vel --family ant-dir"`` for a run that is not a preset of its own but
+    one preset's ``--family`` / ``--agent`` choice (None for a preset, or a preset file)."""
+    presets = list_experiments()
+    if exp.name in presets:
+        return None
+    for preset in map(load_experiment, presets):
+        flags = preset.sibling_flags(exp)
+        if flags:
+            return f"{preset.name} {flags}"
+    return None
+
+
 def help_text(exp: Experiment) -> str:
     """``--help`` for a preset: every overridable key with its current value."""
+    from metarl.registry import (agent_option_docs, agent_options, family_option_docs, family_options,
+                                 family_summary)
+
     docs = _field_docs()
-    lines = [f"usage: metarl train {exp.name} [--key value ...] [--run_dir DIR | --resume RUN_DIR]", "",
-             exp.description.strip(), "", f"family: {exp.family}   agent: {exp.agent}"]
+    lines = [f"usage: metarl train {exp.name} [--key value ...] [--run_dir DIR | --resume RUN_DIR]", ""]
+    origin = _sibling_origin(exp)
+    if origin:
+        lines += [*textwrap.wrap(f"{exp.name} is `metarl train {origin}`: that preset's recipe, described "
+                                 f"below, on family {exp.family} with agent {exp.agent}.", 100), ""]
+    lines += [exp.description.strip(), "", f"family: {exp.family}   agent: {exp.agent}"]
+    lines += textwrap.wrap(family_summary(exp.family), 100, initial_indent="  ", subsequent_indent="  ")
     for what, choices in (("family", exp.family_choices), ("agent", exp.agent_choices)):
         if choices:
             lines.append(f"  --{what} {' | '.join(choices)}: a sibling {what} instead")
     lines += ["", "trainer options:"]
     for f in dataclasses.fields(TrainConfig):
         lines.append(_option_line(f.name, getattr(exp.train, f.name), docs.get(f.name, "")))
-    from metarl.registry import agent_option_docs, agent_options, family_option_docs, family_options
-
     for title, options, current, about in (
             ("family", family_options(exp.family), exp.family_kwargs, family_option_docs(exp.family)),
             ("agent", agent_options(exp.agent, exp.family), exp.agent_config,
