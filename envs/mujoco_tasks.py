@@ -5,7 +5,9 @@ Each env is ``TimeLimit(TaskRewardWrapper(HalfCheetahEnv | AntEnv), horizon)`` (
 horizon 200, as in MAML and PEARL): the time limit gives ``truncated=True`` (bootstrapped);
 only the Ant's unhealthy check (torso height outside [0.2, 1.0], on by default in
 ``ant-dir``) gives ``terminated=True``. The observation is the Gymnasium env's own
-(HalfCheetah [17], Ant [105]); the task is not observed. Actions are ``Box(-1, 1)`` ([6] /
+(HalfCheetah [17], Ant [105]), except that ``ant-goal`` puts the torso's ``(x, y)`` in front
+(Ant [107], ``observe_position=True``, as PEARL's ``ant_goal``: without it the policy cannot
+tell where it stands relative to a goal); the task is not observed. Actions are ``Box(-1, 1)`` ([6] /
 [8]); they are clipped to the box before simulation and before the control cost (MuJoCo
 clamps controls to the same range, so the clip changes only the cost of out-of-range actions).
 
@@ -220,18 +222,21 @@ class CheetahDirFamily(_LocomotionFamily):
 
 class _AntFamily(_LocomotionFamily):
     def __init__(self, horizon: int, ctrl_cost_weight: float, contact_cost_weight: float,
-                 healthy_reward: float, terminate_when_unhealthy: bool) -> None:
+                 healthy_reward: float, terminate_when_unhealthy: bool, observe_position: bool = False) -> None:
         super().__init__(horizon)
         self.ctrl_cost_weight = check_float(f"{self.name}: ctrl_cost_weight", ctrl_cost_weight, low=0.0)
         self.contact_cost_weight = check_float(f"{self.name}: contact_cost_weight", contact_cost_weight, low=0.0)
         self.healthy_reward = check_float(f"{self.name}: healthy_reward", healthy_reward)
         check_choice(f"{self.name}: terminate_when_unhealthy", terminate_when_unhealthy, (True, False))
         self.terminate_when_unhealthy = bool(terminate_when_unhealthy)
+        check_choice(f"{self.name}: observe_position", observe_position, (True, False))
+        self.observe_position = bool(observe_position)
 
     def _base_env(self) -> gym.Env:
         return AntEnv(forward_reward_weight=0.0, ctrl_cost_weight=self.ctrl_cost_weight,
                       contact_cost_weight=self.contact_cost_weight, healthy_reward=self.healthy_reward,
-                      terminate_when_unhealthy=self.terminate_when_unhealthy)
+                      terminate_when_unhealthy=self.terminate_when_unhealthy,
+                      exclude_current_positions_from_observation=not self.observe_position)
 
 
 class AntDirFamily(_AntFamily):
@@ -272,7 +277,8 @@ class AntGoalFamily(_AntFamily):
     Options: radius (of the goal disk, m), distance ("l1" as PEARL, or "l2"), horizon (steps
     per episode), ctrl_cost_weight (weight of |a|^2), contact_cost_weight (weight of the clipped
     contact forces squared), healthy_reward (bonus per step while healthy; PEARL: 0),
-    terminate_when_unhealthy (end the episode when the torso leaves [0.2, 1.0])"""
+    terminate_when_unhealthy (end the episode when the torso leaves [0.2, 1.0]),
+    observe_position (put the torso's x, y at the front of the observation, as PEARL)"""
 
     name = "ant-goal"
     held_out_rule = ("test goals are separately seeded draws, uniform in the same disk (as in PEARL); "
@@ -280,8 +286,10 @@ class AntGoalFamily(_AntFamily):
 
     def __init__(self, radius: float = 3.0, distance: str = "l1", horizon: int = 200,
                  ctrl_cost_weight: float = 0.1, contact_cost_weight: float = 5e-4,
-                 healthy_reward: float = 0.0, terminate_when_unhealthy: bool = False) -> None:
-        super().__init__(horizon, ctrl_cost_weight, contact_cost_weight, healthy_reward, terminate_when_unhealthy)
+                 healthy_reward: float = 0.0, terminate_when_unhealthy: bool = False,
+                 observe_position: bool = True) -> None:
+        super().__init__(horizon, ctrl_cost_weight, contact_cost_weight, healthy_reward, terminate_when_unhealthy,
+                         observe_position)
         self.radius = check_float(f"{self.name}: radius", radius, low=0.0, high=HARD_GOAL[1], low_open=True)
         check_choice(f"{self.name}: distance", distance, ("l1", "l2"))
         self.distance = distance

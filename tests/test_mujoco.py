@@ -277,6 +277,23 @@ def test_ant_dir_terminates_when_unhealthy_and_ant_goal_does_not():
         assert term == expect
 
 
+def test_ant_goal_observes_the_torso_position_and_ant_dir_does_not():
+    """A goal task needs the position in the observation (PEARL's ant_goal: full qpos)."""
+    fam = metarl.make_family("ant-goal")
+    env = fam.make_env(fam.sample(1)[0])
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (107,) == env.observation_space.shape
+    for a in actions_for(env, 10):
+        obs, _, _, _, info = env.step(a)
+    assert obs[:2] == pytest.approx([info["x_position"], info["y_position"]], abs=1e-12)
+    assert np.hypot(*obs[:2]) > 0.0
+    for name, options in [("ant-dir", {}), ("ant-goal", {"observe_position": False})]:
+        other = metarl.make_family(name, **options)
+        assert other.make_env(other.sample(1)[0]).reset(seed=0)[0].shape == (105,)
+    with pytest.raises(MetaRLError, match="observe_position"):
+        metarl.make_family("ant-goal", observe_position="yes")
+
+
 # ---- vector env -----------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["cheetah-vel", "ant-goal", "walker-dynamics"])
 def test_sync_vector_env_runs(name):
