@@ -23,7 +23,7 @@ from metarl.learning.action_box import ACTION_UNITS, BoxActions
 from metarl.learning.agent import Agent
 from metarl.learning.device import adam, resolve_device, restore_generator
 from metarl.learning.ppo import explained_variance, normalize, ppo_loss
-from metarl.learning.recurrent import RecurrentActorCritic
+from metarl.learning.recurrent import MEMORY, RecurrentActorCritic
 from metarl.rollout.buffer import TrialBatch
 from metarl.rollout.gae import compute_gae
 
@@ -62,7 +62,11 @@ class RL2Agent(Agent):
     memory out of the range it was trained on; docs/results.md), reward_scale (the previous
     reward enters the network multiplied by this, before reward_clip, which then counts in the
     scaled units: e.g. 0.1 for Meta-World's rewards of up to 10 per step, so the reward input
-    is of the order of the observations), seed.
+    is of the order of the observations), memory ("trial": RL²; "episode": memory and the
+    previous action / reward inputs zeroed at every inner episode's start, so adaptation
+    can happen within an episode but nothing carries to the next; "none": zeroed at every
+    step, a memoryless policy trained by this same recipe — the ablations that tell what
+    memory adds from what the recipe adds), seed.
     """
 
     trainable = True
@@ -76,9 +80,11 @@ class RL2Agent(Agent):
                  max_grad_norm: float = 0.5, target_kl: float = 0.0, gamma: float = 0.99, gae_lambda: float = 0.95,
                  value_scale: float = 1.0, bptt_chunk: int = 0, device: str = "auto",
                  action_units: str = "env", action_logp: str = "gaussian", task_critic: bool = False,
-                 reward_clip: float = 0.0, reward_scale: float = 1.0, seed: int = 0) -> None:
+                 reward_clip: float = 0.0, reward_scale: float = 1.0, memory: str = "trial",
+                 seed: int = 0) -> None:
         super().__init__(family)
         check_choice("action_units", action_units, ACTION_UNITS)
+        check_choice("memory", memory, MEMORY)
         check_choice("action_logp", action_logp, ACTION_LOGP)
         self._config = dict(hidden_size=check_int("hidden_size", hidden_size, low=1), cell=cell, critic=critic,
                             trials_per_update=check_int("trials_per_update", trials_per_update, low=1),
@@ -100,7 +106,7 @@ class RL2Agent(Agent):
                             task_critic=check_bool("task_critic", task_critic),
                             reward_clip=check_float("reward_clip", reward_clip, low=0.0),
                             reward_scale=check_float("reward_scale", reward_scale, low=0.0, low_open=True),
-                            seed=check_int("seed", seed, low=0))
+                            memory=memory, seed=check_int("seed", seed, low=0))
         if self._config["minibatches"] > self._config["trials_per_update"]:
             raise ConfigError(f"minibatches={minibatches} exceeds trials_per_update={trials_per_update}; "
                               "each minibatch needs at least one whole trial")
@@ -127,7 +133,8 @@ class RL2Agent(Agent):
             torch.default_generator.manual_seed(seed)  # the CPU stream only: GPU streams stay as they were
             net = RecurrentActorCritic(self.layout.dim, self.layout.act_dim, hidden_size=hidden_size, head=head,
                                        cell=cell, critic=critic, clip_bounds=bounds, task_dim=task_dim,
-                                       reward_input=self._reward_input())
+                                       reward_input=self._reward_input(), memory=memory,
+                                       feedback=(self.layout.obs_dim, self.layout.episode_end + 1))
         self.net = net.to(self.device)
         self.optimizer = adam(self.net.parameters(), self.device, lr=lr, eps=1e-5)
         self.generator = torch.Generator(device=self.device)

@@ -11,6 +11,7 @@ from metarl.learning.policy_gradient import clipped_gaussian_log_prob, sample_ca
 
 CELLS = ("gru", "lstm")
 CRITICS = ("shared", "separate")
+MEMORY = ("trial", "episode", "none")
 
 
 class RecurrentActorCritic(nn.Module):
@@ -34,16 +35,31 @@ class RecurrentActorCritic(nn.Module):
     backward over 100 steps x 32 trials at width 128: 20 ms for the LSTM, 48-57 ms for the
     GRU; a hand-written GRU backward, tried, gained only 1.15-1.2x, as the forward's per-step
     ops cost as much as before).
+
+    ``memory`` sets how far back the network may remember, for ablations: ``"trial"`` (RL²:
+    zeroed only by the caller, at trial start), ``"episode"`` (also zeroed before each inner
+    episode's first step, read from the trial observation's ``episode_end`` column, with the
+    feedback inputs — previous action, reward and episode-end flag, columns ``feedback`` =
+    (start, stop) — zeroed there too, so every episode starts as a trial does) or ``"none"``
+    (zeroed before every step, feedback inputs always zero: a memoryless policy on the inner
+    observation and trial progress). The masks are read from the inputs, so acting step by
+    step and training over whole sequences apply them identically.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, *, hidden_size: int = 256, head: str = "categorical",
                  init_log_std: float = -0.5, cell: str = "gru", critic: str = "shared",
                  clip_bounds: tuple[torch.Tensor, torch.Tensor] | None = None, task_dim: int = 0,
-                 reward_input: tuple[int, float, float] | None = None) -> None:
+                 reward_input: tuple[int, float, float] | None = None, memory: str = "trial",
+                 feedback: tuple[int, int] | None = None) -> None:
         super().__init__()
         check_choice("head", head, ("categorical", "gaussian"))
         check_choice("cell", cell, CELLS)
         check_choice("critic", critic, CRITICS)
+        check_choice("memory", memory, MEMORY)
+        if memory != "trial" and feedback is None:
+            raise ConfigError(f"memory={memory!r} needs feedback=(start, stop): the columns of the previous "
+                              "action, reward and episode-end flag (the last of them)")
+        self.memory, self.feedback = memory, feedback
         self.head, self.hidden_size, self.act_dim, self.cell = head, hidden_size, act_dim, cell
         # (index of the previous reward in obs, scale s, clip c or 0): it enters as s * r, then
         # clipped to [-c, c] when c > 0
@@ -140,11 +156,48 @@ class RecurrentActorCritic(nn.Module):
     def _trunk(self, module: nn.Module, obs: torch.Tensor, state: torch.Tensor):
         """One recurrent module: obs [T, B, obs_dim], state [1, B, trunk_state_size] -> (features
         [T, B, hidden], state). With ``reward_input`` the previous-reward input is scaled and
-        clipped first."""
+        clipped first; then ``memory`` applies its masks."""
         if self.reward_input is not None:
             i, scale, c = self.reward_input
             r = obs[..., i:i + 1] * scale
             obs = torch.cat([obs[..., :i], r.clamp(-c, c) if c else r, obs[..., i + 1:]], dim=-1)
+        if self.memory == "none":  # every step from zero memory: one call over T * B independent steps
+            T, B = obs.shape[:2]
+            out, _ = self._cell(module, self._without_feedback(obs, None).reshape(1, T * B, -1),
+                                state.new_zeros(1, T * B, state.shape[-1]))
+            return out.reshape(T, B, -1), torch.zeros_like(state)
+        if self.memory == "episode":
+            starts = obs[..., self.feedback[1] - 1]  # [T, B]: 1 at an inner episode's first step
+            return self._segments(module, self._without_feedback(obs, starts), state, starts)
+        return self._cell(module, obs, state)
+
+    def _without_feedback(self, obs: torch.Tensor, starts: torch.Tensor | None) -> torch.Tensor:
+        """obs [T, B, D] with the feedback columns zeroed: everywhere (``starts`` None) or
+        where ``starts`` [T, B] is 1."""
+        a, b = self.feedback
+        fb = obs[..., a:b] * (0.0 if starts is None else (1.0 - starts).unsqueeze(-1))
+        return torch.cat([obs[..., :a], fb, obs[..., b:]], dim=-1)
+
+    def _segments(self, module: nn.Module, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor):
+        """Run ``module`` over obs [T, B, D], zeroing the memory of column b before step t where
+        ``starts[t, b]`` is 1: one call per stretch between the steps where any column
+        restarts (acting, T = 1, needs no host sync)."""
+        state = state * (1.0 - starts[0]).view(1, -1, 1)
+        T = obs.shape[0]
+        if T == 1:
+            return self._cell(module, obs, state)
+        cuts = ((starts[1:] > 0.5).any(1).nonzero().flatten() + 1).tolist()
+        outs, t0 = [], 0
+        for t1 in [*cuts, T]:
+            out, state = self._cell(module, obs[t0:t1], state)
+            outs.append(out)
+            if t1 < T:
+                state = state * (1.0 - starts[t1]).view(1, -1, 1)
+            t0 = t1
+        return torch.cat(outs), state
+
+    def _cell(self, module: nn.Module, obs: torch.Tensor, state: torch.Tensor):
+        """obs [T, B, D], state [1, B, trunk_state_size] -> (features [T, B, hidden], state)."""
         if self.cell == "gru":
             return module(obs, state)
         h, c = state.split(self.hidden_size, dim=-1)
