@@ -71,7 +71,7 @@ class RL2Agent(Agent):
 
     trainable = True
     name = "rl2"
-    eval_options = ("reward_clip",)
+    eval_options = ("reward_clip", "memory")  # memory=episode on a trained run: does it use earlier episodes?
 
     def __init__(self, family, *, hidden_size: int = 256, cell: str = "gru", critic: str = "shared",
                  trials_per_update: int = 256,

@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--agent-option", action="append", default=[], metavar="KEY=VALUE",
                    help="evaluate the trained weights with an agent option changed (repeatable): rl2's "
-                        "reward_clip, maml's inner_steps and inner_lr, metasgd's inner_steps; written to RUN_DIR/eval_KEY-VALUE/ (e.g. "
+                        "reward_clip and memory, maml's inner_steps and inner_lr, metasgd's inner_steps; written to RUN_DIR/eval_KEY-VALUE/ (e.g. "
                         "eval_reward_clip-2/; suites: eval_suite/<suite>_KEY-VALUE/), the change recorded in the report")
     s.add_argument("--device", default=None,
                    help="auto, cpu, cuda or cuda:N (default: the run's own; a CUDA run evaluates on CPU with cpu)")

@@ -46,6 +46,21 @@ def test_a_changed_option_is_evaluated_beside_the_runs_report(run):
     assert (run / "eval_reward_clip-0.001" / "eval" / "adaptation.png").exists()
 
 
+def test_memory_wiped_at_each_episode_start_shows_what_the_agent_carries_across_episodes(run):
+    """On bandits every pull is an episode: with ``memory=episode`` the trained agent forgets
+    every pull, so it falls to the random level with no gain over the trial; ``memory=trial``
+    is the run's own value and is refused as no change."""
+    base, _ = _returns(run / "eval" / "report.json")
+    assert cli(["eval", str(run), "--agent-option", "memory=episode", "--quiet"]) == 0
+    wiped, meta = _returns(run / "eval_memory-episode" / "eval" / "report.json")
+    assert meta["agent_options_changed"] == {"memory": "episode"} and wiped.shape == base.shape
+    # seed 0, 300 tasks: 5.67 with its memory (first pull 0.48, last 0.59), 4.92 wiped (0.48, 0.51);
+    # random 5.0, standard error about 0.17
+    assert base.sum(1).mean() > 5.5 and abs(wiped.sum(1).mean() - 5.0) < 0.3
+    assert wiped.sum(1).mean() < base.sum(1).mean() - 0.5
+    assert wiped[:, -1].mean() - wiped[:, 0].mean() < base[:, -1].mean() - base[:, 0].mean() - 0.05
+
+
 def test_a_changed_option_is_a_tensorboard_sub_run_beside_the_run(run, capsys):
     """Its final-evaluation curve and plot go to TensorBoard under the tagged directory, which
     ``tensorboard --logdir`` on the runs' folder shows beside the run's own curves."""
@@ -83,22 +98,24 @@ def test_agent_option_on_the_train_split_and_a_suite(run, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("options, words", [
-    (["hidden_size=8"], ["agent 'rl2' cannot change hidden_size at evaluation", "options it can: ['reward_clip']"]),
+    (["hidden_size=8"], ["agent 'rl2' cannot change hidden_size at evaluation", "options it can: ['reward_clip', 'memory']"]),
     (["seed=5"], ["cannot change seed at evaluation"]),   # also a trainer option: still refused, not a traceback
     (["lr=0.1"], ["cannot change lr at evaluation"]),
     (["reward_clp=2"], ["reward_clp: not an option of agent 'rl2'", "did you mean 'reward_clip'?",
-                        "options it can change at evaluation: ['reward_clip']"]),
+                        "options it can change at evaluation: ['reward_clip', 'memory']"]),
     (["reward_clip"], ["expects KEY=VALUE", "'reward_clip'"]),
     (["reward_clip=0"], ["reward_clip=0: that is the run's own value (0.0)"]),
     (["reward_clip=2", "reward_clip=3"], ["--agent-option reward_clip is given twice (2.0 and '3')"]),
     (["reward_clip=-1"], ["reward_clip", "-1"]),
     (["reward_clip=much"], ["reward_clip", "expects a number", "'much'"]),
+    (["memory=trial"], ["memory=trial: that is the run's own value ('trial')"]),
+    (["memory=much"], ["memory", "'much'", "'trial', 'episode', 'none'"]),
 ])
 def test_bad_agent_options_are_one_line_errors(run, capsys, options, words):
     assert cli(["eval", str(run), *[a for o in options for a in ("--agent-option", o)], "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and all(w in err[0] for w in words), err
-    assert not list(run.glob("eval_*much*")) and not list(run.glob("eval_hidden*")) and not list(run.glob("eval_seed*"))
+    assert not list(run.glob("eval_*much*")) and not list(run.glob("eval_memory-trial*")) and not list(run.glob("eval_hidden*")) and not list(run.glob("eval_seed*"))
 
 
 def test_maml_evaluates_with_other_inner_steps_or_step_size_and_metasgd_keeps_its_learned_rates(tmp_path, capsys):
