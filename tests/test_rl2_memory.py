@@ -14,27 +14,32 @@ from test_recurrent import HID, REFERENCES  # (the references read HID)
 torch.set_num_threads(1)
 OBS, ACT, T, B = 6, 3, 9, 4
 FEEDBACK = (2, 5)  # columns 2-3: previous action, 4: episode-end flag (the last feedback column); 5: progress
-EPISODE_END = FEEDBACK[1] - 1
+EPISODE_END, PROGRESS = FEEDBACK[1] - 1, FEEDBACK[1]
 
 
-def make_net(memory: str, cell: str) -> RecurrentActorCritic:
+def make_net(memory: str, cell: str, critic: str = "shared") -> RecurrentActorCritic:
     torch.manual_seed(0)
-    net = RecurrentActorCritic(OBS, ACT, hidden_size=HID, cell=cell, memory=memory, feedback=FEEDBACK)
+    net = RecurrentActorCritic(OBS, ACT, hidden_size=HID, cell=cell, critic=critic, memory=memory, feedback=FEEDBACK)
     with torch.no_grad():
         for p in net.parameters():
             p.add_(0.3 * torch.randn_like(p))
     return net.double()
 
 
-def trial_inputs(cell: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def trial_inputs(cell: str, critic: str = "shared") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """obs [T, B, OBS] whose episode-end column marks episode starts at different steps per
-    slot (none in slot 3), a non-zero h0, and the starts [T, B]."""
+    slot (none in slot 3, whose trial ends at step 6: the final observation, episode end with
+    trial progress 1, repeated after it, as finished slots do), a non-zero h0, and the starts
+    [T, B] (the final observations are none)."""
     g = torch.Generator().manual_seed(3)
     obs = torch.randn(T, B, OBS, generator=g, dtype=torch.float64)
     starts = torch.zeros(T, B, dtype=torch.float64)
     starts[4, 0] = starts[4, 1] = starts[2, 2] = starts[6, 2] = starts[0, 1] = 1
     obs[..., EPISODE_END] = starts
-    h0 = torch.randn(1, B, HID * (2 if cell == "lstm" else 1), generator=g, dtype=torch.float64)
+    obs[..., PROGRESS] = torch.rand(T, B, generator=g, dtype=torch.float64) * 0.9
+    obs[6:, 3, EPISODE_END] = obs[6:, 3, PROGRESS] = 1.0
+    width = HID * (2 if cell == "lstm" else 1) * (2 if critic == "separate" else 1)
+    h0 = torch.randn(1, B, width, generator=g, dtype=torch.float64)
     return obs, h0, starts
 
 
@@ -61,20 +66,58 @@ def test_masked_unroll_equals_the_hand_written_cell(memory, cell):
         assert not h_final.any(), "no memory: the state handed on is zero"
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("cell,critic", [("gru", "shared"), ("lstm", "shared"), ("gru", "separate")])
 @pytest.mark.parametrize("memory", ["episode", "none"])
-def test_acting_step_by_step_equals_the_training_unroll(memory, cell):
+def test_acting_step_by_step_equals_the_training_unroll(memory, cell, critic):
     """What ``act`` computes (one step at a time, carrying the state) is what PPO trains on."""
-    net = make_net(memory, cell)
-    obs, h0, _ = trial_inputs(cell)
+    net = make_net(memory, cell, critic)
+    obs, h0, _ = trial_inputs(cell, critic)
     with torch.no_grad():
         feats, _ = net.unroll(obs, h0)
-        pi_seq = net.policy(feats)
+        pi_seq = net.heads(feats)[0]
         state, steps = h0, []
         for t in range(T):
             pi, state = net.policy_step(obs[t : t + 1], state)
             steps.append(pi)
     torch.testing.assert_close(torch.cat(steps), pi_seq, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("bptt_chunk", [0, 5])
+@pytest.mark.parametrize("memory", ["episode", "none"])
+def test_training_recomputes_what_collecting_recorded(memory, bptt_chunk):
+    """Through the agent (separate critic): trials of 3 point-nav episodes of 7 steps, collected
+    with the masks applied step by step, re-run as PPO does (whole trials, or 5-step chunks from
+    the recorded memory) give the same log-probabilities; the bootstrap value at the trial's end
+    is read from the last episode's memory, not a wiped one."""
+    family = metarl.make_family("point-nav", horizon=7)
+    agent = metarl.make_agent("rl2", family, hidden_size=16, memory=memory, bptt_chunk=bptt_chunk,
+                              critic="separate", seed=1)
+    venv, seen = family.make_vector_env(6, 3), []
+    step = venv.step
+
+    def recording_step(action):
+        out = step(action)
+        seen.append(out[0].copy())
+        return out
+
+    venv.step = recording_step
+    batch = agent.collect(venv, family.sample(6, split="train", seed=2), seed=3)
+    assert batch.obs.shape[0] == 21 and bool((batch.obs[7, :, agent.layout.episode_end] == 1).all())
+    zeros = torch.zeros_like(batch.rewards)
+    seq, h0, _ = agent._sequences(batch, zeros, zeros)
+    final = torch.as_tensor(seen[-1]).unsqueeze(0)  # [1, 6, D]: episode end, trial progress 1
+    assert bool((final[..., agent.layout.episode_end] == 1).all() and (final[..., agent.layout.trial_progress] == 1).all())
+    with torch.no_grad():
+        feats, _ = agent.net.unroll(seq["obs"], h0)
+        logp, _ = agent.net.log_prob_entropy(agent.net.heads(feats)[0], seq["actions"])
+        mask = seq["active"] > 0
+        torch.testing.assert_close(logp[mask], seq["logp"][mask], rtol=0, atol=1e-5)
+        _, memory_at_end = agent.net.unroll(batch.obs, agent.init_state(6))
+        kept = agent.net.heads(agent.net.core(final, memory_at_end)[0][0])[1]
+        wiped = agent.net.heads(agent.net.core(final, agent.init_state(6))[0][0])[1]
+    torch.testing.assert_close(batch.values[-1], kept, rtol=0, atol=1e-5)
+    if memory == "episode":
+        assert (kept - wiped).abs().max() > 1e-3, "the bootstrap must see the last episode's memory"
 
 
 def test_the_ablations_remove_exactly_what_they_say():

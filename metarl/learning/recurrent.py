@@ -40,10 +40,13 @@ class RecurrentActorCritic(nn.Module):
     zeroed only by the caller, at trial start), ``"episode"`` (also zeroed before each inner
     episode's first step, read from the trial observation's ``episode_end`` column, with the
     feedback inputs — previous action, reward and episode-end flag, columns ``feedback`` =
-    (start, stop) — zeroed there too, so every episode starts as a trial does) or ``"none"``
+    (start, stop) — zeroed there too, so every episode starts as a trial does except that the
+    trial-progress input, column ``stop``, still tells which episode it is) or ``"none"``
     (zeroed before every step, feedback inputs always zero: a memoryless policy on the inner
-    observation and trial progress). The masks are read from the inputs, so acting step by
-    step and training over whole sequences apply them identically.
+    observation and trial progress). The trial's final observation (episode end with trial
+    progress 1, read only for the bootstrap value; finished slots repeat it) is no episode
+    start: it keeps the last episode's memory. The masks are read from the inputs, so acting
+    step by step and training over whole sequences apply them identically.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, *, hidden_size: int = 256, head: str = "categorical",
@@ -167,7 +170,8 @@ class RecurrentActorCritic(nn.Module):
                                 state.new_zeros(1, T * B, state.shape[-1]))
             return out.reshape(T, B, -1), torch.zeros_like(state)
         if self.memory == "episode":
-            starts = obs[..., self.feedback[1] - 1]  # [T, B]: 1 at an inner episode's first step
+            end = self.feedback[1]  # the episode-end flag is column end - 1, trial progress column end
+            starts = obs[..., end - 1] * (obs[..., end] < 1.0).to(obs.dtype)  # [T, B]: 1 where one starts
             return self._segments(module, self._without_feedback(obs, starts), state, starts)
         return self._cell(module, obs, state)
 
@@ -182,6 +186,7 @@ class RecurrentActorCritic(nn.Module):
         """Run ``module`` over obs [T, B, D], zeroing the memory of column b before step t where
         ``starts[t, b]`` is 1: one call per stretch between the steps where any column
         restarts (acting, T = 1, needs no host sync)."""
+        starts = starts.to(state.dtype)
         state = state * (1.0 - starts[0]).view(1, -1, 1)
         T = obs.shape[0]
         if T == 1:
