@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 from torch import nn
@@ -172,7 +173,8 @@ class RecurrentActorCritic(nn.Module):
         if self.memory == "episode":
             end = self.feedback[1]  # the episode-end flag is column end - 1, trial progress column end
             starts = obs[..., end - 1] * (obs[..., end] < 1.0).to(obs.dtype)  # [T, B]: 1 where one starts
-            return self._segments(module, self._without_feedback(obs, starts), state, starts)
+            return self._run_with_resets(partial(self._cell, module), self._without_feedback(obs, starts), state,
+                                         starts)
         return self._cell(module, obs, state)
 
     def _without_feedback(self, obs: torch.Tensor, starts: torch.Tensor | None) -> torch.Tensor:
@@ -182,22 +184,24 @@ class RecurrentActorCritic(nn.Module):
         fb = obs[..., a:b] * (0.0 if starts is None else (1.0 - starts).unsqueeze(-1))
         return torch.cat([obs[..., :a], fb, obs[..., b:]], dim=-1)
 
-    def _segments(self, module: nn.Module, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor):
-        """Run ``module`` over obs [T, B, D], zeroing the memory of column b before step t where
-        ``starts[t, b]`` is 1: one call per stretch between the steps where any column
-        restarts (acting, T = 1, needs no host sync)."""
-        starts = starts.to(state.dtype)
-        state = state * (1.0 - starts[0]).view(1, -1, 1)
+    @staticmethod
+    def _run_with_resets(run, obs: torch.Tensor, state: torch.Tensor, resets: torch.Tensor):
+        """``run(obs [t, B, D], state) -> (features [t, B, F], state)`` over obs [T, B, D],
+        zeroing the memory of column b before step t where ``resets[t, b]`` is 1: one fused call
+        per stretch between the steps where any column restarts (T = 1, acting, needs no host
+        sync; longer sequences one, to find the stretches)."""
+        resets = resets.to(state.dtype)
+        state = state * (1.0 - resets[0]).view(1, -1, 1)
         T = obs.shape[0]
         if T == 1:
-            return self._cell(module, obs, state)
-        cuts = ((starts[1:] > 0.5).any(1).nonzero().flatten() + 1).tolist()
+            return run(obs, state)
+        cuts = ((resets[1:] > 0.5).any(1).nonzero().flatten() + 1).tolist()
         outs, t0 = [], 0
         for t1 in [*cuts, T]:
-            out, state = self._cell(module, obs[t0:t1], state)
+            out, state = run(obs[t0:t1], state)
             outs.append(out)
             if t1 < T:
-                state = state * (1.0 - starts[t1]).view(1, -1, 1)
+                state = state * (1.0 - resets[t1]).view(1, -1, 1)
             t0 = t1
         return torch.cat(outs), state
 
@@ -219,16 +223,9 @@ class RecurrentActorCritic(nn.Module):
         Returns:
             features [T, B, feature_size], final state [1, B, state_size].
         """
-        if resets is None or not bool(resets[1:].any()):
-            if resets is not None:
-                h0 = h0 * (1.0 - resets[0].to(h0.dtype)).view(1, -1, 1)
+        if resets is None:
             return self.core(obs, h0)
-        outs, h = [], h0
-        for t in range(obs.shape[0]):
-            h = h * (1.0 - resets[t].to(h.dtype)).view(1, -1, 1)
-            out, h = self.core(obs[t : t + 1], h)
-            outs.append(out)
-        return torch.cat(outs), h
+        return self._run_with_resets(self.core, obs, h0, resets)
 
     def heads(self, features: torch.Tensor, task: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """features [..., B, feature_size] -> policy parameters (logits or means) [..., B, act_dim]
