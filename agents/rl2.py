@@ -23,7 +23,7 @@ from metarl.learning.action_box import ACTION_UNITS, BoxActions
 from metarl.learning.agent import Agent
 from metarl.learning.device import adam, resolve_device, restore_generator
 from metarl.learning.ppo import explained_variance, normalize, ppo_loss
-from metarl.learning.recurrent import MEMORY, RecurrentActorCritic
+from metarl.learning.recurrent import RecurrentActorCritic
 from metarl.rollout.buffer import TrialBatch
 from metarl.rollout.gae import compute_gae
 
@@ -84,7 +84,6 @@ class RL2Agent(Agent):
                  seed: int = 0) -> None:
         super().__init__(family)
         check_choice("action_units", action_units, ACTION_UNITS)
-        check_choice("memory", memory, MEMORY)
         check_choice("action_logp", action_logp, ACTION_LOGP)
         self._config = dict(hidden_size=check_int("hidden_size", hidden_size, low=1), cell=cell, critic=critic,
                             trials_per_update=check_int("trials_per_update", trials_per_update, low=1),
