@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from metarl.errors import ConfigError, check_bool, check_choice, check_float, check_int
+from metarl.errors import ConfigError, check_bool, check_choice, check_float, check_int, check_widths
 from metarl.learning.action_box import ACTION_UNITS, BoxActions
 from metarl.learning.agent import Agent
 from metarl.learning.device import adam, resolve_device, restore_generator
@@ -66,7 +66,9 @@ class RL2Agent(Agent):
     previous action / reward inputs zeroed at every inner episode's start, so adaptation
     can happen within an episode but nothing carries to the next; "none": zeroed at every
     step, a memoryless policy trained by this same recipe — the ablations that tell what
-    memory adds from what the recipe adds), seed.
+    memory adds from what the recipe adds), encoder (layer widths of a per-step tanh MLP in
+    front of the recurrent cell, e.g. [256]; [] by default: the cell reads the trial
+    observation itself), seed.
     """
 
     trainable = True
@@ -81,7 +83,7 @@ class RL2Agent(Agent):
                  value_scale: float = 1.0, bptt_chunk: int = 0, device: str = "auto",
                  action_units: str = "env", action_logp: str = "gaussian", task_critic: bool = False,
                  reward_clip: float = 0.0, reward_scale: float = 1.0, memory: str = "trial",
-                 seed: int = 0) -> None:
+                 encoder: list[int] | tuple[int, ...] = (), seed: int = 0) -> None:
         super().__init__(family)
         check_choice("action_units", action_units, ACTION_UNITS)
         check_choice("action_logp", action_logp, ACTION_LOGP)
@@ -105,7 +107,8 @@ class RL2Agent(Agent):
                             task_critic=check_bool("task_critic", task_critic),
                             reward_clip=check_float("reward_clip", reward_clip, low=0.0),
                             reward_scale=check_float("reward_scale", reward_scale, low=0.0, low_open=True),
-                            memory=memory, seed=check_int("seed", seed, low=0))
+                            memory=memory, encoder=list(check_widths("encoder", encoder)),
+                            seed=check_int("seed", seed, low=0))
         if self._config["minibatches"] > self._config["trials_per_update"]:
             raise ConfigError(f"minibatches={minibatches} exceeds trials_per_update={trials_per_update}; "
                               "each minibatch needs at least one whole trial")
@@ -133,6 +136,7 @@ class RL2Agent(Agent):
             net = RecurrentActorCritic(self.layout.dim, self.layout.act_dim, hidden_size=hidden_size, head=head,
                                        cell=cell, critic=critic, clip_bounds=bounds, task_dim=task_dim,
                                        reward_input=self._reward_input(), memory=memory,
+                                       encoder=tuple(self._config["encoder"]),
                                        feedback=(self.layout.obs_dim, self.layout.episode_end + 1))
         self.net = net.to(self.device)
         self.optimizer = adam(self.net.parameters(), self.device, lr=lr, eps=1e-5)

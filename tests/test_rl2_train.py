@@ -30,23 +30,25 @@ torch.set_num_threads(1)
 
 
 # ---- (a) it learns ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("cell,critic,task_critic", [("gru", "shared", False), ("lstm", "shared", False),
-                                                     ("gru", "separate", False), ("gru", "shared", True)])
+@pytest.mark.parametrize("cell,critic,task_critic,encoder", [("gru", "shared", False, []), ("lstm", "shared", False, []),
+                                                             ("gru", "separate", False, []), ("gru", "shared", True, []),
+                                                             ("gru", "separate", False, [32])],
+                         ids=lambda v: ("encoder" + "x".join(map(str, v)) if v else "no-encoder") if isinstance(v, list) else None)
 @pytest.mark.parametrize("device", DEVICES)
-def test_smoke_train_beats_random_on_held_out_bandits(tmp_path, device, cell, critic, task_critic):
+def test_smoke_train_beats_random_on_held_out_bandits(tmp_path, device, cell, critic, task_critic, encoder):
     family = metarl.make_family("bandit", arms=2)
     t0 = time.perf_counter()
     result = metarl.train(family, "rl2", episodes_per_trial=10, total_steps=150 * 64 * 10, seed=0,
                           run_dir=str(tmp_path / "run"), quiet=True, baselines=False, eval_tasks=100,
                           eval_every=50, eval_tasks_periodic=100, hidden_size=64, trials_per_update=64,
                           minibatches=2, epochs=4, lr=5e-3, lr_final=1e-3, ent_coef=0.005, gamma=1.0, device=device,
-                          cell=cell, critic=critic, task_critic=task_critic)
+                          cell=cell, critic=critic, task_critic=task_critic, encoder=encoder)
     assert all(p.device.type == device for p in result.agent.net.parameters())
     train_s = time.perf_counter() - t0
     tasks = family.sample(2000, split="test", seed=7)
     rl2 = metarl.evaluate(result.agent, tasks, episodes=10, seed=0).summary
     rnd = metarl.evaluate(metarl.make_agent("random", family), tasks, episodes=10, seed=0).summary
-    print(f"\nsmoke train ({cell}, {critic} critic, task_critic={task_critic}): {train_s:.1f}s for 150 updates; "
+    print(f"\nsmoke train ({cell}, {critic} critic, task_critic={task_critic}, encoder={encoder}): {train_s:.1f}s for 150 updates; "
           f"held-out trial return "
           f"rl2 {rl2['trial_return']:.3f} (first {rl2['first']:.3f} -> last {rl2['last']:.3f}), "
           f"random {rnd['trial_return']:.3f}")

@@ -7,7 +7,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from metarl.errors import ConfigError, check_choice
+from metarl.errors import ConfigError, check_choice, check_widths
 from metarl.learning.policy_gradient import clipped_gaussian_log_prob, sample_categorical, sample_gaussian
 
 CELLS = ("gru", "lstm")
@@ -48,13 +48,18 @@ class RecurrentActorCritic(nn.Module):
     progress 1, read only for the bootstrap value; finished slots repeat it) is no episode
     start: it keeps the last episode's memory. The masks are read from the inputs, so acting
     step by step and training over whole sequences apply them identically.
+
+    ``encoder`` (layer widths, e.g. (256,); none by default) puts a tanh MLP in front of each
+    recurrent trunk, applied to every step's (masked) inputs [T, B, obs_dim] -> [T, B,
+    encoder[-1]]: the GRU then reads features instead of raw observations, so the policy is
+    no longer a single nonlinearity deep between an observation and its action.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, *, hidden_size: int = 256, head: str = "categorical",
                  init_log_std: float = -0.5, cell: str = "gru", critic: str = "shared",
                  clip_bounds: tuple[torch.Tensor, torch.Tensor] | None = None, task_dim: int = 0,
                  reward_input: tuple[int, float, float] | None = None, memory: str = "trial",
-                 feedback: tuple[int, int] | None = None) -> None:
+                 feedback: tuple[int, int] | None = None, encoder: tuple[int, ...] = ()) -> None:
         super().__init__()
         check_choice("head", head, ("categorical", "gaussian"))
         check_choice("cell", cell, CELLS)
@@ -73,9 +78,11 @@ class RecurrentActorCritic(nn.Module):
         self.state_size = self.trunk_state_size * (2 if critic == "separate" else 1)
         # the modules keep their cell's name, so checkpoint keys say which cell (and critic) they hold
         trunk = nn.GRU if cell == "gru" else nn.LSTM
-        setattr(self, cell, trunk(obs_dim, hidden_size))
+        self.encoder_widths = check_widths("encoder", encoder)
+        cell_input = self.encoder_widths[-1] if self.encoder_widths else obs_dim
+        setattr(self, cell, trunk(cell_input, hidden_size))
         if critic == "separate":
-            setattr(self, f"critic_{cell}", trunk(obs_dim, hidden_size))
+            setattr(self, f"critic_{cell}", trunk(cell_input, hidden_size))
         self.policy = nn.Linear(hidden_size, act_dim)
         self.value = nn.Linear(hidden_size, 1)
         if head == "gaussian":
@@ -102,6 +109,22 @@ class RecurrentActorCritic(nn.Module):
             self.task_value = nn.Sequential(nn.Linear(hidden_size + self.task_dim, hidden_size), nn.Tanh())
             nn.init.orthogonal_(self.task_value[0].weight, gain=1.0)
             nn.init.zeros_(self.task_value[0].bias)
+        if self.encoder_widths:  # built last too; none by default, so default checkpoints keep their keys
+            self.encoder = self._make_encoder(obs_dim)
+            if critic == "separate":
+                self.critic_encoder = self._make_encoder(obs_dim)
+
+    def _make_encoder(self, obs_dim: int) -> nn.Sequential:
+        """A per-step tanh MLP obs_dim -> encoder widths in front of a recurrent trunk: orthogonal
+        weights with gain sqrt(2), zero biases (stable-baselines3's hidden layers)."""
+        layers, width = [], obs_dim
+        for out in self.encoder_widths:
+            linear = nn.Linear(width, out)
+            nn.init.orthogonal_(linear.weight, gain=math.sqrt(2))
+            nn.init.zeros_(linear.bias)
+            layers += [linear, nn.Tanh()]
+            width = out
+        return nn.Sequential(*layers)
 
     def _init_trunk(self, trunk: nn.Module) -> None:
         """Orthogonal weights, zero biases (LSTM: forget-gate bias 1)."""
@@ -206,7 +229,10 @@ class RecurrentActorCritic(nn.Module):
         return torch.cat(outs), state
 
     def _cell(self, module: nn.Module, obs: torch.Tensor, state: torch.Tensor):
-        """obs [T, B, D], state [1, B, trunk_state_size] -> (features [T, B, hidden], state)."""
+        """obs [T, B, D], state [1, B, trunk_state_size] -> (features [T, B, hidden], state);
+        with ``encoder`` the obs pass through that trunk's encoder [T, B, encoder[-1]] first."""
+        if self.encoder_widths:
+            obs = (self.encoder if module is self.rnn else self.critic_encoder)(obs)
         if self.cell == "gru":
             return module(obs, state)
         h, c = state.split(self.hidden_size, dim=-1)
