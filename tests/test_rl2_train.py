@@ -30,10 +30,13 @@ torch.set_num_threads(1)
 
 
 # ---- (a) it learns ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("cell,critic,task_critic,encoder", [("gru", "shared", False, []), ("lstm", "shared", False, []),
-                                                             ("gru", "separate", False, []), ("gru", "shared", True, []),
-                                                             ("gru", "separate", False, [32])],
-                         ids=lambda v: ("encoder" + "x".join(map(str, v)) if v else "no-encoder") if isinstance(v, list) else None)
+SMOKE_CASES = {"gru": ("gru", "shared", False, []), "lstm": ("lstm", "shared", False, []),
+               "separate-critic": ("gru", "separate", False, []), "task-critic": ("gru", "shared", True, []),
+               "separate-critic-encoder32": ("gru", "separate", False, [32])}
+
+
+@pytest.mark.parametrize("cell,critic,task_critic,encoder", list(SMOKE_CASES.values()),
+                         ids=list(SMOKE_CASES))
 @pytest.mark.parametrize("device", DEVICES)
 def test_smoke_train_beats_random_on_held_out_bandits(tmp_path, device, cell, critic, task_critic, encoder):
     family = metarl.make_family("bandit", arms=2)
@@ -48,8 +51,8 @@ def test_smoke_train_beats_random_on_held_out_bandits(tmp_path, device, cell, cr
     tasks = family.sample(2000, split="test", seed=7)
     rl2 = metarl.evaluate(result.agent, tasks, episodes=10, seed=0).summary
     rnd = metarl.evaluate(metarl.make_agent("random", family), tasks, episodes=10, seed=0).summary
-    print(f"\nsmoke train ({cell}, {critic} critic, task_critic={task_critic}, encoder={encoder}): {train_s:.1f}s for 150 updates; "
-          f"held-out trial return "
+    print(f"\nsmoke train ({cell}, {critic} critic, task_critic={task_critic}, encoder={encoder}): "
+          f"{train_s:.1f}s for 150 updates; held-out trial return "
           f"rl2 {rl2['trial_return']:.3f} (first {rl2['first']:.3f} -> last {rl2['last']:.3f}), "
           f"random {rnd['trial_return']:.3f}")
     assert abs(rnd["trial_return"] - 5.0) < 0.2
