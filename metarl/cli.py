@@ -1,4 +1,4 @@
-"""``metarl`` command line: list, train, eval (see ``metarl --help``)."""
+"""``metarl`` command line: list, train, eval, compare, ... (see ``metarl --help``)."""
 from __future__ import annotations
 
 import argparse
@@ -43,6 +43,20 @@ def _cmd_eval(args) -> int:
     from metarl.training.eval_command import run_eval
 
     return run_eval(args)
+
+
+def _cmd_compare(args) -> int:
+    import json
+
+    from metarl.evaluation.compare import compare, format_comparison
+    from metarl.files import write_text_atomically
+
+    result = compare(args.runs)
+    print(format_comparison(result))
+    if args.json:
+        write_text_atomically(args.json, json.dumps(result, indent=1) + "\n")
+        print(f"\nwritten: {args.json}")
+    return 0
 
 
 def _cmd_baselines(args) -> int:
@@ -194,8 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--agent-option", action="append", default=[], metavar="KEY=VALUE",
                    help="evaluate the trained weights with an agent option changed (repeatable): rl2's "
-                        "reward_clip and memory, maml's inner_steps and inner_lr, metasgd's inner_steps; written to RUN_DIR/eval_KEY-VALUE/ (e.g. "
-                        "eval_reward_clip-2/; suites: eval_suite/<suite>_KEY-VALUE/), the change recorded in the report")
+                        "reward_clip and memory, maml's inner_steps and inner_lr, metasgd's inner_steps; written "
+                        "to RUN_DIR/eval_KEY-VALUE/ (e.g. eval_reward_clip-2/; suites: "
+                        "eval_suite/<suite>_KEY-VALUE/), the change recorded in the report")
     s.add_argument("--device", default=None,
                    help="auto, cpu, cuda or cuda:N (default: the run's own; a CUDA run evaluates on CPU with cpu)")
     s.add_argument("--suite", default=None,
@@ -208,6 +223,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--protocol-tasks", type=int, default=None,
                    help="test tasks per round of the official protocol (its meta_batch_size; default 20)")
     s.set_defaults(func=_cmd_eval)
+    s = sub.add_parser("compare", help="held-out reports of runs side by side: the difference from the first "
+                                       "(paired over shared tasks) and the settings that differ",
+                       description="Compare the held-out evaluation of two or more runs. The first is the "
+                                   "reference: each other run's trial return minus the reference's, with a 95% "
+                                   "bootstrap CI, paired over the test tasks both evaluated (runs with the same "
+                                   "family, split and eval_seed share them), and the config.yaml entries in which "
+                                   "the runs differ.")
+    s.add_argument("runs", nargs="+", metavar="RUN",
+                   help="a run directory (its eval/report.json), an evaluation directory such as "
+                        "RUN/eval_memory-none, or a report.json")
+    s.add_argument("--json", default=None, metavar="PATH", help="also write the comparison as JSON")
+    s.set_defaults(func=_cmd_compare)
     s = sub.add_parser("baselines", help="the classic baselines of a family on its held-out tasks (no training)",
                        allow_abbrev=False,
                        description="Evaluate a family's classic baselines (random, UCB, Gittins, Bayes-optimal, "
@@ -247,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="both: each moved coordinate below or above its box at random (where its hard limits "
                         "allow); above / below: on that side only (e.g. only harder tasks)")
     s.add_argument("--probe-steps", type=int, default=20, help="random steps each variant must survive")
-    s.add_argument("--max-redraws", type=int, default=20, help="draws of a variant that fails its probe before giving up")
+    s.add_argument("--max-redraws", type=int, default=20,
+                   help="draws of a variant that fails its probe before giving up")
     s.add_argument("-o", "--output", default=None, help="suite JSON path (default: FAMILY-suite.json)")
     s.set_defaults(func=_cmd_generate, own_options=_options_of(s))
     s = sub.add_parser("bench", help=f"throughput / memory benchmarks with ratios ({', '.join(BENCHMARKS)})",

@@ -18,7 +18,7 @@ from helpers import cli
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "rl2_bandits", "--help"],
-                                  ["eval", "--help"], ["list"]])
+                                  ["eval", "--help"], ["compare", "--help"], ["list"]])
 def test_help_and_list_exit_0(argv, capsys):
     assert cli(argv) == 0
     out = capsys.readouterr().out
