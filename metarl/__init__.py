@@ -7,6 +7,8 @@ Public API::
     metarl.list_agents(), metarl.make_agent(name, family, **config), metarl.register_agent(name),
     metarl.Agent (base class of agents)
     metarl.train(...), metarl.evaluate(...)
+    metarl.compare([run_dir_or_report, ...]) -> dict (the difference from the first, paired over shared test
+    tasks, and the settings that differ: ``metarl compare``)
     metarl.generate_suite(family, levels=..., per_level=..., seed=...) -> metarl.Suite,
     metarl.evaluate_suite(agent, suite, episodes=...) -> metarl.SuiteReport
 """
@@ -25,6 +27,7 @@ _LAZY = {
     "RunResult": "metarl.training.api:RunResult",
     "evaluate": "metarl.evaluation.evaluator:evaluate",
     "EvalReport": "metarl.evaluation.report:EvalReport",
+    "compare": "metarl.evaluation.compare:compare",
     "generate_suite": "metarl.generator.suite:generate_suite",
     "Suite": "metarl.generator.suite:Suite",
     "evaluate_suite": "metarl.evaluation.suite_eval:evaluate_suite",

@@ -100,6 +100,12 @@ def test_an_agent_option_changed_at_evaluation_counts_as_a_setting(tmp_path):
     assert result["runs"][1]["path"].endswith("eval_memory-none/eval/report.json")
 
 
+def test_public_api_name():
+    import metarl
+
+    assert metarl.compare is compare and "compare" in dir(metarl)
+
+
 def test_command_prints_and_writes_json(tmp_path, capsys):
     a = _run(tmp_path, "a", [[1, 2], [3, 4], [5, 6]])
     b = _run(tmp_path, "b", [[1, 2], [3, 4], [5, 6]], agent_config={"lr": 0.003})
