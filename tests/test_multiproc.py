@@ -255,6 +255,21 @@ def test_a_dead_worker_is_reported_and_the_env_shuts_down():
     assert "shut down after an error" in one_line(e)
 
 
+def test_a_worker_dead_before_the_send_is_reported_as_died():
+    """Once the killed worker has exited, sending to it fails (a broken pipe) before any reply
+    is read: still "died", with its exit code, not "cannot be reached"."""
+    fam = metarl.make_family("cheetah-vel", horizon=5)
+    venv = ProcessTrialVectorEnv(fam, 4, 1, workers=2, local_block=False)
+    venv.reset(seed=0, options={"tasks": fam.sample(4)})
+    os.kill(venv.pids[1], 9)
+    venv._w.procs[1].wait(timeout=10)
+    with pytest.raises(RolloutWorkerError) as e:
+        venv.step(np.zeros((4, 6), np.float32))
+    msg = one_line(e)
+    assert "rollout worker 1 (slots 2-3" in msg and "died during step (exit code -9)" in msg, msg
+    assert wait_gone(venv.pids, timeout=5.0)
+
+
 def test_workers_exit_when_the_parent_dies():
     script = textwrap.dedent("""
         import os, metarl

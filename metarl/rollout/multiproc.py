@@ -253,7 +253,9 @@ class ProcessTrialVectorEnv(TrialVectorEnv):
             try:
                 send_msg(c, (cmd, a))
             except (OSError, ValueError) as exc:
-                self._fail(f"{self._name(i)} cannot be reached during {cmd}: {one_line(exc)}")
+                # a worker killed a moment ago may fail the send (a broken pipe) rather than the reply
+                self._fail_dead(i, cmd, wait_s=1.0,
+                                otherwise=f"{self._name(i)} cannot be reached during {cmd}: {one_line(exc)}")
         local_error = None
         if local_fn is not None:
             try:
@@ -267,12 +269,7 @@ class ProcessTrialVectorEnv(TrialVectorEnv):
                     self._fail(f"{self._name(i)} did not start within {START_TIMEOUT_S:.0f} s")
                 status, payload = recv_msg(c)
             except (EOFError, OSError):
-                p = self._w.procs[i]
-                try:
-                    code = p.wait(timeout=1.0)
-                except subprocess.TimeoutExpired:
-                    code = None
-                self._fail(f"{self._name(i)} died during {cmd} (exit code {code})")
+                self._fail_dead(i, cmd, wait_s=1.0)
             if status == "error" and first_error is None:
                 cls, text = payload
                 first_error = (cls, f"{self._name(i)} failed during {cmd}: {text}")
@@ -283,6 +280,17 @@ class ProcessTrialVectorEnv(TrialVectorEnv):
         if local_error is not None:
             raise local_error
         return replies
+
+    def _fail_dead(self, i: int, cmd: str, *, wait_s: float, otherwise: str | None = None) -> None:
+        """Raise "worker i died during cmd (exit code c)" once it has exited within ``wait_s``;
+        else ``otherwise`` (or the same text with exit code None)."""
+        try:
+            code = self._w.procs[i].wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is None and otherwise is not None:
+            self._fail(otherwise)
+        self._fail(f"{self._name(i)} died during {cmd} (exit code {code})")
 
     def _fail(self, text: str) -> None:
         self._broken = text
