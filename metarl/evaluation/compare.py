@@ -20,7 +20,7 @@ import yaml
 
 from metarl.errors import MetaRLError
 from metarl.evaluation.report import EvalReport
-from metarl.evaluation.stats import bootstrap_ci
+from metarl.evaluation.stats import bootstrap_ci, bootstrap_diff_ci
 
 # config.yaml entries that say nothing about how a run was trained or evaluated
 _IGNORED_CONFIG = {"description", "agent.choices", "train.quiet", "train.run_root"}
@@ -109,12 +109,8 @@ def difference(run: ComparedRun, ref: ComparedRun, *, seed: int = 0) -> dict:
         lo, hi = bootstrap_ci(d, seed=seed)
         return {"mean": float(d.mean()), "ci": [lo, hi], "paired": True, "n_tasks": len(d),
                 "better_share": float(np.mean(d > 0))}
-    rng = np.random.default_rng(seed)
-    n_boot = 2000
-    boots = (a[rng.integers(0, len(a), size=(n_boot, len(a)))].mean(axis=1)
-             - b[rng.integers(0, len(b), size=(n_boot, len(b)))].mean(axis=1))
-    lo, hi = np.quantile(boots, [0.025, 0.975])
-    return {"mean": float(a.mean() - b.mean()), "ci": [float(lo), float(hi)], "paired": False,
+    lo, hi = bootstrap_diff_ci(a, b, seed=seed)
+    return {"mean": float(a.mean() - b.mean()), "ci": [lo, hi], "paired": False,
             "n_tasks": [len(a), len(b)]}
 
 

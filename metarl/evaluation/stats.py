@@ -32,6 +32,18 @@ def bootstrap_ci(x: np.ndarray, *, stat=np.mean, n_boot: int = 2000, alpha: floa
     return float(lo), float(hi)
 
 
+def bootstrap_diff_ci(a: np.ndarray, b: np.ndarray, *, n_boot: int = 2000, alpha: float = 0.05,
+                      seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap (1 - alpha) CI of mean(a) - mean(b) for two independent samples
+    a [n] and b [m], each resampled on its own (unpaired; paired samples: ``bootstrap_ci(a - b)``)."""
+    a, b = (np.asarray(x, dtype=np.float64) for x in (a, b))
+    rng = np.random.default_rng(seed)
+    boots = (a[rng.integers(0, len(a), size=(n_boot, len(a)))].mean(axis=1)
+             - b[rng.integers(0, len(b), size=(n_boot, len(b)))].mean(axis=1))
+    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)
+
+
 def per_column_ci(x: np.ndarray, *, n_boot: int = 2000, seed: int = 0) -> list[dict]:
     """For x [n_tasks, k]: per column {mean, ci_low, ci_high, stderr} (bootstrap over tasks)."""
     x = np.asarray(x, dtype=np.float64)
